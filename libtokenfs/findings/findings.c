@@ -1,0 +1,77 @@
+/* Findings: see tokenfs/finding.h. */
+#include "findings/findings_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int push(tfs_findings *list, const char *code, tfs_severity sev, const char *path,
+                uint64_t offset, char *message)
+{
+	if (message == NULL)
+		return TFS_E_NOMEM;
+	if (list->count == list->cap) {
+		size_t ncap = list->cap ? list->cap * 2 : 16;
+		tfs_finding *p = realloc(list->items, ncap * sizeof(*p));
+		if (p == NULL) {
+			free(message);
+			return TFS_E_NOMEM;
+		}
+		list->items = p;
+		list->cap = ncap;
+	}
+	char *pcopy = strdup(path != NULL ? path : "");
+	if (pcopy == NULL) {
+		free(message);
+		return TFS_E_NOMEM;
+	}
+	list->items[list->count++] = (tfs_finding){
+		.code = code, .severity = sev, .path = pcopy, .offset = offset, .message = message};
+	return TFS_OK;
+}
+
+int tfs_findings_add(tfs_findings *list, const char *code, tfs_severity sev,
+                     const char *path, uint64_t offset, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	return push(list, code, sev, path, offset, msg);
+}
+
+int tfs_findings_add_error(tfs_findings *list, const char *code, tfs_severity sev,
+                           const tfs_error *err)
+{
+	return push(list, code, sev, err->where, err->offset,
+	            strdup(err->what[0] ? err->what : tfs_status_name(err->code)));
+}
+
+void tfs_findings_free(tfs_findings *list)
+{
+	for (size_t i = 0; i < list->count; i++) {
+		free(list->items[i].path);
+		free(list->items[i].message);
+	}
+	free(list->items);
+	memset(list, 0, sizeof(*list));
+}
+
+const char *tfs_finding_code(const tfs_finding *f) { return f->code; }
+tfs_severity tfs_finding_severity(const tfs_finding *f) { return f->severity; }
+const char *tfs_finding_path(const tfs_finding *f) { return f->path; }
+uint64_t tfs_finding_offset(const tfs_finding *f) { return f->offset; }
+const char *tfs_finding_message(const tfs_finding *f) { return f->message; }
+
+const char *tfs_severity_name(tfs_severity sev)
+{
+	switch (sev) {
+	case TFS_SEV_INFO: return "info";
+	case TFS_SEV_WARNING: return "warning";
+	case TFS_SEV_ERROR: return "error";
+	}
+	return "unknown";
+}

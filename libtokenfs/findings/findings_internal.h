@@ -1,0 +1,37 @@
+/* A growable list of findings, filled by the store reader (and later the
+ * verifier) and handed to tools read-only. */
+#ifndef TFS_FINDINGS_INTERNAL_H
+#define TFS_FINDINGS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenfs/error.h"
+#include "tokenfs/finding.h"
+
+struct tfs_finding {
+	const char *code; /* static string, see docs/findings.md */
+	tfs_severity severity;
+	char *path;
+	uint64_t offset;
+	char *message;
+};
+
+typedef struct tfs_findings {
+	tfs_finding *items;
+	size_t count;
+	size_t cap;
+} tfs_findings;
+
+/* Appends a finding; returns TFS_OK or TFS_E_NOMEM. path may be NULL. */
+int tfs_findings_add(tfs_findings *list, const char *code, tfs_severity sev,
+                     const char *path, uint64_t offset, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/* Appends an error value as a finding (location and message from err). */
+int tfs_findings_add_error(tfs_findings *list, const char *code, tfs_severity sev,
+                           const tfs_error *err);
+
+void tfs_findings_free(tfs_findings *list);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * A SoftHSMv2 token store opened read-only: a tokendir holding several token
+ * directories, a single token directory, or a single .object file.
+ *
+ * Opening scans directories and reads each token's token.object and
+ * generation file; object files are read one at a time, on demand, with
+ * tfs_token_load_object, so memory stays flat for large stores. Nothing is
+ * ever created, modified or write-locked.
+ *
+ * Ownership: the store owns its tokens and findings; every pointer a getter
+ * returns is borrowed and valid until tfs_store_free.
+ */
+#ifndef TOKENFS_STORE_H
+#define TOKENFS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenfs/error.h"
+#include "tokenfs/finding.h"
+#include "tokenfs/fs.h"
+#include "tokenfs/object.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tfs_store tfs_store;
+typedef struct tfs_token tfs_token;
+
+typedef enum tfs_path_kind {
+	TFS_PATH_TOKENDIR = 1,   /* a directory of token directories */
+	TFS_PATH_TOKEN = 2,      /* one token directory (holds token.object) */
+	TFS_PATH_OBJECT_FILE = 3 /* one .object file */
+} tfs_path_kind;
+
+typedef enum tfs_pin_role {
+	TFS_PIN_SO = 0,
+	TFS_PIN_USER = 1
+} tfs_pin_role;
+
+typedef struct tfs_open_options {
+	/* How long to wait for a SoftHSM writer to release an object's lock
+	 * before giving up with TFS_E_LOCKED; 0 means the default, 5000 ms. */
+	unsigned lock_timeout_ms;
+} tfs_open_options;
+
+/*
+ * Opens PATH on the real file system. opts may be NULL. Problems inside the
+ * store (a damaged token.object, stray files) do not fail the open: they
+ * become findings. Fails only when PATH itself cannot be read or is none of
+ * the three kinds.
+ */
+int tfs_store_open(tfs_store **out, const char *path,
+                   const tfs_open_options *opts, tfs_error *err);
+
+/* Same, reading through fs (borrowed: it must outlive the store). */
+int tfs_store_open_fs(tfs_store **out, tfs_fs *fs, const char *path,
+                      const tfs_open_options *opts, tfs_error *err);
+
+void tfs_store_free(tfs_store *store);
+
+tfs_path_kind tfs_store_kind(const tfs_store *store);
+const char *tfs_store_path(const tfs_store *store);
+size_t tfs_store_token_count(const tfs_store *store);
+const tfs_token *tfs_store_token(const tfs_store *store, size_t i);
+size_t tfs_store_finding_count(const tfs_store *store);
+const tfs_finding *tfs_store_finding(const tfs_store *store, size_t i);
+
+/* The token directory's path and its last component. */
+const char *tfs_token_path(const tfs_token *tok);
+const char *tfs_token_dirname(const tfs_token *tok);
+/* Parsed token.object, or NULL when missing or damaged (see findings) and
+ * for a store opened on a single object file. */
+const tfs_object *tfs_token_metadata(const tfs_token *tok);
+/* Label with SoftHSM's blank padding removed, and the 16-character serial;
+ * "" when unknown. */
+const char *tfs_token_label(const tfs_token *tok);
+const char *tfs_token_serial(const tfs_token *tok);
+/* The PKCS#11 slot ID SoftHSM 2.2+ gives this token: the serial's last 8 hex
+ * digits as a number, AND 0x7FFFFFFF. False when the serial is not hex. */
+bool tfs_token_slot_id(const tfs_token *tok, uint32_t *slot_id);
+/* CKA_OS_TOKENFLAGS; false when absent. */
+bool tfs_token_flags(const tfs_token *tok, uint64_t *flags);
+/* The stored PIN blob for a role, or NULL when the token has none. */
+const uint8_t *tfs_token_pin_blob(const tfs_token *tok, tfs_pin_role role, size_t *len);
+/* The 8-byte `generation` file; false when absent or damaged. */
+bool tfs_token_generation(const tfs_token *tok, uint64_t *generation);
+
+size_t tfs_token_object_count(const tfs_token *tok);
+/* The object's file name ("<uuid>.object"), its uuid (the stem) and path. */
+const char *tfs_token_object_file(const tfs_token *tok, size_t i);
+const char *tfs_token_object_uuid(const tfs_token *tok, size_t i);
+const char *tfs_token_object_path(const tfs_token *tok, size_t i);
+/* Whether the companion <uuid>.lock exists. */
+bool tfs_token_object_has_lock(const tfs_token *tok, size_t i);
+
+/*
+ * Reads and parses object i under SoftHSM's read lock. On success the caller
+ * owns *out (tfs_object_free). The error carries the file path in `where`.
+ */
+int tfs_token_load_object(tfs_object **out, const tfs_token *tok, size_t i,
+                          tfs_error *err);
+
+/*
+ * Reads object i's raw bytes under the read lock, unparsed (for tools that
+ * show damaged files as they are). Caller frees *data with free().
+ */
+int tfs_token_read_object(uint8_t **data, size_t *size, const tfs_token *tok,
+                          size_t i, tfs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,15 @@
+/* libtokenfs: the whole public API. */
+#ifndef TOKENFS_TOKENFS_H
+#define TOKENFS_TOKENFS_H
+
+#include "tokenfs/crypto.h"
+#include "tokenfs/error.h"
+#include "tokenfs/finding.h"
+#include "tokenfs/fs.h"
+#include "tokenfs/names.h"
+#include "tokenfs/object.h"
+#include "tokenfs/store.h"
+
+#define TFS_VERSION_STRING "0.1.0"
+
+#endif

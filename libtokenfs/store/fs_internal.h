@@ -1,0 +1,59 @@
+/*
+ * The file-system interface the store reader goes through. Two
+ * implementations: fs_posix.c (the real, read-only file system) and
+ * fs_mem.c (in-memory images for tests and fuzzers).
+ */
+#ifndef TFS_STORE_FS_INTERNAL_H
+#define TFS_STORE_FS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenfs/fs.h"
+
+typedef enum tfs_ent_type {
+	TFS_ENT_FILE,
+	TFS_ENT_DIR,
+	TFS_ENT_SYMLINK,
+	TFS_ENT_OTHER /* fifo, socket, device */
+} tfs_ent_type;
+
+/* What lstat tells, reduced to what the store reports. */
+typedef struct tfs_stat {
+	tfs_ent_type type;
+	uint64_t size;
+	uint32_t mode; /* permission bits */
+	uint32_t uid;
+	uint32_t gid;
+	int64_t mtime_sec;
+} tfs_stat;
+
+typedef struct tfs_dirent {
+	char *name;
+	tfs_stat st;
+} tfs_dirent;
+
+struct tfs_fs_ops {
+	/* lstat(path): symlinks are reported as links, never followed. */
+	int (*stat)(tfs_fs *fs, const char *path, tfs_stat *st, tfs_error *err);
+	/* Every entry of a directory except . and .., sorted by name. */
+	int (*list)(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *count,
+	            tfs_error *err);
+	/* A whole regular file, under an fcntl read lock when lock_ms > 0
+	 * (waiting at most lock_ms for a writer). *data is malloc'd. */
+	int (*read)(tfs_fs *fs, const char *path, unsigned lock_ms, uint8_t **data,
+	            size_t *size, tfs_error *err);
+	void (*destroy)(tfs_fs *fs);
+};
+
+struct tfs_fs {
+	const struct tfs_fs_ops *ops;
+};
+
+/* The process-wide real file system (a static instance; never freed). */
+tfs_fs *tfs_fs_posix(void);
+
+void tfs_dirents_free(tfs_dirent *ents, size_t count);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * The real file system, read-only by construction: files are opened
+ * O_RDONLY|O_NOFOLLOW|O_CLOEXEC (and O_NOATIME where the kernel allows it, so
+ * a forensic read does not even move access times), locks are only ever
+ * F_RDLCK, and nothing here can create, write or unlink.
+ */
+#include "store/fs_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error_internal.h"
+#include "tokenfs/object.h"
+
+#ifndef O_NOATIME
+#define O_NOATIME 0
+#endif
+
+/* An error about a path: the path goes into `where`, the defect into `what`. */
+static int path_err(tfs_error *err, int code, const char *path, const char *what)
+{
+	tfs_error_set(err, code, TFS_NO_OFFSET, "%s", what);
+	return tfs_error_where(err, "%s", path);
+}
+
+static void fill_stat(tfs_stat *st, const struct stat *s)
+{
+	if (S_ISREG(s->st_mode))
+		st->type = TFS_ENT_FILE;
+	else if (S_ISDIR(s->st_mode))
+		st->type = TFS_ENT_DIR;
+	else if (S_ISLNK(s->st_mode))
+		st->type = TFS_ENT_SYMLINK;
+	else
+		st->type = TFS_ENT_OTHER;
+	st->size = (uint64_t)s->st_size;
+	st->mode = (uint32_t)(s->st_mode & 07777);
+	st->uid = (uint32_t)s->st_uid;
+	st->gid = (uint32_t)s->st_gid;
+	st->mtime_sec = (int64_t)s->st_mtime;
+}
+
+static int posix_stat(tfs_fs *fs, const char *path, tfs_stat *st, tfs_error *err)
+{
+	(void)fs;
+	struct stat s;
+	if (lstat(path, &s) != 0)
+		return path_err(err, TFS_E_IO, path, strerror(errno));
+	fill_stat(st, &s);
+	return TFS_OK;
+}
+
+static int cmp_dirent(const void *a, const void *b)
+{
+	return strcmp(((const tfs_dirent *)a)->name, ((const tfs_dirent *)b)->name);
+}
+
+static int posix_list(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *count,
+                      tfs_error *err)
+{
+	(void)fs;
+	*out = NULL;
+	*count = 0;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return path_err(err, TFS_E_IO, dir, strerror(errno));
+	DIR *d = fdopendir(dfd);
+	if (d == NULL) {
+		close(dfd);
+		return path_err(err, TFS_E_IO, dir, strerror(errno));
+	}
+	tfs_dirent *ents = NULL;
+	size_t n = 0, cap = 0;
+	int rc = TFS_OK;
+	struct dirent *e;
+	errno = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			tfs_dirent *p = realloc(ents, ncap * sizeof(*p));
+			if (p == NULL) {
+				rc = tfs_nomem(err);
+				goto done;
+			}
+			ents = p;
+			cap = ncap;
+		}
+		struct stat s;
+		if (fstatat(dfd, e->d_name, &s, AT_SYMLINK_NOFOLLOW) != 0) {
+			rc = path_err(err, TFS_E_IO, dir, strerror(errno));
+			goto done;
+		}
+		ents[n].name = strdup(e->d_name);
+		if (ents[n].name == NULL) {
+			rc = tfs_nomem(err);
+			goto done;
+		}
+		fill_stat(&ents[n].st, &s);
+		n++;
+		errno = 0;
+	}
+	if (errno != 0)
+		rc = path_err(err, TFS_E_IO, dir, strerror(errno));
+done:
+	closedir(d);
+	if (rc != TFS_OK) {
+		tfs_dirents_free(ents, n);
+		return rc;
+	}
+	qsort(ents, n, sizeof(*ents), cmp_dirent);
+	*out = ents;
+	*count = n;
+	return TFS_OK;
+}
+
+/*
+ * SoftHSM readers take F_RDLCK on the object file itself, and its writers
+ * F_WRLCK while they truncate and rewrite it in place. Taking the read lock
+ * means we never see a half-written file. F_SETLK in a loop rather than
+ * F_SETLKW so a stuck writer costs a bounded wait and a clear message.
+ */
+static int read_lock(int fd, const char *path, unsigned lock_ms, tfs_error *err)
+{
+	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+	const unsigned step_ms = 10;
+	for (unsigned waited = 0;; waited += step_ms) {
+		if (fcntl(fd, F_SETLK, &fl) == 0)
+			return TFS_OK;
+		if (errno != EACCES && errno != EAGAIN)
+			return path_err(err, TFS_E_IO, path, strerror(errno));
+		if (waited >= lock_ms)
+			break;
+		struct timespec ts = {0, (long)step_ms * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	struct flock who = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+	long pid = (fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK) ? (long)who.l_pid : -1;
+	tfs_error_set(err, TFS_E_LOCKED, TFS_NO_OFFSET,
+	              "write-locked by another process (pid %ld) for more than %u ms; "
+	              "stop SoftHSM users or retry", pid, lock_ms);
+	return tfs_error_where(err, "%s", path);
+}
+
+static int open_ro(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	/* O_NOATIME is refused with EPERM for files we do not own. */
+	if (fd < 0 && errno == EPERM && O_NOATIME != 0)
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
+static int posix_read(tfs_fs *fs, const char *path, unsigned lock_ms, uint8_t **data,
+                      size_t *size, tfs_error *err)
+{
+	(void)fs;
+	*data = NULL;
+	*size = 0;
+	int fd = open_ro(path);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return path_err(err, TFS_E_IO, path, "a symbolic link; not followed");
+		return path_err(err, TFS_E_IO, path, strerror(errno));
+	}
+	int rc;
+	uint8_t *buf = NULL;
+	struct stat s;
+	if (fstat(fd, &s) != 0) {
+		rc = path_err(err, TFS_E_IO, path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(s.st_mode)) {
+		rc = path_err(err, TFS_E_IO, path, "not a regular file");
+		goto fail;
+	}
+	if (lock_ms > 0 && (rc = read_lock(fd, path, lock_ms, err)) != TFS_OK)
+		goto fail;
+	/* Size again under the lock: a writer may have just rewritten it. */
+	if (fstat(fd, &s) != 0) {
+		rc = path_err(err, TFS_E_IO, path, strerror(errno));
+		goto fail;
+	}
+	if ((uint64_t)s.st_size > TFS_MAX_OBJECT_SIZE) {
+		tfs_error_set(err, TFS_E_LIMIT, TFS_NO_OFFSET, "file of %lld bytes exceeds the %u-byte cap",
+		              (long long)s.st_size, TFS_MAX_OBJECT_SIZE);
+		rc = tfs_error_where(err, "%s", path);
+		goto fail;
+	}
+	size_t want = (size_t)s.st_size, got = 0;
+	buf = malloc(want ? want : 1);
+	if (buf == NULL) {
+		rc = tfs_nomem(err);
+		goto fail;
+	}
+	while (got < want) {
+		ssize_t r = read(fd, buf + got, want - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			tfs_error_set(err, TFS_E_IO, got, "%s", strerror(errno));
+			rc = tfs_error_where(err, "%s", path);
+			goto fail;
+		}
+		if (r == 0)
+			break; /* shrank under us despite the lock (no SoftHSM writer) */
+		got += (size_t)r;
+	}
+	close(fd); /* also releases the read lock */
+	*data = buf;
+	*size = got;
+	return TFS_OK;
+fail:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static void posix_destroy(tfs_fs *fs)
+{
+	(void)fs; /* static instance */
+}
+
+static const struct tfs_fs_ops posix_ops = {
+	.stat = posix_stat,
+	.list = posix_list,
+	.read = posix_read,
+	.destroy = posix_destroy,
+};
+
+static tfs_fs posix_fs = {.ops = &posix_ops};
+
+tfs_fs *tfs_fs_posix(void)
+{
+	return &posix_fs;
+}
+
+void tfs_dirents_free(tfs_dirent *ents, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(ents[i].name);
+	free(ents);
+}
+
+void tfs_fs_free(tfs_fs *fs)
+{
+	if (fs != NULL)
+		fs->ops->destroy(fs);
+}

@@ -1,0 +1,418 @@
+/*
+ * Opening a store: decide what PATH is, scan token directories the way
+ * SoftHSM does (every subdirectory of a tokendir is a token candidate;
+ * symlinks are ignored), read each token.object and generation file, and
+ * record everything unexpected as a finding instead of failing.
+ */
+#include "store/store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error_internal.h"
+#include "core/cursor.h"
+#include "format/object_internal.h"
+
+#define DEFAULT_LOCK_MS 5000u
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* SoftHSM's rule: a regular file named *.object, longer than 7 characters,
+ * other than token.object. */
+static bool is_object_name(const char *name)
+{
+	return strlen(name) > 7 && has_suffix(name, ".object") && strcmp(name, "token.object") != 0;
+}
+
+static char *join(const char *dir, const char *name)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+static const char *ent_type_name(tfs_ent_type t)
+{
+	switch (t) {
+	case TFS_ENT_FILE: return "file";
+	case TFS_ENT_DIR: return "directory";
+	case TFS_ENT_SYMLINK: return "symbolic link";
+	case TFS_ENT_OTHER: return "special file";
+	}
+	return "entry";
+}
+
+/* Findings that only fail when memory runs out are collected with this. */
+#define ADD(store, ...)                                                      \
+	do {                                                                 \
+		if (tfs_findings_add(&(store)->findings, __VA_ARGS__) != TFS_OK) \
+			return tfs_nomem(err);                                   \
+	} while (0)
+
+static int read_token_object(tfs_store *store, tfs_token *tok, const char *path, tfs_error *err)
+{
+	uint8_t *data;
+	size_t size;
+	tfs_error e;
+	int rc = store->fs->ops->read(store->fs, path, store->lock_ms, &data, &size, &e);
+	tfs_object *meta = NULL;
+	if (rc == TFS_OK)
+		rc = tfs_object_parse_owned(&meta, data, size, &e);
+	if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED) {
+		*err = e; /* not a property of the store: the open fails */
+		return rc;
+	}
+	if (rc != TFS_OK) {
+		if (e.where[0] == '\0')
+			tfs_error_where(&e, "%s", path);
+		if (tfs_findings_add_error(&store->findings, "token.metadata-unreadable",
+		                           TFS_SEV_ERROR, &e) != TFS_OK)
+			return tfs_nomem(err);
+		return TFS_OK;
+	}
+	tfs_token_take_metadata(tok, meta);
+	return TFS_OK;
+}
+
+static int read_generation(tfs_store *store, tfs_token *tok, const char *path, tfs_error *err)
+{
+	uint8_t *data;
+	size_t size;
+	tfs_error e;
+	int rc = store->fs->ops->read(store->fs, path, store->lock_ms, &data, &size, &e);
+	if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED) {
+		*err = e;
+		return rc;
+	}
+	if (rc != TFS_OK) {
+		if (tfs_findings_add_error(&store->findings, "token.generation-unreadable",
+		                           TFS_SEV_ERROR, &e) != TFS_OK)
+			return tfs_nomem(err);
+		return TFS_OK;
+	}
+	if (size == 8) {
+		tok->has_generation = true;
+		tok->generation = tfs_be64(data);
+	} else {
+		free(data);
+		ADD(store, "token.generation-size", TFS_SEV_ERROR, path, size < 8 ? size : 8,
+		    "generation file has %zu bytes; it holds one 8-byte counter", size);
+		return TFS_OK;
+	}
+	free(data);
+	return TFS_OK;
+}
+
+static int add_object(tfs_token *tok, const char *dir, const char *name, size_t *cap,
+                      tfs_error *err)
+{
+	if (tok->nobjs == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		tfs_obj_entry *p = realloc(tok->objs, ncap * sizeof(*p));
+		if (p == NULL)
+			return tfs_nomem(err);
+		tok->objs = p;
+		*cap = ncap;
+	}
+	tfs_obj_entry *o = &tok->objs[tok->nobjs];
+	memset(o, 0, sizeof(*o));
+	o->file = strdup(name);
+	o->uuid = strndup(name, strlen(name) - strlen(".object"));
+	o->path = join(dir, name);
+	tok->nobjs++; /* counted first so a failure below is freed with the token */
+	if (o->file == NULL || o->uuid == NULL || o->path == NULL)
+		return tfs_nomem(err);
+	return TFS_OK;
+}
+
+/* Whether `name` is "<stem>.lock" for an object file in the listing. */
+static bool lock_has_object(const tfs_dirent *ents, size_t n, const char *name)
+{
+	size_t stem = strlen(name) - strlen(".lock");
+	for (size_t i = 0; i < n; i++)
+		if (ents[i].st.type == TFS_ENT_FILE && is_object_name(ents[i].name) &&
+		    strncmp(ents[i].name, name, stem) == 0 && strcmp(ents[i].name + stem, ".object") == 0)
+			return true;
+	return false;
+}
+
+static bool dirents_have(const tfs_dirent *ents, size_t n, const char *name, tfs_ent_type t)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ents[i].st.type == t && strcmp(ents[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Classifies every entry of one token directory. */
+static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents, size_t n,
+                        tfs_error *err)
+{
+	size_t cap = 0;
+	bool have_meta = false;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = ents[i].name;
+		tfs_ent_type type = ents[i].st.type;
+		char *path = join(tok->path, name);
+		if (path == NULL)
+			return tfs_nomem(err);
+		int rc = TFS_OK;
+		if (type == TFS_ENT_FILE && strcmp(name, "token.object") == 0) {
+			have_meta = true;
+			rc = read_token_object(store, tok, path, err);
+		} else if (type == TFS_ENT_FILE && strcmp(name, "generation") == 0) {
+			rc = read_generation(store, tok, path, err);
+		} else if (type == TFS_ENT_FILE && is_object_name(name)) {
+			rc = add_object(tok, tok->path, name, &cap, err);
+		} else if (type == TFS_ENT_FILE && strcmp(name, "token.lock") == 0) {
+			if (ents[i].st.size != 0 &&
+			    tfs_findings_add(&store->findings, "token.lock-not-empty", TFS_SEV_INFO, path,
+			                     TFS_NO_OFFSET, "lock file holds %llu bytes; SoftHSM leaves lock files empty",
+			                     (unsigned long long)ents[i].st.size) != TFS_OK)
+				rc = tfs_nomem(err);
+		} else if (type == TFS_ENT_FILE && has_suffix(name, ".lock")) {
+			if (!lock_has_object(ents, n, name) &&
+			    tfs_findings_add(&store->findings, "token.orphan-lock", TFS_SEV_WARNING, path,
+			                     TFS_NO_OFFSET, "lock file without its object file; "
+			                     "the object was deleted or lost") != TFS_OK)
+				rc = tfs_nomem(err);
+		} else if (type == TFS_ENT_FILE && strcmp(name, "tokenfs.seal") == 0) {
+			/* tokenfs's own manifest; SoftHSM ignores it. */
+		} else {
+			const char *why = type == TFS_ENT_SYMLINK
+			                ? "symbolic link in a token directory; SoftHSM ignores it and tokenfs does not follow it"
+			                : "unexpected entry in a token directory; SoftHSM ignores it";
+			if (tfs_findings_add(&store->findings, "token.unexpected-entry", TFS_SEV_WARNING,
+			                     path, TFS_NO_OFFSET, "%s: %s", ent_type_name(type), why) != TFS_OK)
+				rc = tfs_nomem(err);
+		}
+		free(path);
+		if (rc != TFS_OK)
+			return rc;
+	}
+	for (size_t i = 0; i < tok->nobjs; i++) {
+		char *lock = NULL;
+		if (asprintf(&lock, "%s.lock", tok->objs[i].uuid) < 0)
+			return tfs_nomem(err);
+		tok->objs[i].has_lock = dirents_have(ents, n, lock, TFS_ENT_FILE);
+		free(lock);
+		if (!tok->objs[i].has_lock)
+			ADD(store, "token.missing-lock", TFS_SEV_WARNING, tok->objs[i].path, TFS_NO_OFFSET,
+			    "object has no companion .lock file; SoftHSM creates one with every object");
+	}
+	if (!have_meta)
+		ADD(store, "token.metadata-missing", TFS_SEV_ERROR, tok->path, TFS_NO_OFFSET,
+		    "token directory has no token.object; SoftHSM skips it");
+	else if (!dirents_have(ents, n, "generation", TFS_ENT_FILE) &&
+	         !dirents_have(ents, n, "generation", TFS_ENT_DIR))
+		ADD(store, "token.generation-missing", TFS_SEV_INFO, tok->path, TFS_NO_OFFSET,
+		    "no generation file; SoftHSM writes one at its next change");
+	return TFS_OK;
+}
+
+static int new_token(tfs_store *store, const char *path, tfs_token **out, tfs_error *err)
+{
+	tfs_token *p = realloc(store->tokens, (store->ntokens + 1) * sizeof(*p));
+	if (p == NULL)
+		return tfs_nomem(err);
+	store->tokens = p;
+	tfs_token *tok = &p[store->ntokens];
+	memset(tok, 0, sizeof(*tok));
+	tok->path = strdup(path);
+	if (tok->path == NULL)
+		return tfs_nomem(err);
+	store->ntokens++;
+	const char *slash = strrchr(tok->path, '/');
+	tok->dirname = slash ? slash + 1 : tok->path;
+	*out = tok;
+	return TFS_OK;
+}
+
+static int scan_token(tfs_store *store, const char *path, tfs_error *err)
+{
+	tfs_dirent *ents;
+	size_t n;
+	tfs_error e;
+	if (store->fs->ops->list(store->fs, path, &ents, &n, &e) != TFS_OK) {
+		if (e.code == TFS_E_NOMEM)
+			return tfs_nomem(err);
+		if (tfs_findings_add_error(&store->findings, "token.unreadable", TFS_SEV_ERROR, &e) != TFS_OK)
+			return tfs_nomem(err);
+		return TFS_OK;
+	}
+	tfs_token *tok;
+	int rc = new_token(store, path, &tok, err);
+	if (rc == TFS_OK)
+		rc = scan_entries(store, tok, ents, n, err);
+	tfs_dirents_free(ents, n);
+	return rc;
+}
+
+static int scan_tokendir(tfs_store *store, const tfs_dirent *ents, size_t n, tfs_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *path = join(store->path, ents[i].name);
+		if (path == NULL)
+			return tfs_nomem(err);
+		int rc = TFS_OK;
+		if (ents[i].st.type == TFS_ENT_DIR)
+			rc = scan_token(store, path, err);
+		else if (tfs_findings_add(&store->findings, "store.unexpected-entry", TFS_SEV_INFO, path,
+		                          TFS_NO_OFFSET, "%s in the token directory; SoftHSM only loads "
+		                          "subdirectories", ent_type_name(ents[i].st.type)) != TFS_OK)
+			rc = tfs_nomem(err);
+		free(path);
+		if (rc != TFS_OK)
+			return rc;
+	}
+	return TFS_OK;
+}
+
+/* A store opened on one .object file: a token with no metadata. */
+static int open_object_file(tfs_store *store, tfs_error *err)
+{
+	const char *slash = strrchr(store->path, '/');
+	const char *name = slash ? slash + 1 : store->path;
+	char *dir = slash ? strndup(store->path, (size_t)(slash - store->path)) : strdup(".");
+	if (dir == NULL)
+		return tfs_nomem(err);
+	tfs_token *tok;
+	size_t cap = 0;
+	int rc = new_token(store, dir, &tok, err);
+	if (rc == TFS_OK)
+		rc = add_object(tok, dir, name, &cap, err);
+	if (rc == TFS_OK) {
+		char *lock = NULL;
+		tfs_stat st;
+		tfs_error e;
+		if (asprintf(&lock, "%s/%s.lock", dir, tok->objs[0].uuid) < 0)
+			rc = tfs_nomem(err);
+		else
+			tok->objs[0].has_lock = store->fs->ops->stat(store->fs, lock, &st, &e) == TFS_OK &&
+			                        st.type == TFS_ENT_FILE;
+		free(lock);
+	}
+	free(dir);
+	return rc;
+}
+
+static int open_path(tfs_store *store, tfs_error *err)
+{
+	tfs_stat st;
+	int rc = store->fs->ops->stat(store->fs, store->path, &st, err);
+	if (rc != TFS_OK)
+		return rc;
+	if (st.type == TFS_ENT_FILE) {
+		if (!has_suffix(store->path, ".object")) {
+			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+			              "not a token store: expected a tokendir, a token directory or a .object file");
+			return tfs_error_where(err, "%s", store->path);
+		}
+		store->kind = TFS_PATH_OBJECT_FILE;
+		return open_object_file(store, err);
+	}
+	if (st.type != TFS_ENT_DIR) {
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		              "%s: expected a tokendir, a token directory or a .object file",
+		              ent_type_name(st.type));
+		return tfs_error_where(err, "%s", store->path);
+	}
+	tfs_dirent *ents;
+	size_t n;
+	rc = store->fs->ops->list(store->fs, store->path, &ents, &n, err);
+	if (rc != TFS_OK)
+		return rc;
+	if (dirents_have(ents, n, "token.object", TFS_ENT_FILE)) {
+		store->kind = TFS_PATH_TOKEN;
+		tfs_token *tok;
+		rc = new_token(store, store->path, &tok, err);
+		if (rc == TFS_OK)
+			rc = scan_entries(store, tok, ents, n, err);
+	} else {
+		store->kind = TFS_PATH_TOKENDIR;
+		rc = scan_tokendir(store, ents, n, err);
+	}
+	tfs_dirents_free(ents, n);
+	return rc;
+}
+
+int tfs_store_open_fs(tfs_store **out, tfs_fs *fs, const char *path,
+                      const tfs_open_options *opts, tfs_error *err)
+{
+	*out = NULL;
+	tfs_error_clear(err);
+	if (fs == NULL || path == NULL || path[0] == '\0')
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "no store path given");
+	tfs_store *store = calloc(1, sizeof(*store));
+	if (store == NULL)
+		return tfs_nomem(err);
+	store->fs = fs;
+	store->lock_ms = (opts != NULL && opts->lock_timeout_ms > 0) ? opts->lock_timeout_ms
+	                                                             : DEFAULT_LOCK_MS;
+	/* Trailing slashes would make every derived path ugly; keep "/" itself. */
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	store->path = strndup(path, len);
+	if (store->path == NULL) {
+		free(store);
+		return tfs_nomem(err);
+	}
+	int rc = open_path(store, err);
+	if (rc != TFS_OK) {
+		tfs_store_free(store);
+		return rc;
+	}
+	for (size_t i = 0; i < store->ntokens; i++)
+		store->tokens[i].store = store;
+	*out = store;
+	return TFS_OK;
+}
+
+int tfs_store_open(tfs_store **out, const char *path, const tfs_open_options *opts,
+                   tfs_error *err)
+{
+	return tfs_store_open_fs(out, tfs_fs_posix(), path, opts, err);
+}
+
+void tfs_store_free(tfs_store *store)
+{
+	if (store == NULL)
+		return;
+	for (size_t t = 0; t < store->ntokens; t++) {
+		tfs_token *tok = &store->tokens[t];
+		for (size_t i = 0; i < tok->nobjs; i++) {
+			free(tok->objs[i].file);
+			free(tok->objs[i].uuid);
+			free(tok->objs[i].path);
+		}
+		free(tok->objs);
+		tfs_object_free(tok->meta);
+		free(tok->path);
+	}
+	free(store->tokens);
+	tfs_findings_free(&store->findings);
+	free(store->path);
+	free(store);
+}
+
+tfs_path_kind tfs_store_kind(const tfs_store *s) { return s->kind; }
+const char *tfs_store_path(const tfs_store *s) { return s->path; }
+size_t tfs_store_token_count(const tfs_store *s) { return s->ntokens; }
+size_t tfs_store_finding_count(const tfs_store *s) { return s->findings.count; }
+
+const tfs_token *tfs_store_token(const tfs_store *s, size_t i)
+{
+	return i < s->ntokens ? &s->tokens[i] : NULL;
+}
+
+const tfs_finding *tfs_store_finding(const tfs_store *s, size_t i)
+{
+	return i < s->findings.count ? &s->findings.items[i] : NULL;
+}

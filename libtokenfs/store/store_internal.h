@@ -1,0 +1,43 @@
+/* The store model shared by store.c (scanning) and token.c (getters and
+ * object loading). */
+#ifndef TFS_STORE_INTERNAL_H
+#define TFS_STORE_INTERNAL_H
+
+#include "findings/findings_internal.h"
+#include "store/fs_internal.h"
+#include "tokenfs/store.h"
+
+typedef struct tfs_obj_entry {
+	char *file; /* "<uuid>.object" */
+	char *uuid; /* the stem */
+	char *path;
+	bool has_lock;
+} tfs_obj_entry;
+
+struct tfs_token {
+	const tfs_store *store;
+	char *path;
+	const char *dirname; /* points into path */
+	tfs_object *meta;    /* token.object, NULL when missing or damaged */
+	char label[33];
+	char serial[17];
+	bool has_generation;
+	uint64_t generation;
+	tfs_obj_entry *objs;
+	size_t nobjs;
+};
+
+struct tfs_store {
+	tfs_fs *fs;
+	tfs_path_kind kind;
+	char *path;
+	unsigned lock_ms;
+	tfs_token *tokens;
+	size_t ntokens;
+	tfs_findings findings;
+};
+
+/* Reads token metadata (label, serial) out of a parsed token.object. */
+void tfs_token_take_metadata(tfs_token *tok, tfs_object *meta);
+
+#endif

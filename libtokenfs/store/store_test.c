@@ -1,0 +1,211 @@
+/*
+ * The store reader over in-memory images (every kind of entry SoftHSM
+ * creates, and the unexpected ones) and over the real SoftHSM fixture store.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cursor.h"
+#include "tokenfs/names.h"
+#include "tokenfs/store.h"
+
+static const char *UUID1 = "0b7ac9e4-1c2d-3e4f-5a6b-7c8d9e0f1a2b";
+
+/* A token.object with label "demo", serial "8c0efa5f3e83204c", flags 0x42d. */
+static size_t make_token_object(uint8_t *b)
+{
+	size_t n = 0;
+	tfs_put_be64(b + n, 3); n += 8;
+	tfs_put_be64(b + n, TFS_CKA_OS_TOKENLABEL); tfs_put_be64(b + n + 8, 3); tfs_put_be64(b + n + 16, 32); n += 24;
+	memcpy(b + n, "demo                            ", 32); n += 32;
+	tfs_put_be64(b + n, TFS_CKA_OS_TOKENSERIAL); tfs_put_be64(b + n + 8, 3); tfs_put_be64(b + n + 16, 16); n += 24;
+	memcpy(b + n, "8c0efa5f3e83204c", 16); n += 16;
+	tfs_put_be64(b + n, TFS_CKA_OS_TOKENFLAGS); tfs_put_be64(b + n + 8, 2); tfs_put_be64(b + n + 16, 0x42d); n += 24;
+	return n;
+}
+
+static tfs_fs *image(void)
+{
+	tfs_fs *fs;
+	tfs_error err;
+	uint8_t tobj[256];
+	size_t tn = make_token_object(tobj);
+	uint8_t gen[8];
+	tfs_put_be64(gen, 5);
+	uint8_t obj[8 + 17];
+	tfs_put_be64(obj, 1);
+	tfs_put_be64(obj + 8, 1); tfs_put_be64(obj + 16, 1); obj[24] = 0xff;
+	char p[256];
+	assert_int_equal(tfs_memfs_new(&fs, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_file(fs, "s/t1/token.object", tobj, tn, 0600, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_file(fs, "s/t1/token.lock", NULL, 0, 0600, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_file(fs, "s/t1/generation", gen, 8, 0600, &err), TFS_OK);
+	snprintf(p, sizeof(p), "s/t1/%s.object", UUID1);
+	assert_int_equal(tfs_memfs_add_file(fs, p, obj, sizeof(obj), 0600, &err), TFS_OK);
+	snprintf(p, sizeof(p), "s/t1/%s.lock", UUID1);
+	assert_int_equal(tfs_memfs_add_file(fs, p, NULL, 0, 0600, &err), TFS_OK);
+	return fs;
+}
+
+static bool has_finding(const tfs_store *s, const char *code, const char *path_suffix)
+{
+	for (size_t i = 0; i < tfs_store_finding_count(s); i++) {
+		const tfs_finding *f = tfs_store_finding(s, i);
+		const char *p = tfs_finding_path(f);
+		size_t n = strlen(p), m = strlen(path_suffix);
+		if (strcmp(tfs_finding_code(f), code) == 0 && n >= m && strcmp(p + n - m, path_suffix) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void test_clean_image_has_no_findings(void **state)
+{
+	(void)state;
+	tfs_fs *fs = image();
+	tfs_store *s;
+	tfs_error err;
+	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
+	assert_int_equal(tfs_store_kind(s), TFS_PATH_TOKENDIR);
+	assert_int_equal(tfs_store_finding_count(s), 0);
+	assert_int_equal(tfs_store_token_count(s), 1);
+	const tfs_token *t = tfs_store_token(s, 0);
+	assert_string_equal(tfs_token_label(t), "demo");
+	assert_string_equal(tfs_token_serial(t), "8c0efa5f3e83204c");
+	assert_string_equal(tfs_token_dirname(t), "t1");
+	uint32_t slot;
+	assert_true(tfs_token_slot_id(t, &slot));
+	assert_int_equal(slot, 0x3e83204c);
+	uint64_t v;
+	assert_true(tfs_token_flags(t, &v));
+	assert_int_equal(v, 0x42d);
+	assert_true(tfs_token_generation(t, &v));
+	assert_int_equal(v, 5);
+	size_t len;
+	assert_null(tfs_token_pin_blob(t, TFS_PIN_USER, &len));
+	assert_int_equal(tfs_token_object_count(t), 1);
+	assert_string_equal(tfs_token_object_uuid(t, 0), UUID1);
+	assert_true(tfs_token_object_has_lock(t, 0));
+	tfs_object *o;
+	assert_int_equal(tfs_token_load_object(&o, t, 0, &err), TFS_OK);
+	assert_true(tfs_attr_bool(tfs_object_find(o, 1)));
+	tfs_object_free(o);
+	tfs_store_free(s);
+
+	/* The same image opened at the token and at the object file. */
+	assert_int_equal(tfs_store_open_fs(&s, fs, "s/t1", NULL, &err), TFS_OK);
+	assert_int_equal(tfs_store_kind(s), TFS_PATH_TOKEN);
+	assert_int_equal(tfs_store_token_count(s), 1);
+	tfs_store_free(s);
+	char p[256];
+	snprintf(p, sizeof(p), "s/t1/%s.object", UUID1);
+	assert_int_equal(tfs_store_open_fs(&s, fs, p, NULL, &err), TFS_OK);
+	assert_int_equal(tfs_store_kind(s), TFS_PATH_OBJECT_FILE);
+	t = tfs_store_token(s, 0);
+	assert_null(tfs_token_metadata(t));
+	assert_string_equal(tfs_token_object_path(t, 0), p);
+	assert_true(tfs_token_object_has_lock(t, 0));
+	tfs_store_free(s);
+	tfs_fs_free(fs);
+}
+
+static void test_unexpected_entries_become_findings(void **state)
+{
+	(void)state;
+	tfs_fs *fs = image();
+	tfs_error err;
+	uint8_t junk[3] = {1, 2, 3};
+	assert_int_equal(tfs_memfs_add_symlink(fs, "s/t1/aaaa.object", &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_dir(fs, "s/t1/subdir", 0700, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_file(fs, "s/t1/notes.txt", junk, 3, 0600, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_file(fs, "s/t1/gone.lock", NULL, 0, 0600, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_file(fs, "s/t1/nolock.object", junk, 3, 0600, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_dir(fs, "s/t2", 0700, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_file(fs, "s/stray", junk, 3, 0600, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_file(fs, "s/t3/token.object", junk, 3, 0600, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_file(fs, "s/t3/generation", junk, 3, 0600, &err), TFS_OK);
+	tfs_store *s;
+	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
+	assert_true(has_finding(s, "token.unexpected-entry", "t1/aaaa.object"));
+	assert_true(has_finding(s, "token.unexpected-entry", "t1/subdir"));
+	assert_true(has_finding(s, "token.unexpected-entry", "t1/notes.txt"));
+	assert_true(has_finding(s, "token.orphan-lock", "t1/gone.lock"));
+	assert_true(has_finding(s, "token.missing-lock", "t1/nolock.object"));
+	assert_true(has_finding(s, "token.metadata-missing", "s/t2"));
+	assert_true(has_finding(s, "store.unexpected-entry", "s/stray"));
+	assert_true(has_finding(s, "token.metadata-unreadable", "t3/token.object"));
+	assert_true(has_finding(s, "token.generation-size", "t3/generation"));
+	assert_int_equal(tfs_store_token_count(s), 3);
+	/* The symlink is not an object: only the real files count. */
+	assert_int_equal(tfs_token_object_count(tfs_store_token(s, 0)), 2);
+	tfs_store_free(s);
+	tfs_fs_free(fs);
+}
+
+static void test_open_rejects_what_is_no_store(void **state)
+{
+	(void)state;
+	tfs_fs *fs = image();
+	tfs_error err;
+	tfs_store *s;
+	assert_int_equal(tfs_store_open_fs(&s, fs, "s/t1/token.lock", NULL, &err), TFS_E_INVALID);
+	assert_string_equal(err.where, "s/t1/token.lock");
+	assert_int_equal(tfs_store_open_fs(&s, fs, "nope", NULL, &err), TFS_E_IO);
+	assert_null(s);
+	tfs_fs_free(fs);
+}
+
+static void test_real_fixture_store(void **state)
+{
+	(void)state;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/store", getenv("TFS_TESTDATA"));
+	tfs_store *s;
+	tfs_error err;
+	assert_int_equal(tfs_store_open(&s, path, NULL, &err), TFS_OK);
+	assert_int_equal(tfs_store_kind(s), TFS_PATH_TOKENDIR);
+	assert_int_equal(tfs_store_token_count(s), 2);
+	int demo = 0, second = 0;
+	for (size_t t = 0; t < 2; t++) {
+		const tfs_token *tok = tfs_store_token(s, t);
+		demo += strcmp(tfs_token_label(tok), "demo") == 0;
+		second += strcmp(tfs_token_label(tok), "second") == 0;
+		size_t len;
+		assert_non_null(tfs_token_pin_blob(tok, TFS_PIN_SO, &len));
+		assert_int_equal(len, 72);
+		assert_non_null(tfs_token_pin_blob(tok, TFS_PIN_USER, &len));
+		assert_int_equal(len, 72);
+		assert_int_equal(strlen(tfs_token_serial(tok)), 16);
+		for (size_t i = 0; i < tfs_token_object_count(tok); i++) {
+			tfs_object *o;
+			assert_int_equal(tfs_token_load_object(&o, tok, i, &err), TFS_OK);
+			assert_true(tfs_object_attr_count(o) > 5);
+			tfs_object_free(o);
+			assert_true(tfs_token_object_has_lock(tok, i));
+		}
+	}
+	assert_int_equal(demo, 1);
+	assert_int_equal(second, 1);
+	/* A clean SoftHSM store has nothing above info. */
+	for (size_t i = 0; i < tfs_store_finding_count(s); i++)
+		assert_int_equal(tfs_finding_severity(tfs_store_finding(s, i)), TFS_SEV_INFO);
+	tfs_store_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_clean_image_has_no_findings),
+		cmocka_unit_test(test_unexpected_entries_become_findings),
+		cmocka_unit_test(test_open_rejects_what_is_no_store),
+		cmocka_unit_test(test_real_fixture_store),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
