@@ -32,28 +32,42 @@ static const char *attr_label(uint64_t type, char buf[24])
 	return buf;
 }
 
-/* The bound a value is read against: the whole file, or its attribute map. */
-static const char *scope(bool in_map)
-{
-	return in_map ? "attribute map" : "file";
-}
+/*
+ * Where a value is read: at top level the bound is the file; inside an
+ * attribute map it is the map's declared length, so running out of bytes
+ * there means that length is wrong, and the error points at it.
+ */
+typedef struct scope {
+	const tfs_attr *map; /* NULL at top level */
+	uint64_t map_len;
+} scope;
 
-static int truncated(tfs_error *err, const tfs_cursor *c, bool in_map,
-                     const char *field, uint64_t type, size_t need)
+static int out_of_bytes(tfs_error *err, const tfs_cursor *c, const scope *sc,
+                        const char *field, uint64_t type, uint64_t need)
 {
-	char nb[24];
-	return tfs_error_set(err, TFS_E_FORMAT, tfs_cursor_offset(c),
-	                     "%s ends inside the %s of %s: %zu of %zu bytes present",
-	                     scope(in_map), field, attr_label(type, nb), tfs_cursor_left(c), need);
+	char nb[24], mb[24];
+	if (sc->map == NULL)
+		return tfs_error_set(err, TFS_E_FORMAT, tfs_cursor_offset(c),
+		                     "file ends inside the %s of %s: %zu of %" PRIu64 " bytes present",
+		                     field, attr_label(type, nb), tfs_cursor_left(c), need);
+	/* An entry whose type could not be read has no name yet. */
+	char entry[48] = "a further entry";
+	if (strcmp(field, "type") != 0)
+		snprintf(entry, sizeof(entry), "entry %s", attr_label(type, nb));
+	return tfs_error_set(err, TFS_E_FORMAT, sc->map->value_offset - 8,
+	                     "attribute map length %" PRIu64 " of %s does not match its entries: "
+	                     "the %s of %s at offset %" PRIu64 " needs %" PRIu64 " bytes, %zu are left",
+	                     sc->map_len, attr_label(sc->map->type, mb), field, entry,
+	                     tfs_cursor_offset(c), need, tfs_cursor_left(c));
 }
 
 /*
  * Parses the value of one attribute (or map entry) whose type and kind have
- * been read. `in_map` forbids nested maps. `kind_off` is where the kind field
- * started, for the unknown-kind message.
+ * been read. `kind_off` is where the kind field started, for the
+ * unknown-kind message.
  */
 static int parse_value(tfs_attr *a, tfs_cursor *c, uint64_t kind, uint64_t kind_off,
-                       bool in_map, tfs_error *err);
+                       const scope *sc, tfs_error *err);
 
 static int parse_map(tfs_attr *a, tfs_cursor *c, uint64_t len, tfs_error *err)
 {
@@ -61,9 +75,10 @@ static int parse_map(tfs_attr *a, tfs_cursor *c, uint64_t len, tfs_error *err)
 	if (!tfs_cursor_sub(c, len, &sub)) {
 		char nb[24];
 		return tfs_error_set(err, TFS_E_FORMAT, tfs_cursor_offset(c) - 8,
-		                     "attribute map length %" PRIu64 " of %s exceeds the %zu bytes left",
+		                     "attribute map length %" PRIu64 " of %s exceeds the %zu bytes left in the file",
 		                     len, attr_label(a->type, nb), tfs_cursor_left(c));
 	}
+	const scope sc = {.map = a, .map_len = len};
 	size_t cap = 0;
 	while (tfs_cursor_left(&sub) > 0) {
 		if (a->v.map.count == TFS_MAX_MAP_ENTRIES)
@@ -82,19 +97,13 @@ static int parse_map(tfs_attr *a, tfs_cursor *c, uint64_t len, tfs_error *err)
 		e->offset = tfs_cursor_offset(&sub);
 		uint64_t kind;
 		if (!tfs_cursor_u64(&sub, &e->type))
-			return tfs_error_set(err, TFS_E_FORMAT, e->offset,
-			                     "attribute map ends inside an entry's type: %zu of 8 bytes left "
-			                     "(map length %" PRIu64 " does not match its entries)",
-			                     tfs_cursor_left(&sub), len);
+			return out_of_bytes(err, &sub, &sc, "type", e->type, 8);
 		uint64_t kind_off = tfs_cursor_offset(&sub);
 		if (!tfs_cursor_u64(&sub, &kind))
-			return tfs_error_set(err, TFS_E_FORMAT, kind_off,
-			                     "attribute map ends inside an entry's kind: %zu of 8 bytes left "
-			                     "(map length %" PRIu64 " does not match its entries)",
-			                     tfs_cursor_left(&sub), len);
+			return out_of_bytes(err, &sub, &sc, "kind", e->type, 8);
 		/* Count the entry before parsing its value so a failure frees it. */
 		a->v.map.count++;
-		int rc = parse_value(e, &sub, kind, kind_off, true, err);
+		int rc = parse_value(e, &sub, kind, kind_off, &sc, err);
 		if (rc != TFS_OK)
 			return rc;
 	}
@@ -102,7 +111,7 @@ static int parse_map(tfs_attr *a, tfs_cursor *c, uint64_t len, tfs_error *err)
 }
 
 static int parse_value(tfs_attr *a, tfs_cursor *c, uint64_t kind, uint64_t kind_off,
-                       bool in_map, tfs_error *err)
+                       const scope *sc, tfs_error *err)
 {
 	char nb[24];
 	uint64_t len;
@@ -112,45 +121,51 @@ static int parse_value(tfs_attr *a, tfs_cursor *c, uint64_t kind, uint64_t kind_
 		a->kind = TFS_KIND_BOOL;
 		a->value_offset = tfs_cursor_offset(c);
 		if (!tfs_cursor_u8(c, &a->v.b))
-			return truncated(err, c, in_map, "bool value", a->type, 1);
+			return out_of_bytes(err, c, sc, "bool value", a->type, 1);
 		return TFS_OK;
 	case TFS_KIND_ULONG:
 		a->kind = TFS_KIND_ULONG;
 		a->value_offset = tfs_cursor_offset(c);
 		if (!tfs_cursor_u64(c, &a->v.ul))
-			return truncated(err, c, in_map, "ulong value", a->type, 8);
+			return out_of_bytes(err, c, sc, "ulong value", a->type, 8);
 		return TFS_OK;
 	case TFS_KIND_BYTES:
 		a->kind = TFS_KIND_BYTES;
 		if (!tfs_cursor_u64(c, &len))
-			return truncated(err, c, in_map, "byte-string length", a->type, 8);
+			return out_of_bytes(err, c, sc, "byte-string length", a->type, 8);
 		a->value_offset = tfs_cursor_offset(c);
-		if (!tfs_cursor_bytes(c, len, &a->v.bytes.p))
-			return tfs_error_set(err, TFS_E_FORMAT, a->value_offset - 8,
-			                     "byte-string length %" PRIu64 " of %s exceeds the %zu bytes left in the %s",
-			                     len, attr_label(a->type, nb), tfs_cursor_left(c), scope(in_map));
+		if (len > tfs_cursor_left(c))
+			return sc->map != NULL
+			       ? out_of_bytes(err, c, sc, "byte string", a->type, len)
+			       : tfs_error_set(err, TFS_E_FORMAT, a->value_offset - 8,
+			                       "byte-string length %" PRIu64 " of %s exceeds the %zu bytes left in the file",
+			                       len, attr_label(a->type, nb), tfs_cursor_left(c));
+		(void)tfs_cursor_bytes(c, len, &a->v.bytes.p);
 		a->v.bytes.len = (size_t)len;
 		return TFS_OK;
 	case TFS_KIND_MAP:
-		if (in_map)
+		if (sc->map != NULL)
 			return tfs_error_set(err, TFS_E_FORMAT, kind_off,
 			                     "attribute map nested inside an attribute map (entry %s); "
 			                     "SoftHSM does not nest maps", attr_label(a->type, nb));
 		a->kind = TFS_KIND_MAP;
 		if (!tfs_cursor_u64(c, &len))
-			return truncated(err, c, in_map, "attribute-map length", a->type, 8);
+			return out_of_bytes(err, c, sc, "attribute-map length", a->type, 8);
 		a->value_offset = tfs_cursor_offset(c);
 		return parse_map(a, c, len, err);
 	case TFS_KIND_MECHS:
 		a->kind = TFS_KIND_MECHS;
 		if (!tfs_cursor_u64(c, &len))
-			return truncated(err, c, in_map, "mechanism count", a->type, 8);
+			return out_of_bytes(err, c, sc, "mechanism count", a->type, 8);
 		a->value_offset = tfs_cursor_offset(c);
 		/* count * 8 may overflow: compare the count with what is left / 8. */
 		if (len > tfs_cursor_left(c) / 8)
-			return tfs_error_set(err, TFS_E_FORMAT, a->value_offset - 8,
-			                     "mechanism count %" PRIu64 " of %s needs more than the %zu bytes left in the %s",
-			                     len, attr_label(a->type, nb), tfs_cursor_left(c), scope(in_map));
+			return sc->map != NULL
+			       ? out_of_bytes(err, c, sc, "mechanism list", a->type,
+			                      len > UINT64_MAX / 8 ? UINT64_MAX : len * 8)
+			       : tfs_error_set(err, TFS_E_FORMAT, a->value_offset - 8,
+			                       "mechanism count %" PRIu64 " of %s needs more than the %zu bytes left in the file",
+			                       len, attr_label(a->type, nb), tfs_cursor_left(c));
 		(void)tfs_cursor_bytes(c, len * 8, &a->v.mechs.p);
 		a->v.mechs.count = (size_t)len;
 		return TFS_OK;
@@ -193,6 +208,7 @@ static void mark_shadowed(tfs_object *obj)
 
 static int parse_attrs(tfs_object *obj, tfs_cursor *c, tfs_error *err)
 {
+	const scope top = {.map = NULL};
 	size_t cap = 0;
 	while (tfs_cursor_left(c) > 0) {
 		if (obj->count == TFS_MAX_ATTRS)
@@ -211,14 +227,14 @@ static int parse_attrs(tfs_object *obj, tfs_cursor *c, tfs_error *err)
 		a->offset = tfs_cursor_offset(c);
 		if (!tfs_cursor_u64(c, &a->type))
 			return tfs_error_set(err, TFS_E_FORMAT, a->offset,
-			                     "%zu trailing bytes after the last attribute: "
-			                     "too few for an attribute type (8 bytes)",
+			                     "%zu bytes after the last attribute are too few for an "
+			                     "attribute type (8 bytes): the file is cut short or has trailing garbage",
 			                     tfs_cursor_left(c));
 		uint64_t kind, kind_off = tfs_cursor_offset(c);
 		if (!tfs_cursor_u64(c, &kind))
-			return truncated(err, c, false, "kind", a->type, 8);
+			return out_of_bytes(err, c, &top, "kind", a->type, 8);
 		obj->count++;
-		int rc = parse_value(a, c, kind, kind_off, false, err);
+		int rc = parse_value(a, c, kind, kind_off, &top, err);
 		if (rc != TFS_OK)
 			return rc;
 	}
@@ -409,6 +425,20 @@ size_t tfs_attr_mech_count(const tfs_attr *a)
 uint64_t tfs_attr_mech(const tfs_attr *a, size_t i)
 {
 	return i < tfs_attr_mech_count(a) ? tfs_be64(a->v.mechs.p + 8 * i) : 0;
+}
+
+bool tfs_object_is_private(const tfs_object *obj)
+{
+	const tfs_attr *a = tfs_object_find(obj, 0x2 /* CKA_PRIVATE */);
+	return a == NULL || tfs_attr_bool(a);
+}
+
+bool tfs_object_attr_encrypted(const tfs_object *obj, const tfs_attr *attr)
+{
+	/* Map entries live in their own arrays: top-level means in obj->attrs. */
+	bool top = attr >= obj->attrs && attr < obj->attrs + obj->count;
+	return top && attr->kind == TFS_KIND_BYTES && attr->v.bytes.len > 0 &&
+	       tfs_object_is_private(obj);
 }
 
 const char *tfs_kind_name(tfs_kind kind)

@@ -155,13 +155,13 @@ static void test_error_offsets_name_the_field(void **state)
 	x.n = 0;
 	u64(&x, 1); u64(&x, 0x40000211); u64(&x, 4); u64(&x, 18);
 	u64(&x, 0x104); u64(&x, 1); raw(&x, "\x01\x00", 2);
-	expect_error(&x, TFS_E_FORMAT, 49, "attribute map ends inside an entry's type: 1 of 8 bytes left");
+	expect_error(&x, TFS_E_FORMAT, 24, "attribute map length 18 of CKA_WRAP_TEMPLATE does not match its entries: the type of a further entry at offset 49 needs 8 bytes, 1 are left");
 
 	/* map one byte too short: the last entry's value runs past the map */
 	x.n = 0;
 	u64(&x, 1); u64(&x, 0x40000211); u64(&x, 4); u64(&x, 16);
 	u64(&x, 0x104); u64(&x, 1); raw(&x, "\x01", 1);
-	expect_error(&x, TFS_E_FORMAT, 48, "attribute map ends inside the bool value of CKA_ENCRYPT: 0 of 1");
+	expect_error(&x, TFS_E_FORMAT, 24, "attribute map length 16 of CKA_WRAP_TEMPLATE does not match its entries: the bool value of entry CKA_ENCRYPT at offset 48 needs 1 bytes, 0 are left");
 
 	/* nested map */
 	x.n = 0;
@@ -172,7 +172,7 @@ static void test_error_offsets_name_the_field(void **state)
 	/* trailing garbage shorter than an attribute type */
 	x.n = 0;
 	u64(&x, 1); u64(&x, 1); u64(&x, 1); raw(&x, "\x00" "abc", 4);
-	expect_error(&x, TFS_E_FORMAT, 25, "3 trailing bytes after the last attribute");
+	expect_error(&x, TFS_E_FORMAT, 25, "3 bytes after the last attribute are too few");
 }
 
 static void test_duplicates_last_one_wins(void **state)

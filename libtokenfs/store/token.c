@@ -1,6 +1,7 @@
 /* Token getters and on-demand object loading: see tokenfs/store.h. */
 #include "store/store_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,5 +127,22 @@ int tfs_token_load_object(tfs_object **out, const tfs_token *tok, size_t i, tfs_
 	rc = tfs_object_parse_owned(out, data, size, err);
 	if (rc != TFS_OK)
 		tfs_error_where(err, "%s", tok->objs[i].path);
+	return rc;
+}
+
+int tfs_token_read_metadata(uint8_t **data, size_t *size, const tfs_token *tok, tfs_error *err)
+{
+	*data = NULL;
+	*size = 0;
+	tfs_error_clear(err);
+	const tfs_store *s = tok->store;
+	if (s->kind == TFS_PATH_OBJECT_FILE)
+		return tfs_error_set(err, TFS_E_NOTFOUND, TFS_NO_OFFSET,
+		                     "a single object file has no token.object");
+	char *path = NULL;
+	if (asprintf(&path, "%s/token.object", tok->path) < 0)
+		return tfs_nomem(err);
+	int rc = s->fs->ops->read(s->fs, path, s->lock_ms, data, size, err);
+	free(path);
 	return rc;
 }

@@ -93,6 +93,19 @@ const tfs_attr *tfs_attr_map_entry(const tfs_attr *attr, size_t i);
 size_t tfs_attr_mech_count(const tfs_attr *attr);
 uint64_t tfs_attr_mech(const tfs_attr *attr, size_t i);
 
+/*
+ * CKA_PRIVATE as SoftHSM reads it: true when absent. Meaningful for object
+ * files, not for token.object.
+ */
+bool tfs_object_is_private(const tfs_object *obj);
+
+/*
+ * Whether SoftHSM stores this attribute's value encrypted under the token
+ * key: a non-empty top-level byte string of a private object. Bools, ulongs,
+ * mechanism sets and map entries are always plaintext.
+ */
+bool tfs_object_attr_encrypted(const tfs_object *obj, const tfs_attr *attr);
+
 /* The short kind name used in JSON: "bool", "ulong", "bytes", "map", "mechanisms". */
 const char *tfs_kind_name(tfs_kind kind);
 

@@ -110,6 +110,11 @@ int tfs_token_load_object(tfs_object **out, const tfs_token *tok, size_t i,
 int tfs_token_read_object(uint8_t **data, size_t *size, const tfs_token *tok,
                           size_t i, tfs_error *err);
 
+/* Reads token.object's raw bytes under the read lock. TFS_E_NOTFOUND for a
+ * store opened on a single object file. Caller frees *data with free(). */
+int tfs_token_read_metadata(uint8_t **data, size_t *size, const tfs_token *tok,
+                            tfs_error *err);
+
 #ifdef __cplusplus
 }
 #endif
