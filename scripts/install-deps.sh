@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tokenfs needs to build, test and fuzz, but
+# only those that are missing, so `make demo` and `make check` can call it
+# every time at no cost. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake make gcc pkg-config
+  libssl-dev        # OpenSSL 3: EVP, RAND, CRYPTO_memcmp, OPENSSL_cleanse
+  libtasn1-6-dev    # DER decoding
+  libtasn1-bin      # asn1Parser, compiles the ASN.1 module at build time
+  libjson-c-dev     # JSON output and manifests
+  libp11-kit-dev    # the maintained pkcs11.h our name tables are generated from
+  python3           # build-time generators
+  # tests
+  libcmocka-dev
+  softhsm2 opensc python3-pykcs11 openssl   # real SoftHSM 2.6.1 to compare with
+  # fuzzing
+  clang libclang-rt-14-dev
+  # benchmarks
+  time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then
+    sudo=(sudo)
+  else
+    echo "install-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

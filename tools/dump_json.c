@@ -1,0 +1,171 @@
+/*
+ * The JSON dump (docs/json.md). json-c builds and escapes each object; the
+ * outer document is streamed around them, so a store of 20,000 objects never
+ * sits in memory as one tree.
+ */
+#include <json-c/json.h>
+#include <string.h>
+
+#include "dump.h"
+
+static json_object *hex_string(const uint8_t *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *s = malloc(2 * n + 1);
+	if (s == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		s[2 * i] = digits[p[i] >> 4];
+		s[2 * i + 1] = digits[p[i] & 15];
+	}
+	json_object *j = json_object_new_string_len(s, (int)(2 * n));
+	free(s);
+	return j;
+}
+
+/* Integers up to 2^64-1: json-c's uint64 keeps them exact. */
+static json_object *u64(uint64_t v)
+{
+	return json_object_new_uint64(v);
+}
+
+static json_object *attr_json(const tfs_object *obj, const tfs_attr *a);
+
+static json_object *attr_value(const tfs_attr *a)
+{
+	switch (tfs_attr_kind(a)) {
+	case TFS_KIND_BOOL:
+		return json_object_new_boolean(tfs_attr_bool(a));
+	case TFS_KIND_ULONG:
+		return u64(tfs_attr_ulong(a));
+	case TFS_KIND_BYTES: {
+		size_t n;
+		const uint8_t *p = tfs_attr_bytes(a, &n);
+		return hex_string(p, n);
+	}
+	case TFS_KIND_MAP: {
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < tfs_attr_map_count(a); i++)
+			json_object_array_add(arr, attr_json(NULL, tfs_attr_map_entry(a, i)));
+		return arr;
+	}
+	case TFS_KIND_MECHS: {
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < tfs_attr_mech_count(a); i++)
+			json_object_array_add(arr, u64(tfs_attr_mech(a, i)));
+		return arr;
+	}
+	}
+	return NULL;
+}
+
+/* obj is NULL for map entries, which are never encrypted. */
+static json_object *attr_json(const tfs_object *obj, const tfs_attr *a)
+{
+	json_object *j = json_object_new_object();
+	uint64_t type = tfs_attr_type(a);
+	const char *name = tfs_name(TFS_NS_CKA, type);
+	json_object_object_add(j, "type", u64(type));
+	json_object_object_add(j, "name", name ? json_object_new_string(name) : NULL);
+	json_object_object_add(j, "kind", json_object_new_string(tfs_kind_name(tfs_attr_kind(a))));
+	json_object_object_add(j, "offset", u64(tfs_attr_offset(a)));
+	json_object_object_add(j, "value", attr_value(a));
+	if (tfs_attr_kind(a) == TFS_KIND_ULONG) {
+		const char *vn = dump_ulong_name(type, tfs_attr_ulong(a));
+		if (vn != NULL)
+			json_object_object_add(j, "value_name", json_object_new_string(vn));
+	}
+	if (obj != NULL && tfs_object_attr_encrypted(obj, a))
+		json_object_object_add(j, "encrypted", json_object_new_boolean(1));
+	if (tfs_attr_is_shadowed(a))
+		json_object_object_add(j, "shadowed", json_object_new_boolean(1));
+	return j;
+}
+
+static void emit(FILE *out, json_object *j)
+{
+	fputs(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+	      out);
+	json_object_put(j);
+}
+
+static json_object *str_or_null(const char *s)
+{
+	return s[0] ? json_object_new_string(s) : NULL;
+}
+
+static void json_token_begin(dump_sink *s, const tfs_token *tok)
+{
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "dir", json_object_new_string(tfs_token_path(tok)));
+	json_object_object_add(j, "label", str_or_null(tfs_token_label(tok)));
+	json_object_object_add(j, "serial", str_or_null(tfs_token_serial(tok)));
+	uint32_t slot;
+	json_object_object_add(j, "slot_id", tfs_token_slot_id(tok, &slot) ? u64(slot) : NULL);
+	uint64_t v;
+	json_object_object_add(j, "flags", tfs_token_flags(tok, &v) ? u64(v) : NULL);
+	json_object_object_add(j, "generation", tfs_token_generation(tok, &v) ? u64(v) : NULL);
+	json_object *blobs = json_object_new_array();
+	size_t n;
+	if (tfs_token_pin_blob(tok, TFS_PIN_SO, &n) != NULL)
+		json_object_array_add(blobs, json_object_new_string("so"));
+	if (tfs_token_pin_blob(tok, TFS_PIN_USER, &n) != NULL)
+		json_object_array_add(blobs, json_object_new_string("user"));
+	json_object_object_add(j, "pin_blob_roles", blobs);
+	json_object_object_add(j, "metadata", json_object_new_boolean(tfs_token_metadata(tok) != NULL));
+	/* Stream: print the header object without its closing brace, then the
+	 * objects array one object at a time. */
+	const char *txt = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
+	                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t len = strlen(txt);
+	fprintf(s->out, "%s\n%.*s,\"objects\":[", s->first_token ? "" : ",", (int)(len - 1), txt);
+	json_object_put(j);
+	s->first_token = false;
+	s->first_object = true;
+}
+
+static void json_object_cb(dump_sink *s, const tfs_token *tok, size_t i, const tfs_object *obj,
+                           const tfs_error *err)
+{
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "uuid", json_object_new_string(tfs_token_object_uuid(tok, i)));
+	json_object_object_add(j, "file", json_object_new_string(tfs_token_object_file(tok, i)));
+	if (obj == NULL) {
+		char buf[1200];
+		json_object_object_add(j, "error", json_object_new_string(tfs_error_format(err, buf, sizeof(buf))));
+	} else {
+		json_object_object_add(j, "generation", u64(tfs_object_generation(obj)));
+		json_object_object_add(j, "private", json_object_new_boolean(tfs_object_is_private(obj)));
+		json_object *attrs = json_object_new_array();
+		for (size_t k = 0; k < tfs_object_attr_count(obj); k++)
+			json_object_array_add(attrs, attr_json(obj, tfs_object_attr(obj, k)));
+		json_object_object_add(j, "attributes", attrs);
+	}
+	fputs(s->first_object ? "\n" : ",\n", s->out);
+	s->first_object = false;
+	emit(s->out, j);
+}
+
+static void json_token_end(dump_sink *s, const tfs_token *tok)
+{
+	(void)tok;
+	fputs("]}", s->out);
+}
+
+static void json_finish(dump_sink *s)
+{
+	fputs("\n]}\n", s->out);
+}
+
+void dump_json_init(dump_sink *s, FILE *out)
+{
+	*s = (dump_sink){
+		.out = out,
+		.first_token = true,
+		.token_begin = json_token_begin,
+		.object = json_object_cb,
+		.token_end = json_token_end,
+		.finish = json_finish,
+	};
+	fputs("{\"tokens\":[", out);
+}

@@ -1,0 +1,220 @@
+/*
+ * The human-readable dump. One header block per token, then each object
+ * with one line per attribute: name, kind, value. Byte strings show as text
+ * when they are printable, else as hex folded at 16 bytes with a printable
+ * column, like hexdump -C.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "dump.h"
+
+#define NAME_WIDTH 30
+
+static const uint64_t CK_UNAVAILABLE = 0xFFFFFFFFFFFFFFFFull;
+
+const char *dump_ulong_name(uint64_t attr_type, uint64_t value)
+{
+	tfs_name_space ns;
+	if (tfs_name_space_of_attr(attr_type, &ns) != 0)
+		return NULL;
+	return tfs_name(ns, value);
+}
+
+static void print_flags(FILE *out, uint64_t flags)
+{
+	fprintf(out, "0x%" PRIx64, flags);
+	for (int bit = 0; bit < 64; bit++) {
+		uint64_t f = 1ull << bit;
+		if (!(flags & f))
+			continue;
+		const char *n = tfs_name(TFS_NS_CKF, f);
+		if (n != NULL)
+			fprintf(out, " %s", n);
+		else
+			fprintf(out, " 0x%" PRIx64, f);
+	}
+}
+
+static void text_token_begin(dump_sink *s, const tfs_token *tok)
+{
+	FILE *out = s->out;
+	if (!s->first_token)
+		fputc('\n', out);
+	s->first_token = false;
+	if (tfs_token_metadata(tok) == NULL) {
+		fprintf(out, "Directory %s (no readable token.object)\n", tfs_token_path(tok));
+	} else {
+		fprintf(out, "Token \"%s\"\n", tfs_token_label(tok));
+		fprintf(out, "  %-12s %s\n", "directory:", tfs_token_path(tok));
+		fprintf(out, "  %-12s %s\n", "serial:", tfs_token_serial(tok));
+		uint32_t slot;
+		if (tfs_token_slot_id(tok, &slot))
+			fprintf(out, "  %-12s %" PRIu32 " (0x%" PRIx32 ")\n", "slot id:", slot, slot);
+		uint64_t v;
+		if (tfs_token_flags(tok, &v)) {
+			fprintf(out, "  %-12s ", "flags:");
+			print_flags(out, v);
+			fputc('\n', out);
+		}
+		size_t so, user;
+		bool has_so = tfs_token_pin_blob(tok, TFS_PIN_SO, &so) != NULL;
+		bool has_user = tfs_token_pin_blob(tok, TFS_PIN_USER, &user) != NULL;
+		fprintf(out, "  %-12s %s\n", "PIN blobs:",
+		        has_so && has_user ? "SO, user" : has_so ? "SO" : has_user ? "user" : "none");
+		if (tfs_token_generation(tok, &v))
+			fprintf(out, "  %-12s %" PRIu64 "\n", "generation:", v);
+		else
+			fprintf(out, "  %-12s %s\n", "generation:", "(no generation file)");
+	}
+	fprintf(out, "  %-12s %zu\n", "objects:", tfs_token_object_count(tok));
+}
+
+static bool printable(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isprint(p[i]))
+			return false;
+	return true;
+}
+
+static void hex_lines(FILE *out, const uint8_t *p, size_t n, int indent)
+{
+	for (size_t off = 0; off < n; off += 16) {
+		fprintf(out, "%*s%04zx ", indent, "", off);
+		for (size_t i = 0; i < 16; i++) {
+			if (i == 8)
+				fputc(' ', out);
+			if (off + i < n)
+				fprintf(out, " %02x", p[off + i]);
+			else
+				fputs("   ", out);
+		}
+		fputs("  |", out);
+		for (size_t i = 0; i < 16 && off + i < n; i++)
+			fputc(isprint(p[off + i]) ? p[off + i] : '.', out);
+		fputs("|\n", out);
+	}
+}
+
+static void print_attr(FILE *out, const tfs_object *obj, const tfs_attr *a, int indent);
+
+static void print_value(FILE *out, const tfs_object *obj, const tfs_attr *a, int indent)
+{
+	uint64_t type = tfs_attr_type(a);
+	switch (tfs_attr_kind(a)) {
+	case TFS_KIND_BOOL: {
+		uint8_t raw = tfs_attr_bool_raw(a);
+		fprintf(out, "%s", raw ? "true" : "false");
+		if (raw != 0 && raw != 0xff)
+			fprintf(out, " (stored as 0x%02x)", raw);
+		fputc('\n', out);
+		break;
+	}
+	case TFS_KIND_ULONG: {
+		uint64_t v = tfs_attr_ulong(a);
+		const char *n = dump_ulong_name(type, v);
+		if (v == CK_UNAVAILABLE)
+			fputs("CK_UNAVAILABLE_INFORMATION\n", out);
+		else if (n != NULL)
+			fprintf(out, "%s (0x%" PRIx64 ")\n", n, v);
+		else
+			fprintf(out, "%" PRIu64 "\n", v);
+		break;
+	}
+	case TFS_KIND_BYTES: {
+		size_t n;
+		const uint8_t *p = tfs_attr_bytes(a, &n);
+		bool enc = obj != NULL && tfs_object_attr_encrypted(obj, a);
+		if (n == 0) {
+			fputs("(empty)\n", out);
+		} else if (!enc && n <= 64 && printable(p, n)) {
+			fprintf(out, "\"%.*s\"\n", (int)n, (const char *)p);
+		} else if (!enc && n <= 16) {
+			for (size_t i = 0; i < n; i++)
+				fprintf(out, "%02x", p[i]);
+			fputc('\n', out);
+		} else {
+			fprintf(out, "%zu bytes%s\n", n, enc ? ", encrypted" : "");
+			hex_lines(out, p, n, indent + 4);
+		}
+		break;
+	}
+	case TFS_KIND_MAP:
+		fprintf(out, "%zu entr%s\n", tfs_attr_map_count(a),
+		        tfs_attr_map_count(a) == 1 ? "y" : "ies");
+		for (size_t i = 0; i < tfs_attr_map_count(a); i++)
+			print_attr(out, NULL, tfs_attr_map_entry(a, i), indent + 4);
+		break;
+	case TFS_KIND_MECHS:
+		if (tfs_attr_mech_count(a) == 0)
+			fputs("(none)", out);
+		for (size_t i = 0; i < tfs_attr_mech_count(a); i++) {
+			uint64_t m = tfs_attr_mech(a, i);
+			const char *n = tfs_name(TFS_NS_CKM, m);
+			fputs(i ? ", " : "", out);
+			if (n != NULL)
+				fputs(n, out);
+			else
+				fprintf(out, "0x%" PRIx64, m);
+		}
+		fputc('\n', out);
+		break;
+	}
+}
+
+/* obj is NULL for map entries: they are never encrypted. */
+static void print_attr(FILE *out, const tfs_object *obj, const tfs_attr *a, int indent)
+{
+	const char *name = tfs_name(TFS_NS_CKA, tfs_attr_type(a));
+	char hex[24];
+	if (name == NULL) {
+		snprintf(hex, sizeof(hex), "0x%" PRIx64, tfs_attr_type(a));
+		name = hex;
+	}
+	fprintf(out, "%*s%-*s %-6s ", indent, "", NAME_WIDTH, name,
+	        tfs_kind_name(tfs_attr_kind(a)) /* "mechanisms" runs past: fine */);
+	print_value(out, obj, a, indent);
+	if (tfs_attr_is_shadowed(a))
+		fprintf(out, "%*s(repeated later in the file; SoftHSM uses the last one)\n",
+		        indent + 4, "");
+}
+
+static void text_object(dump_sink *s, const tfs_token *tok, size_t i, const tfs_object *obj,
+                        const tfs_error *err)
+{
+	FILE *out = s->out;
+	fprintf(out, "\n  Object %s", tfs_token_object_uuid(tok, i));
+	if (obj == NULL) {
+		fprintf(out, ": unreadable: %s\n", err->what);
+		return;
+	}
+	fprintf(out, " (generation %" PRIu64 ", %s)\n", tfs_object_generation(obj),
+	        tfs_object_is_private(obj) ? "private" : "public");
+	for (size_t k = 0; k < tfs_object_attr_count(obj); k++)
+		print_attr(out, obj, tfs_object_attr(obj, k), 4);
+}
+
+static void text_token_end(dump_sink *s, const tfs_token *tok)
+{
+	(void)s;
+	(void)tok;
+}
+
+static void text_finish(dump_sink *s)
+{
+	(void)s;
+}
+
+void dump_text_init(dump_sink *s, FILE *out)
+{
+	*s = (dump_sink){
+		.out = out,
+		.first_token = true,
+		.token_begin = text_token_begin,
+		.object = text_object,
+		.token_end = text_token_end,
+		.finish = text_finish,
+	};
+}

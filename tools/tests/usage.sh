@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Usage errors and I/O errors exit 2 with one line; help and version exit 0.
+set -u
+. "$(dirname "$0")/lib.sh"
+store="$TFS_TESTDATA/store"
+
+expect() { # expect RC ARGS...
+  local want=$1; shift
+  "$TOKENFS" "$@" >/dev/null 2>&1
+  local rc=$?
+  check "tokenfs $*: exit $rc, want $want" [ "$rc" -eq "$want" ]
+}
+expect 0 --help
+expect 0 --version
+expect 0 dump --help
+expect 2
+expect 2 frobnicate
+expect 2 dump
+expect 2 dump --format xml "$store"
+expect 2 dump --lock-timeout 0 "$store"
+expect 2 dump /nonexistent/store
+expect 2 dump "$TFS_TESTDATA/README.md"
+expect 0 dump "$store"
+expect 0 dump --format json "$store"
+expect 0 dump --format softhsm "$store"
+
+out=$("$TOKENFS" --version)
+case "$out" in "tokenfs "[0-9]*) pass ;; *) fail "--version printed '$out'" ;; esac
+err=$("$TOKENFS" dump /nonexistent/store 2>&1)
+check "missing path names the path: $err" [ "$err" = "tokenfs: /nonexistent/store: No such file or directory" ]
+"$TOKENFS" dump --help | grep -q -- '--format FMT'; check "dump --help documents --format" [ $? -eq 0 ]
+
+# Selection: by label, by serial, by directory name, by uuid.
+demo_dir=$(grep -l 'demo' "$store"/*/token.object | head -n1 | xargs dirname)
+serial=$("$TOKENFS" dump --format json --token demo "$store" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"][0]["serial"])')
+for sel in demo "$serial" "$(basename "$demo_dir")"; do
+  n=$("$TOKENFS" dump --format json --token "$sel" "$store" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["tokens"]))')
+  check "--token $sel selects one token (got $n)" [ "$n" = 1 ]
+done
+uuid=$(ls "$demo_dir" | grep -v '^token' | grep '\.object$' | head -n1 | sed 's/\.object$//')
+n=$("$TOKENFS" dump --format json --object "$uuid" "$store" | python3 -c 'import json,sys; print(sum(len(t["objects"]) for t in json.load(sys.stdin)["tokens"]))')
+check "--object selects one object (got $n)" [ "$n" = 1 ]
+n=$("$TOKENFS" dump --format json --token nosuchtoken "$store" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["tokens"]))')
+check "--token with no match selects nothing (got $n)" [ "$n" = 0 ]
+finish
