@@ -6,6 +6,7 @@
 #include "tokenfs/error.h"
 #include "tokenfs/finding.h"
 #include "tokenfs/fs.h"
+#include "tokenfs/keys.h"
 #include "tokenfs/names.h"
 #include "tokenfs/object.h"
 #include "tokenfs/store.h"
