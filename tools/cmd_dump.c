@@ -7,9 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "cli.h"
 #include "dump.h"
+#include "pinspec.h"
 #include "render_softhsm.h"
+
+#define CKA_CLASS 0x0
+#define CKA_KEY_TYPE 0x100
 
 enum format { FMT_TEXT, FMT_JSON, FMT_SOFTHSM };
 
@@ -20,6 +26,11 @@ typedef struct dump_opts {
 	char **objects; /* --object selectors */
 	size_t nobjects;
 	unsigned lock_ms;
+	bool reveal;       /* print key material and token keys */
+	bool want_user, want_so;
+	const char *user_spec, *so_spec; /* NULL: prompt */
+	uint8_t *user_pin, *so_pin;      /* tfs_secure_free */
+	size_t user_len, so_len;
 } dump_opts;
 
 static void usage(FILE *out)
@@ -37,13 +48,25 @@ static void usage(FILE *out)
 	        "  -t, --token SEL       only tokens whose label, serial or directory name\n"
 	        "                        is SEL (repeatable)\n"
 	        "  -o, --object UUID     only objects with this uuid (repeatable)\n"
+	        "      --user-pin [SPEC] decrypt private objects with the user PIN\n"
+	        "      --so-pin [SPEC]   ... or the SO PIN; with both, check that they\n"
+	        "                        unwrap the same token key\n"
+	        "                        SPEC: pass:PIN, env:VAR, file:PATH, fd:N or stdin\n"
+	        "                        (first line); without SPEC, prompt without echo\n"
+	        "      --reveal          also print key material and the token key, which\n"
+	        "                        are otherwise shown as <redacted: N bytes> with a\n"
+	        "                        fingerprint (key check value or SHA-256 prefix)\n"
 	        "      --lock-timeout MS how long to wait for a SoftHSM writer (default 5000)\n"
 	        "  -h, --help            this text\n"
 	        "\n"
-	        "Private objects' byte strings are shown as ciphertext, marked encrypted.\n"
+	        "Without a PIN, private objects' byte strings are shown as ciphertext,\n"
+	        "marked encrypted. Key material stored in plaintext is redacted too.\n"
+	        "pass:PIN puts the PIN on the command line, where other users can see it\n"
+	        "in ps: prefer env:, file: or the prompt.\n"
 	        "\n"
-	        "Exit codes: 0 clean; 1 something could not be parsed or is anomalous\n"
-	        "(each problem on stderr, the rest still dumped); 2 usage or I/O error.\n");
+	        "Exit codes: 0 clean; 1 something could not be parsed, decrypted or is\n"
+	        "anomalous (each problem on stderr, the rest still dumped); 2 usage or I/O\n"
+	        "error, or a wrong PIN.\n");
 }
 
 static bool push(char ***list, size_t *n, char *value)
@@ -56,6 +79,12 @@ static bool push(char ***list, size_t *n, char *value)
 	return true;
 }
 
+static bool is_pin_spec(const char *s)
+{
+	return strncmp(s, "pass:", 5) == 0 || strncmp(s, "env:", 4) == 0 ||
+	       strncmp(s, "file:", 5) == 0 || strncmp(s, "fd:", 3) == 0 || strcmp(s, "stdin") == 0;
+}
+
 /* Returns -1 on a usage error, else the index of the first PATH. */
 static int parse_args(dump_opts *o, int argc, char **argv)
 {
@@ -64,6 +93,9 @@ static int parse_args(dump_opts *o, int argc, char **argv)
 		{"token", required_argument, NULL, 't'},
 		{"object", required_argument, NULL, 'o'},
 		{"lock-timeout", required_argument, NULL, 'L'},
+		{"user-pin", optional_argument, NULL, 'U'},
+		{"so-pin", optional_argument, NULL, 'S'},
+		{"reveal", no_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -101,6 +133,25 @@ static int parse_args(dump_opts *o, int argc, char **argv)
 			o->lock_ms = (unsigned)v;
 			break;
 		}
+		case 'U':
+		case 'S': {
+			/* "--user-pin SPEC" as well as "--user-pin=SPEC"; a bare
+			 * --user-pin (next word not a SPEC) prompts. */
+			const char *spec = optarg;
+			if (spec == NULL && optind < argc && is_pin_spec(argv[optind]))
+				spec = argv[optind++];
+			if (c == 'U') {
+				o->want_user = true;
+				o->user_spec = spec;
+			} else {
+				o->want_so = true;
+				o->so_spec = spec;
+			}
+			break;
+		}
+		case 'R':
+			o->reveal = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(TFS_EXIT_OK);
@@ -186,31 +237,155 @@ static bool report_anomalies(const char *path, const tfs_object *obj)
 	return any;
 }
 
+static int max_status(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+/* One unlock attempt; reports a failure and returns its exit status. */
+static int try_unlock(tfs_token_key **key, const tfs_token *tok, tfs_pin_role role,
+                      const uint8_t *pin, size_t len, tfs_layout *layout)
+{
+	tfs_error err;
+	int rc = tfs_token_unlock(key, tok, role, pin, len, &err);
+	if (rc == TFS_OK) {
+		*layout = tfs_token_key_layout(*key);
+		return TFS_EXIT_OK;
+	}
+	cli_report(&err);
+	/* A damaged blob is a finding about the store; a wrong PIN or a
+	 * missing blob is the caller's mistake. */
+	return rc == TFS_E_DAMAGED ? TFS_EXIT_PROBLEM : TFS_EXIT_USAGE;
+}
+
+/* Unlocks a token with the PINs given; *key is NULL when none worked. */
+static int unlock_token(const dump_opts *o, const tfs_token *tok, tfs_token_key **key,
+                        dump_token_info *info)
+{
+	*key = NULL;
+	memset(info, 0, sizeof(*info));
+	if ((!o->want_user && !o->want_so) || tfs_token_metadata(tok) == NULL)
+		return TFS_EXIT_OK;
+	tfs_token_key *user = NULL, *so = NULL;
+	int status = TFS_EXIT_OK;
+	if (o->want_user)
+		status = try_unlock(&user, tok, TFS_PIN_USER, o->user_pin, o->user_len, &info->user_layout);
+	if (o->want_so)
+		status = max_status(status, try_unlock(&so, tok, TFS_PIN_SO, o->so_pin, o->so_len,
+		                                       &info->so_layout));
+	if (user != NULL && so != NULL && !tfs_token_key_equal(user, so)) {
+		cli_error("%s/token.object: the SO and user PIN blobs of token '%s' wrap different "
+		          "token keys; objects are decrypted with the user's", tfs_token_path(tok),
+		          tfs_token_label(tok));
+		status = max_status(status, TFS_EXIT_PROBLEM);
+	}
+	*key = user != NULL ? user : so;
+	tfs_token_key_free(user != NULL ? so : NULL);
+	if (*key != NULL && o->reveal)
+		info->token_key = tfs_token_key_bytes(*key);
+	return status;
+}
+
+static uint64_t ulong_or(const tfs_object *obj, uint64_t type, uint64_t fallback)
+{
+	const tfs_attr *a = tfs_object_find(obj, type);
+	return a != NULL && tfs_attr_kind(a) == TFS_KIND_ULONG ? tfs_attr_ulong(a) : fallback;
+}
+
+/*
+ * Decides how each byte string of obj is shown: decrypted with key where it
+ * is ciphertext, redacted where it is key material (unless --reveal).
+ * Reports values that do not decrypt; returns an exit status.
+ */
+static int make_views(const dump_opts *o, const char *path, const tfs_object *obj,
+                      const tfs_token_key *key, dump_value *views)
+{
+	int status = TFS_EXIT_OK;
+	uint64_t cls = ulong_or(obj, CKA_CLASS, UINT64_MAX);
+	uint64_t key_type = ulong_or(obj, CKA_KEY_TYPE, UINT64_MAX);
+	for (size_t k = 0; k < tfs_object_attr_count(obj); k++) {
+		const tfs_attr *a = tfs_object_attr(obj, k);
+		dump_value *v = &views[k];
+		memset(v, 0, sizeof(*v));
+		if (tfs_attr_kind(a) != TFS_KIND_BYTES)
+			continue;
+		v->bytes = tfs_attr_bytes(a, &v->len);
+		v->encrypted = tfs_object_attr_encrypted(obj, a);
+		if (v->encrypted && key != NULL) {
+			uint8_t *pt;
+			size_t n;
+			tfs_error err;
+			if (tfs_token_key_decrypt(key, &pt, &n, &v->layout, v->bytes, v->len, &err) == TFS_OK) {
+				v->bytes = pt;
+				v->len = n;
+				v->decrypted = true;
+			} else {
+				const char *name = tfs_name(TFS_NS_CKA, tfs_attr_type(a));
+				cli_error("%s: offset %llu: value of %s does not decrypt: %s", path,
+				          (unsigned long long)tfs_attr_value_offset(a), name ? name : "attribute",
+				          err.what);
+				v->error = "does not decrypt with the token key";
+				status = TFS_EXIT_PROBLEM;
+			}
+		}
+		bool plain = !v->encrypted || v->decrypted;
+		if (plain && !o->reveal && v->len > 0 && tfs_is_key_material(cls, tfs_attr_type(a))) {
+			tfs_error err;
+			v->redacted = true;
+			if (tfs_key_fingerprint(v->fingerprint, key_type, tfs_attr_type(a), v->bytes, v->len,
+			                        &err) != TFS_OK)
+				snprintf(v->fingerprint, sizeof(v->fingerprint), "(no fingerprint)");
+		}
+	}
+	return status;
+}
+
+static void free_views(dump_value *views, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (views[k].decrypted)
+			tfs_secure_free((void *)views[k].bytes, views[k].len);
+	free(views);
+}
+
 /* Dumps one token's objects through the sink; returns an exit status. */
 static int dump_token(const dump_opts *o, dump_sink *sink, const tfs_token *tok)
 {
-	int status = TFS_EXIT_OK;
-	sink->token_begin(sink, tok);
+	tfs_token_key *key;
+	dump_token_info info;
+	int status = unlock_token(o, tok, &key, &info);
+	sink->token_begin(sink, tok, &info);
 	for (size_t i = 0; i < tfs_token_object_count(tok); i++) {
 		if (!object_selected(o, tok, i))
 			continue;
 		tfs_object *obj = NULL;
+		dump_value *views = NULL;
 		tfs_error err;
 		int rc = tfs_token_load_object(&obj, tok, i, &err);
-		if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED || rc == TFS_E_IO) {
+		if (rc == TFS_OK) {
+			const char *path = tfs_token_object_path(tok, i);
+			if (report_anomalies(path, obj))
+				status = max_status(status, TFS_EXIT_PROBLEM);
+			views = calloc(tfs_object_attr_count(obj) + 1, sizeof(*views));
+			if (views == NULL) {
+				cli_error("out of memory");
+				tfs_object_free(obj);
+				status = TFS_EXIT_USAGE;
+				break;
+			}
+			status = max_status(status, make_views(o, path, obj, key, views));
+		} else {
 			cli_report(&err);
-			status = TFS_EXIT_USAGE;
-		} else if (rc != TFS_OK) {
-			cli_report(&err);
-			if (status < TFS_EXIT_PROBLEM)
-				status = TFS_EXIT_PROBLEM;
-		} else if (report_anomalies(tfs_token_object_path(tok, i), obj) && status < TFS_EXIT_PROBLEM) {
-			status = TFS_EXIT_PROBLEM;
+			bool fatal = rc == TFS_E_NOMEM || rc == TFS_E_LOCKED || rc == TFS_E_IO;
+			status = max_status(status, fatal ? TFS_EXIT_USAGE : TFS_EXIT_PROBLEM);
 		}
-		sink->object(sink, tok, i, obj, rc == TFS_OK ? NULL : &err);
+		sink->object(sink, tok, i, obj, views, rc == TFS_OK ? NULL : &err);
+		if (obj != NULL)
+			free_views(views, tfs_object_attr_count(obj));
 		tfs_object_free(obj);
 	}
 	sink->token_end(sink, tok);
+	tfs_token_key_free(key);
 	return status;
 }
 
@@ -231,11 +406,6 @@ static int dump_raw(FILE *out, const char *path, const uint8_t *data, size_t siz
 	int status = report_anomalies(path, obj) ? TFS_EXIT_PROBLEM : TFS_EXIT_OK;
 	tfs_object_free(obj);
 	return status;
-}
-
-static int max_status(int a, int b)
-{
-	return a > b ? a : b;
 }
 
 /* Every .object of a token through the exact softhsm2-dump-file renderer,
@@ -305,15 +475,44 @@ static int dump_path(const dump_opts *o, dump_sink *sink, const char *path)
 	return status;
 }
 
+static void free_opts(dump_opts *o)
+{
+	tfs_secure_free(o->user_pin, o->user_len);
+	tfs_secure_free(o->so_pin, o->so_len);
+	free(o->tokens);
+	free(o->objects);
+}
+
+/* Reads the PINs asked for, before any output. */
+static int read_pins(dump_opts *o)
+{
+	tfs_error err;
+	if (o->want_user &&
+	    tfs_pin_from_spec(&o->user_pin, &o->user_len, o->user_spec, "User PIN: ", &err) != TFS_OK) {
+		cli_error("dump: --user-pin: %s", err.what);
+		return -1;
+	}
+	if (o->want_so &&
+	    tfs_pin_from_spec(&o->so_pin, &o->so_len, o->so_spec, "SO PIN: ", &err) != TFS_OK) {
+		cli_error("dump: --so-pin: %s", err.what);
+		return -1;
+	}
+	return 0;
+}
+
 int cmd_dump(int argc, char **argv)
 {
 	dump_opts o = {.format = FMT_TEXT};
 	int first = parse_args(&o, argc, argv);
-	if (first < 0) {
-		free(o.tokens);
-		free(o.objects);
+	if (first >= 0 && o.format == FMT_SOFTHSM && (o.want_user || o.want_so || o.reveal)) {
+		cli_error("dump: --format softhsm shows files as stored; it takes no PIN and no --reveal");
+		first = -1;
+	}
+	if (first < 0 || read_pins(&o) != 0) {
+		free_opts(&o);
 		return TFS_EXIT_USAGE;
 	}
+	/* Output may hold decrypted values: the buffer is wiped at the end. */
 	static char obuf[1 << 16];
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
 	dump_sink sink;
@@ -330,7 +529,7 @@ int cmd_dump(int argc, char **argv)
 		cli_error("dump: writing the output failed");
 		status = TFS_EXIT_USAGE;
 	}
-	free(o.tokens);
-	free(o.objects);
+	OPENSSL_cleanse(obuf, sizeof(obuf));
+	free_opts(&o);
 	return status;
 }

@@ -1,7 +1,7 @@
 /*
  * The dump command walks stores and hands what it reads to one renderer
- * (text, JSON). Renderers only format: they never read files or decide what
- * is wrong.
+ * (text, JSON). Renderers only format: they never read files, decrypt or
+ * decide what is wrong; the walk gives them a view of every value.
  */
 #ifndef TFS_TOOLS_DUMP_H
 #define TFS_TOOLS_DUMP_H
@@ -10,16 +10,36 @@
 
 #include "tokenfs/tokenfs.h"
 
+/* How one top-level byte string is to be shown. */
+typedef struct dump_value {
+	const uint8_t *bytes; /* what to show: the plaintext when decrypted */
+	size_t len;
+	bool encrypted;       /* stored as ciphertext */
+	bool decrypted;       /* bytes are the decrypted plaintext */
+	bool redacted;        /* key material: show len and fingerprint only */
+	tfs_layout layout;    /* of a decrypted value */
+	char fingerprint[TFS_FINGERPRINT_LEN]; /* of redacted values */
+	const char *error;    /* why decryption failed, else NULL */
+} dump_value;
+
+/* What the walk learnt about a token's keys. */
+typedef struct dump_token_info {
+	tfs_layout so_layout;   /* NONE when that blob was not unwrapped */
+	tfs_layout user_layout;
+	const uint8_t *token_key; /* the 32 key bytes, only with --reveal */
+} dump_token_info;
+
 typedef struct dump_sink dump_sink;
 
 struct dump_sink {
 	FILE *out;
 	bool first_token;  /* renderer state for separators */
 	bool first_object;
-	void (*token_begin)(dump_sink *s, const tfs_token *tok);
-	/* obj is NULL when the file could not be parsed; err then says why. */
+	void (*token_begin)(dump_sink *s, const tfs_token *tok, const dump_token_info *info);
+	/* obj is NULL when the file could not be parsed; err then says why.
+	 * values[k] describes obj's k-th attribute when it is a byte string. */
 	void (*object)(dump_sink *s, const tfs_token *tok, size_t i, const tfs_object *obj,
-	               const tfs_error *err);
+	               const dump_value *values, const tfs_error *err);
 	void (*token_end)(dump_sink *s, const tfs_token *tok);
 	void (*finish)(dump_sink *s);
 };

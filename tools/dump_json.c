@@ -6,6 +6,8 @@
 #include <json-c/json.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "dump.h"
 
 static json_object *hex_string(const uint8_t *p, size_t n)
@@ -19,6 +21,7 @@ static json_object *hex_string(const uint8_t *p, size_t n)
 		s[2 * i + 1] = digits[p[i] & 15];
 	}
 	json_object *j = json_object_new_string_len(s, (int)(2 * n));
+	OPENSSL_cleanse(s, 2 * n); /* may be decrypted or revealed material */
 	free(s);
 	return j;
 }
@@ -29,7 +32,7 @@ static json_object *u64(uint64_t v)
 	return json_object_new_uint64(v);
 }
 
-static json_object *attr_json(const tfs_object *obj, const tfs_attr *a);
+static json_object *attr_json(const tfs_attr *a, const dump_value *v);
 
 static json_object *attr_value(const tfs_attr *a)
 {
@@ -46,7 +49,7 @@ static json_object *attr_value(const tfs_attr *a)
 	case TFS_KIND_MAP: {
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < tfs_attr_map_count(a); i++)
-			json_object_array_add(arr, attr_json(NULL, tfs_attr_map_entry(a, i)));
+			json_object_array_add(arr, attr_json(tfs_attr_map_entry(a, i), NULL));
 		return arr;
 	}
 	case TFS_KIND_MECHS: {
@@ -59,8 +62,30 @@ static json_object *attr_value(const tfs_attr *a)
 	return NULL;
 }
 
-/* obj is NULL for map entries, which are never encrypted. */
-static json_object *attr_json(const tfs_object *obj, const tfs_attr *a)
+/* The members a byte string's view adds: decrypted plaintext, or a
+ * redaction with a fingerprint instead of the value. */
+static void add_view(json_object *j, const dump_value *v)
+{
+	if (v->encrypted)
+		json_object_object_add(j, "encrypted", json_object_new_boolean(1));
+	if (v->decrypted) {
+		json_object_object_add(j, "decrypted", json_object_new_boolean(1));
+		json_object_object_add(j, "layout", json_object_new_string(tfs_layout_name(v->layout)));
+	}
+	if (v->error != NULL)
+		json_object_object_add(j, "decrypt_error", json_object_new_string(v->error));
+	if (v->redacted) {
+		json_object_object_del(j, "value");
+		json_object_object_add(j, "redacted", json_object_new_boolean(1));
+		json_object_object_add(j, "length", u64(v->len));
+		json_object_object_add(j, "fingerprint", json_object_new_string(v->fingerprint));
+	} else {
+		json_object_object_add(j, "value", hex_string(v->bytes, v->len));
+	}
+}
+
+/* v is NULL for map entries, which are never encrypted. */
+static json_object *attr_json(const tfs_attr *a, const dump_value *v)
 {
 	json_object *j = json_object_new_object();
 	uint64_t type = tfs_attr_type(a);
@@ -69,24 +94,62 @@ static json_object *attr_json(const tfs_object *obj, const tfs_attr *a)
 	json_object_object_add(j, "name", name ? json_object_new_string(name) : NULL);
 	json_object_object_add(j, "kind", json_object_new_string(tfs_kind_name(tfs_attr_kind(a))));
 	json_object_object_add(j, "offset", u64(tfs_attr_offset(a)));
-	json_object_object_add(j, "value", attr_value(a));
+	if (v != NULL && tfs_attr_kind(a) == TFS_KIND_BYTES)
+		add_view(j, v);
+	else
+		json_object_object_add(j, "value", attr_value(a));
 	if (tfs_attr_kind(a) == TFS_KIND_ULONG) {
 		const char *vn = dump_ulong_name(type, tfs_attr_ulong(a));
 		if (vn != NULL)
 			json_object_object_add(j, "value_name", json_object_new_string(vn));
 	}
-	if (obj != NULL && tfs_object_attr_encrypted(obj, a))
-		json_object_object_add(j, "encrypted", json_object_new_boolean(1));
 	if (tfs_attr_is_shadowed(a))
 		json_object_object_add(j, "shadowed", json_object_new_boolean(1));
 	return j;
 }
 
+/*
+ * json-c frees without wiping, and values may be decrypted plaintext or
+ * revealed keys: wipe every string in the tree before releasing it.
+ */
+static void wipe_tree(json_object *j)
+{
+	switch (json_object_get_type(j)) {
+	case json_type_string:
+		OPENSSL_cleanse((char *)json_object_get_string(j), (size_t)json_object_get_string_len(j));
+		break;
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(j); i++)
+			wipe_tree(json_object_array_get_idx(j, i));
+		break;
+	case json_type_object: {
+		json_object_object_foreach(j, key, val) {
+			(void)key;
+			wipe_tree(val);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* Serialises j to out and releases it, wiping its text and its strings.
+ * With `open`, the closing brace is left off so members can follow. */
+static void emit_ext(FILE *out, json_object *j, bool open)
+{
+	char *txt = (char *)json_object_to_json_string_ext(
+		j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t len = strlen(txt);
+	fwrite(txt, 1, open ? len - 1 : len, out);
+	OPENSSL_cleanse(txt, len);
+	wipe_tree(j);
+	json_object_put(j);
+}
+
 static void emit(FILE *out, json_object *j)
 {
-	fputs(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
-	      out);
-	json_object_put(j);
+	emit_ext(out, j, false);
 }
 
 static json_object *str_or_null(const char *s)
@@ -94,7 +157,18 @@ static json_object *str_or_null(const char *s)
 	return s[0] ? json_object_new_string(s) : NULL;
 }
 
-static void json_token_begin(dump_sink *s, const tfs_token *tok)
+static void add_blob(json_object *blobs, const char *role, bool present, tfs_layout layout)
+{
+	if (!present)
+		return;
+	json_object *b = json_object_new_object();
+	/* The layout is known only for a blob its PIN unwrapped. */
+	json_object_object_add(b, "layout", layout == TFS_LAYOUT_NONE ? NULL
+	                                    : json_object_new_string(tfs_layout_name(layout)));
+	json_object_object_add(blobs, role, b);
+}
+
+static void json_token_begin(dump_sink *s, const tfs_token *tok, const dump_token_info *info)
 {
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "dir", json_object_new_string(tfs_token_path(tok)));
@@ -105,27 +179,25 @@ static void json_token_begin(dump_sink *s, const tfs_token *tok)
 	uint64_t v;
 	json_object_object_add(j, "flags", tfs_token_flags(tok, &v) ? u64(v) : NULL);
 	json_object_object_add(j, "generation", tfs_token_generation(tok, &v) ? u64(v) : NULL);
-	json_object *blobs = json_object_new_array();
+	json_object *blobs = json_object_new_object();
 	size_t n;
-	if (tfs_token_pin_blob(tok, TFS_PIN_SO, &n) != NULL)
-		json_object_array_add(blobs, json_object_new_string("so"));
-	if (tfs_token_pin_blob(tok, TFS_PIN_USER, &n) != NULL)
-		json_object_array_add(blobs, json_object_new_string("user"));
-	json_object_object_add(j, "pin_blob_roles", blobs);
+	add_blob(blobs, "so", tfs_token_pin_blob(tok, TFS_PIN_SO, &n) != NULL, info->so_layout);
+	add_blob(blobs, "user", tfs_token_pin_blob(tok, TFS_PIN_USER, &n) != NULL, info->user_layout);
+	json_object_object_add(j, "pin_blobs", blobs);
+	if (info->token_key != NULL)
+		json_object_object_add(j, "token_key", hex_string(info->token_key, TFS_KEY_LEN));
 	json_object_object_add(j, "metadata", json_object_new_boolean(tfs_token_metadata(tok) != NULL));
 	/* Stream: print the header object without its closing brace, then the
 	 * objects array one object at a time. */
-	const char *txt = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
-	                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
-	size_t len = strlen(txt);
-	fprintf(s->out, "%s\n%.*s,\"objects\":[", s->first_token ? "" : ",", (int)(len - 1), txt);
-	json_object_put(j);
+	fputs(s->first_token ? "\n" : ",\n", s->out);
+	emit_ext(s->out, j, true);
+	fputs(",\"objects\":[", s->out);
 	s->first_token = false;
 	s->first_object = true;
 }
 
 static void json_object_cb(dump_sink *s, const tfs_token *tok, size_t i, const tfs_object *obj,
-                           const tfs_error *err)
+                           const dump_value *values, const tfs_error *err)
 {
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "uuid", json_object_new_string(tfs_token_object_uuid(tok, i)));
@@ -138,7 +210,7 @@ static void json_object_cb(dump_sink *s, const tfs_token *tok, size_t i, const t
 		json_object_object_add(j, "private", json_object_new_boolean(tfs_object_is_private(obj)));
 		json_object *attrs = json_object_new_array();
 		for (size_t k = 0; k < tfs_object_attr_count(obj); k++)
-			json_object_array_add(attrs, attr_json(obj, tfs_object_attr(obj, k)));
+			json_object_array_add(attrs, attr_json(tfs_object_attr(obj, k), &values[k]));
 		json_object_object_add(j, "attributes", attrs);
 	}
 	fputs(s->first_object ? "\n" : ",\n", s->out);

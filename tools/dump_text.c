@@ -37,7 +37,14 @@ static void print_flags(FILE *out, uint64_t flags)
 	}
 }
 
-static void text_token_begin(dump_sink *s, const tfs_token *tok)
+static const char *blob_text(bool present, tfs_layout layout)
+{
+	if (!present)
+		return NULL;
+	return layout == TFS_LAYOUT_NONE ? "present" : tfs_layout_name(layout);
+}
+
+static void text_token_begin(dump_sink *s, const tfs_token *tok, const dump_token_info *info)
 {
 	FILE *out = s->out;
 	if (!s->first_token)
@@ -58,11 +65,17 @@ static void text_token_begin(dump_sink *s, const tfs_token *tok)
 			print_flags(out, v);
 			fputc('\n', out);
 		}
-		size_t so, user;
-		bool has_so = tfs_token_pin_blob(tok, TFS_PIN_SO, &so) != NULL;
-		bool has_user = tfs_token_pin_blob(tok, TFS_PIN_USER, &user) != NULL;
-		fprintf(out, "  %-12s %s\n", "PIN blobs:",
-		        has_so && has_user ? "SO, user" : has_so ? "SO" : has_user ? "user" : "none");
+		size_t n;
+		const char *so = blob_text(tfs_token_pin_blob(tok, TFS_PIN_SO, &n) != NULL, info->so_layout);
+		const char *user = blob_text(tfs_token_pin_blob(tok, TFS_PIN_USER, &n) != NULL, info->user_layout);
+		fprintf(out, "  %-12s SO %s, user %s\n", "PIN blobs:", so ? so : "absent",
+		        user ? user : "absent");
+		if (info->token_key != NULL) {
+			fprintf(out, "  %-12s ", "token key:");
+			for (size_t i = 0; i < TFS_KEY_LEN; i++)
+				fprintf(out, "%02x", info->token_key[i]);
+			fputc('\n', out);
+		}
 		if (tfs_token_generation(tok, &v))
 			fprintf(out, "  %-12s %" PRIu64 "\n", "generation:", v);
 		else
@@ -98,9 +111,39 @@ static void hex_lines(FILE *out, const uint8_t *p, size_t n, int indent)
 	}
 }
 
-static void print_attr(FILE *out, const tfs_object *obj, const tfs_attr *a, int indent);
+static void print_attr(FILE *out, const tfs_attr *a, const dump_value *v, int indent);
 
-static void print_value(FILE *out, const tfs_object *obj, const tfs_attr *a, int indent)
+static void print_bytes(FILE *out, const tfs_attr *a, const dump_value *v, int indent)
+{
+	size_t n;
+	const uint8_t *p = tfs_attr_bytes(a, &n);
+	bool enc = false;
+	if (v != NULL) {
+		p = v->bytes;
+		n = v->len;
+		enc = v->encrypted && !v->decrypted;
+	}
+	const char *mark = v == NULL || !v->decrypted ? ""
+	                   : v->layout == TFS_LAYOUT_GCM ? " [decrypted, gcm]" : " [decrypted, cbc]";
+	if (v != NULL && v->redacted) {
+		fprintf(out, "<redacted: %zu bytes> %s%s\n", n, v->fingerprint, mark);
+	} else if (n == 0) {
+		fprintf(out, "(empty)%s\n", mark);
+	} else if (!enc && n <= 64 && printable(p, n)) {
+		fprintf(out, "\"%.*s\"%s\n", (int)n, (const char *)p, mark);
+	} else if (!enc && n <= 16) {
+		for (size_t i = 0; i < n; i++)
+			fprintf(out, "%02x", p[i]);
+		fprintf(out, "%s\n", mark);
+	} else {
+		fprintf(out, "%zu bytes%s%s\n", n, enc ? ", encrypted" : "", mark);
+		hex_lines(out, p, n, indent + 4);
+	}
+	if (v != NULL && v->error != NULL)
+		fprintf(out, "%*s(not decrypted: %s)\n", indent + 4, "", v->error);
+}
+
+static void print_value(FILE *out, const tfs_attr *a, const dump_value *v, int indent)
 {
 	uint64_t type = tfs_attr_type(a);
 	switch (tfs_attr_kind(a)) {
@@ -113,39 +156,24 @@ static void print_value(FILE *out, const tfs_object *obj, const tfs_attr *a, int
 		break;
 	}
 	case TFS_KIND_ULONG: {
-		uint64_t v = tfs_attr_ulong(a);
-		const char *n = dump_ulong_name(type, v);
-		if (v == CK_UNAVAILABLE)
+		uint64_t u = tfs_attr_ulong(a);
+		const char *n = dump_ulong_name(type, u);
+		if (u == CK_UNAVAILABLE)
 			fputs("CK_UNAVAILABLE_INFORMATION\n", out);
 		else if (n != NULL)
-			fprintf(out, "%s (0x%" PRIx64 ")\n", n, v);
+			fprintf(out, "%s (0x%" PRIx64 ")\n", n, u);
 		else
-			fprintf(out, "%" PRIu64 "\n", v);
+			fprintf(out, "%" PRIu64 "\n", u);
 		break;
 	}
-	case TFS_KIND_BYTES: {
-		size_t n;
-		const uint8_t *p = tfs_attr_bytes(a, &n);
-		bool enc = obj != NULL && tfs_object_attr_encrypted(obj, a);
-		if (n == 0) {
-			fputs("(empty)\n", out);
-		} else if (!enc && n <= 64 && printable(p, n)) {
-			fprintf(out, "\"%.*s\"\n", (int)n, (const char *)p);
-		} else if (!enc && n <= 16) {
-			for (size_t i = 0; i < n; i++)
-				fprintf(out, "%02x", p[i]);
-			fputc('\n', out);
-		} else {
-			fprintf(out, "%zu bytes%s\n", n, enc ? ", encrypted" : "");
-			hex_lines(out, p, n, indent + 4);
-		}
+	case TFS_KIND_BYTES:
+		print_bytes(out, a, v, indent);
 		break;
-	}
 	case TFS_KIND_MAP:
 		fprintf(out, "%zu entr%s\n", tfs_attr_map_count(a),
 		        tfs_attr_map_count(a) == 1 ? "y" : "ies");
 		for (size_t i = 0; i < tfs_attr_map_count(a); i++)
-			print_attr(out, NULL, tfs_attr_map_entry(a, i), indent + 4);
+			print_attr(out, tfs_attr_map_entry(a, i), NULL, indent + 4);
 		break;
 	case TFS_KIND_MECHS:
 		if (tfs_attr_mech_count(a) == 0)
@@ -164,8 +192,8 @@ static void print_value(FILE *out, const tfs_object *obj, const tfs_attr *a, int
 	}
 }
 
-/* obj is NULL for map entries: they are never encrypted. */
-static void print_attr(FILE *out, const tfs_object *obj, const tfs_attr *a, int indent)
+/* v is NULL for map entries: they are never encrypted. */
+static void print_attr(FILE *out, const tfs_attr *a, const dump_value *v, int indent)
 {
 	const char *name = tfs_name(TFS_NS_CKA, tfs_attr_type(a));
 	char hex[24];
@@ -175,14 +203,14 @@ static void print_attr(FILE *out, const tfs_object *obj, const tfs_attr *a, int 
 	}
 	fprintf(out, "%*s%-*s %-6s ", indent, "", NAME_WIDTH, name,
 	        tfs_kind_name(tfs_attr_kind(a)) /* "mechanisms" runs past: fine */);
-	print_value(out, obj, a, indent);
+	print_value(out, a, v, indent);
 	if (tfs_attr_is_shadowed(a))
 		fprintf(out, "%*s(repeated later in the file; SoftHSM uses the last one)\n",
 		        indent + 4, "");
 }
 
 static void text_object(dump_sink *s, const tfs_token *tok, size_t i, const tfs_object *obj,
-                        const tfs_error *err)
+                        const dump_value *values, const tfs_error *err)
 {
 	FILE *out = s->out;
 	fprintf(out, "\n  Object %s", tfs_token_object_uuid(tok, i));
@@ -193,7 +221,7 @@ static void text_object(dump_sink *s, const tfs_token *tok, size_t i, const tfs_
 	fprintf(out, " (generation %" PRIu64 ", %s)\n", tfs_object_generation(obj),
 	        tfs_object_is_private(obj) ? "private" : "public");
 	for (size_t k = 0; k < tfs_object_attr_count(obj); k++)
-		print_attr(out, obj, tfs_object_attr(obj, k), 4);
+		print_attr(out, tfs_object_attr(obj, k), &values[k], 4);
 }
 
 static void text_token_end(dump_sink *s, const tfs_token *tok)

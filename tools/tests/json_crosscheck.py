@@ -6,6 +6,7 @@ implementation of the grammar in docs/format.md) and compares every field of
 the JSON: tokens, their metadata, every object and every attribute with its
 kind, value, offset and encrypted mark. Exit 1 on any difference.
 """
+import hashlib
 import json
 import os
 import struct
@@ -55,11 +56,29 @@ def parse_object(b):
     return gen, attrs
 
 
-def strip(attr):
-    """The fields this script can compute, from a tokenfs JSON attribute."""
-    out = {k: attr[k] for k in ("type", "kind", "offset", "value")}
+KEY_MATERIAL = {0x11, 0x123, 0x124, 0x125, 0x126, 0x127, 0x128, 0x637}
+CKA_CLASS, CKA_KEY_TYPE, CKK_AES = 0x0, 0x100, 0x1F
+
+
+def fingerprint(value_hex, key_type, attr_type):
+    """tokenfs's fingerprint, computed independently: the AES key check value
+    by the openssl command, else a SHA-256 prefix by hashlib."""
+    value = bytes.fromhex(value_hex)
+    if key_type == CKK_AES and attr_type == 0x11 and len(value) in (16, 24, 32):
+        ct = subprocess.run(["openssl", "enc", f"-aes-{len(value) * 8}-ecb", "-nopad",
+                             "-K", value_hex], input=bytes(16), check=True,
+                            capture_output=True).stdout
+        return "kcv:" + ct[:3].hex()
+    return "sha256:" + hashlib.sha256(value).hexdigest()[:16]
+
+
+def strip(attr, raw):
+    """The fields this script can compute, from a tokenfs JSON attribute; a
+    redacted value is checked against its fingerprint and replaced by the
+    raw value so the comparison stays whole."""
+    out = {k: attr[k] for k in ("type", "kind", "offset") + (("value",) if "value" in attr else ())}
     if attr["kind"] == "map":
-        out["value"] = [strip(e) for e in attr["value"]]
+        out["value"] = [strip(e, r) for e, r in zip(attr["value"], raw["value"])]
     return out
 
 
@@ -96,8 +115,21 @@ def main():
             private = next((a["value"] for a in attrs if a["type"] == CKA_PRIVATE), True)
             if obj["private"] != private:
                 problems.append(f"{obj['file']}: private")
-            if [strip(a) for a in obj["attributes"]] != attrs:
-                problems.append(f"{obj['file']}: attributes differ")
+            cls = next((a["value"] for a in attrs if a["type"] == CKA_CLASS), None)
+            ktype = next((a["value"] for a in attrs if a["type"] == CKA_KEY_TYPE), None)
+            if len(obj["attributes"]) != len(attrs):
+                problems.append(f"{obj['file']}: attribute count")
+                continue
+            for a, raw in zip(obj["attributes"], attrs):
+                secret = (cls in (3, 4) and a["type"] in KEY_MATERIAL and raw["value"] != ""
+                          and not private)
+                if secret:
+                    if ("value" in a or not a.get("redacted") or a["length"] * 2 != len(raw["value"])
+                            or a["fingerprint"] != fingerprint(raw["value"], ktype, a["type"])):
+                        problems.append(f"{obj['file']}: key material {a['type']:#x} not redacted right")
+                    raw = {k: v for k, v in raw.items() if k != "value"}
+                if strip(a, raw) != raw:
+                    problems.append(f"{obj['file']}: attribute {a['type']:#x} differs")
             for a in obj["attributes"]:
                 enc = private and a["kind"] == "bytes" and a["value"] != ""
                 if a.get("encrypted", False) != enc:
