@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "core/cursor.h"
 #include "core/error_internal.h"
 #include "tokenfs/names.h"
@@ -188,6 +190,11 @@ void tfs_object_free(tfs_object *obj)
 {
 	if (obj == NULL)
 		return;
+	for (size_t i = 0; i < obj->nowned; i++) {
+		OPENSSL_cleanse(obj->owned[i].p, obj->owned[i].len);
+		free(obj->owned[i].p);
+	}
+	free(obj->owned);
 	free_attrs(obj->attrs, obj->count);
 	free(obj->data);
 	free(obj);
@@ -367,6 +374,34 @@ int tfs_object_serialize(const tfs_object *obj, uint8_t **out, size_t *size, tfs
 	*out = buf;
 	*size = total;
 	return TFS_OK;
+}
+
+/* ---- mutation ---- */
+
+int tfs_object_set_bytes(tfs_object *obj, size_t i, const uint8_t *data, size_t len,
+                         tfs_error *err)
+{
+	if (i >= obj->count || obj->attrs[i].kind != TFS_KIND_BYTES)
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		                     "attribute %zu is not a top-level byte string", i);
+	struct owned_value *p = realloc(obj->owned, (obj->nowned + 1) * sizeof(*p));
+	if (p == NULL)
+		return tfs_nomem(err);
+	obj->owned = p;
+	uint8_t *copy = malloc(len ? len : 1);
+	if (copy == NULL)
+		return tfs_nomem(err);
+	if (len)
+		memcpy(copy, data, len);
+	obj->owned[obj->nowned++] = (struct owned_value){copy, len};
+	obj->attrs[i].v.bytes.p = copy;
+	obj->attrs[i].v.bytes.len = len;
+	return TFS_OK;
+}
+
+void tfs_object_set_generation(tfs_object *obj, uint64_t generation)
+{
+	obj->generation = generation;
 }
 
 /* ---- accessors ---- */

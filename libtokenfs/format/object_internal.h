@@ -27,6 +27,9 @@ struct tfs_object {
 	tfs_attr *attrs;
 	size_t count;
 	size_t duplicates;
+	/* Values set by tfs_object_set_bytes, owned and wiped on free. */
+	struct owned_value { uint8_t *p; size_t len; } *owned;
+	size_t nowned;
 };
 
 /* Like tfs_object_parse, but takes ownership of a malloc'd buffer (freed on

@@ -32,6 +32,15 @@ int tfs_memfs_add_file(tfs_fs *fs, const char *path, const uint8_t *data,
                        size_t size, uint32_t mode, tfs_error *err);
 int tfs_memfs_add_symlink(tfs_fs *fs, const char *path, tfs_error *err);
 
+/*
+ * Replaces the file at path with data, atomically and durably: a temporary
+ * file in the same directory created with `mode`, written and fsync'd, then
+ * renamed over path, then the directory fsync'd. A crash leaves either the
+ * old or the new file, never a torn one. The only way libtokenfs writes.
+ */
+int tfs_write_file_atomic(const char *path, const uint8_t *data, size_t size,
+                          uint32_t mode, tfs_error *err);
+
 /* Frees a file system. Accepts NULL. Stores opened on it must be freed first. */
 void tfs_fs_free(tfs_fs *fs);
 

@@ -54,6 +54,22 @@ int tfs_token_key_decrypt(const tfs_token_key *key, uint8_t **out, size_t *out_l
                           tfs_error *err);
 
 /*
+ * Re-encrypts every encrypted value of obj (tfs_object_attr_encrypted):
+ * decrypts it with `from` and encrypts it with to_key in `layout`, fresh IV
+ * each. The tool for changing a store's layout or rotating its token key.
+ * Stops at the first value that does not decrypt (TFS_E_DAMAGED; the error
+ * names the attribute's offset) and then leaves obj partly re-encrypted:
+ * callers write nothing in that case.
+ */
+int tfs_object_reencrypt(tfs_object *obj, const tfs_token_key *from,
+                         const uint8_t to_key[TFS_KEY_LEN], tfs_layout layout,
+                         tfs_error *err);
+
+/* Replaces the SO or user PIN blob in a parsed token.object. */
+int tfs_metadata_set_pin_blob(tfs_object *meta, tfs_pin_role role,
+                              const uint8_t blob[TFS_PIN_BLOB_LEN], tfs_error *err);
+
+/*
  * Whether an attribute of an object of this class holds secret key material
  * (CKA_VALUE of secret and private keys, the RSA private components, seeds).
  * Such values are redacted unless the user asks to reveal them.

@@ -59,6 +59,17 @@ void tfs_object_free(tfs_object *obj);
 int tfs_object_serialize(const tfs_object *obj, uint8_t **out, size_t *size,
                          tfs_error *err);
 
+/*
+ * Replaces the value of top-level attribute i, which must be a byte string,
+ * with a copy of len bytes. Pointers previously returned for that value
+ * become invalid. Replaced values are wiped when the object is freed.
+ */
+int tfs_object_set_bytes(tfs_object *obj, size_t i, const uint8_t *data, size_t len,
+                         tfs_error *err);
+
+/* Sets the generation counter written by tfs_object_serialize. */
+void tfs_object_set_generation(tfs_object *obj, uint64_t generation);
+
 uint64_t tfs_object_generation(const tfs_object *obj);
 size_t tfs_object_attr_count(const tfs_object *obj);
 /* The i-th attribute in file order; NULL when i is out of range. */

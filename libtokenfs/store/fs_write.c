@@ -1,0 +1,85 @@
+/*
+ * The one place libtokenfs writes files. SoftHSM itself rewrites objects in
+ * place without fsync, so a crash can tear them; tokenfs never does: it
+ * writes a temporary file beside the target, fsyncs it, renames it over the
+ * target and fsyncs the directory, so the target is always whole, old or new.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error_internal.h"
+#include "tokenfs/fs.h"
+
+static int fail_errno(tfs_error *err, const char *path, const char *step)
+{
+	tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s: %s", step, strerror(errno));
+	return tfs_error_where(err, "%s", path);
+}
+
+static int write_all(int fd, const uint8_t *data, size_t size)
+{
+	while (size > 0) {
+		ssize_t n = write(fd, data, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		data += n;
+		size -= (size_t)n;
+	}
+	return 0;
+}
+
+int tfs_write_file_atomic(const char *path, const uint8_t *data, size_t size, uint32_t mode,
+                          tfs_error *err)
+{
+	char *dir = strdup(path), *tmp = NULL;
+	if (dir == NULL)
+		return tfs_nomem(err);
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	/* A dot-name SoftHSM ignores (it is not *.object) while it exists. */
+	const char *base = slash ? strrchr(path, '/') + 1 : path;
+	if (asprintf(&tmp, "%s/.%s.tokenfs-XXXXXX", dir, base) < 0) {
+		free(dir);
+		return tfs_nomem(err);
+	}
+	int rc = TFS_OK, fd = mkostemp(tmp, O_CLOEXEC), dfd = -1;
+	if (fd < 0) {
+		rc = fail_errno(err, path, "creating a temporary file");
+		goto out;
+	}
+	if (fchmod(fd, (mode_t)(mode & 07777)) != 0)
+		rc = fail_errno(err, path, "setting the mode");
+	else if (write_all(fd, data, size) != 0)
+		rc = fail_errno(err, path, "writing");
+	else if (fsync(fd) != 0)
+		rc = fail_errno(err, path, "fsync");
+	if (close(fd) != 0 && rc == TFS_OK)
+		rc = fail_errno(err, path, "closing");
+	if (rc == TFS_OK && rename(tmp, path) != 0)
+		rc = fail_errno(err, path, "renaming into place");
+	if (rc != TFS_OK) {
+		unlink(tmp);
+		goto out;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0)
+		rc = fail_errno(err, path, "fsync of the directory");
+	if (dfd >= 0)
+		close(dfd);
+out:
+	free(tmp);
+	free(dir);
+	return rc;
+}
