@@ -79,11 +79,6 @@ static bool push(char ***list, size_t *n, char *value)
 	return true;
 }
 
-static bool is_pin_spec(const char *s)
-{
-	return strncmp(s, "pass:", 5) == 0 || strncmp(s, "env:", 4) == 0 ||
-	       strncmp(s, "file:", 5) == 0 || strncmp(s, "fd:", 3) == 0 || strcmp(s, "stdin") == 0;
-}
 
 /* Returns -1 on a usage error, else the index of the first PATH. */
 static int parse_args(dump_opts *o, int argc, char **argv)
@@ -138,7 +133,7 @@ static int parse_args(dump_opts *o, int argc, char **argv)
 			/* "--user-pin SPEC" as well as "--user-pin=SPEC"; a bare
 			 * --user-pin (next word not a SPEC) prompts. */
 			const char *spec = optarg;
-			if (spec == NULL && optind < argc && is_pin_spec(argv[optind]))
+			if (spec == NULL && optind < argc && cli_is_pin_spec(argv[optind]))
 				spec = argv[optind++];
 			if (c == 'U') {
 				o->want_user = true;
@@ -172,9 +167,7 @@ static bool token_selected(const dump_opts *o, const tfs_token *tok)
 	if (o->ntokens == 0)
 		return true;
 	for (size_t i = 0; i < o->ntokens; i++)
-		if (strcmp(o->tokens[i], tfs_token_label(tok)) == 0 ||
-		    strcmp(o->tokens[i], tfs_token_serial(tok)) == 0 ||
-		    strcmp(o->tokens[i], tfs_token_dirname(tok)) == 0)
+		if (cli_token_matches(o->tokens[i], tok))
 			return true;
 	return false;
 }
@@ -486,17 +479,12 @@ static void free_opts(dump_opts *o)
 /* Reads the PINs asked for, before any output. */
 static int read_pins(dump_opts *o)
 {
-	tfs_error err;
 	if (o->want_user &&
-	    tfs_pin_from_spec(&o->user_pin, &o->user_len, o->user_spec, "User PIN: ", &err) != TFS_OK) {
-		cli_error("dump: --user-pin: %s", err.what);
+	    cli_read_pin("dump", "--user-pin", o->user_spec, "User PIN: ", &o->user_pin, &o->user_len) != 0)
 		return -1;
-	}
 	if (o->want_so &&
-	    tfs_pin_from_spec(&o->so_pin, &o->so_len, o->so_spec, "SO PIN: ", &err) != TFS_OK) {
-		cli_error("dump: --so-pin: %s", err.what);
+	    cli_read_pin("dump", "--so-pin", o->so_spec, "SO PIN: ", &o->so_pin, &o->so_len) != 0)
 		return -1;
-	}
 	return 0;
 }
 

@@ -10,6 +10,7 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{"dump", cmd_dump, "show every token and object of a store"},
+	{"verify-integrity", cmd_verify, "prove a store or a backup intact; find what is wrong"},
 };
 
 static void usage(FILE *out)

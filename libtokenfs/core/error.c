@@ -73,6 +73,7 @@ const char *tfs_status_name(int code)
 	case TFS_E_WRONG_PIN: return "wrong PIN";
 	case TFS_E_DAMAGED: return "damaged";
 	case TFS_E_CRYPTO: return "crypto failure";
+	case TFS_E_TRUNCATED: return "truncated";
 	default: return "unknown error";
 	}
 }

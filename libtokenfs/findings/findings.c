@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int push(tfs_findings *list, const char *code, tfs_severity sev, const char *path,
-                uint64_t offset, char *message)
+static int push(tfs_findings *list, const char *code, tfs_severity sev,
+                const tfs_location *loc, char *message)
 {
 	if (message == NULL)
 		return TFS_E_NOMEM;
@@ -21,13 +21,17 @@ static int push(tfs_findings *list, const char *code, tfs_severity sev, const ch
 		list->items = p;
 		list->cap = ncap;
 	}
-	char *pcopy = strdup(path != NULL ? path : "");
-	if (pcopy == NULL) {
+	char *pcopy = strdup(loc->path != NULL ? loc->path : "");
+	char *ocopy = loc->object != NULL ? strdup(loc->object) : NULL;
+	if (pcopy == NULL || (loc->object != NULL && ocopy == NULL)) {
+		free(pcopy);
+		free(ocopy);
 		free(message);
 		return TFS_E_NOMEM;
 	}
 	list->items[list->count++] = (tfs_finding){
-		.code = code, .severity = sev, .path = pcopy, .offset = offset, .message = message};
+		.code = code, .severity = sev, .path = pcopy, .offset = loc->offset,
+		.message = message, .object = ocopy, .has_attr = loc->has_attr, .attr = loc->attr};
 	return TFS_OK;
 }
 
@@ -40,14 +44,27 @@ int tfs_findings_add(tfs_findings *list, const char *code, tfs_severity sev,
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
-	return push(list, code, sev, path, offset, msg);
+	tfs_location loc = {.path = path, .offset = offset};
+	return push(list, code, sev, &loc, msg);
+}
+
+int tfs_findings_addl(tfs_findings *list, const char *code, tfs_severity sev,
+                      const tfs_location *loc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	return push(list, code, sev, loc, msg);
 }
 
 int tfs_findings_add_error(tfs_findings *list, const char *code, tfs_severity sev,
                            const tfs_error *err)
 {
-	return push(list, code, sev, err->where, err->offset,
-	            strdup(err->what[0] ? err->what : tfs_status_name(err->code)));
+	tfs_location loc = {.path = err->where, .offset = err->offset};
+	return push(list, code, sev, &loc, strdup(err->what[0] ? err->what : tfs_status_name(err->code)));
 }
 
 void tfs_findings_free(tfs_findings *list)
@@ -55,6 +72,7 @@ void tfs_findings_free(tfs_findings *list)
 	for (size_t i = 0; i < list->count; i++) {
 		free(list->items[i].path);
 		free(list->items[i].message);
+		free(list->items[i].object);
 	}
 	free(list->items);
 	memset(list, 0, sizeof(*list));
@@ -65,6 +83,14 @@ tfs_severity tfs_finding_severity(const tfs_finding *f) { return f->severity; }
 const char *tfs_finding_path(const tfs_finding *f) { return f->path; }
 uint64_t tfs_finding_offset(const tfs_finding *f) { return f->offset; }
 const char *tfs_finding_message(const tfs_finding *f) { return f->message; }
+const char *tfs_finding_object(const tfs_finding *f) { return f->object; }
+
+bool tfs_finding_attribute(const tfs_finding *f, uint64_t *type)
+{
+	if (f->has_attr)
+		*type = f->attr;
+	return f->has_attr;
+}
 
 const char *tfs_severity_name(tfs_severity sev)
 {

@@ -3,6 +3,7 @@
 #ifndef TFS_FINDINGS_INTERNAL_H
 #define TFS_FINDINGS_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,7 +16,19 @@ struct tfs_finding {
 	char *path;
 	uint64_t offset;
 	char *message;
+	char *object;   /* uuid, may be NULL */
+	bool has_attr;
+	uint64_t attr;
 };
+
+/* Where a finding is, for tfs_findings_addl. Unset members are NULL/false. */
+typedef struct tfs_location {
+	const char *path;
+	uint64_t offset;   /* TFS_NO_OFFSET when none */
+	const char *object;
+	bool has_attr;
+	uint64_t attr;
+} tfs_location;
 
 typedef struct tfs_findings {
 	tfs_finding *items;
@@ -27,6 +40,11 @@ typedef struct tfs_findings {
 int tfs_findings_add(tfs_findings *list, const char *code, tfs_severity sev,
                      const char *path, uint64_t offset, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
+
+/* Appends a finding with a full location. */
+int tfs_findings_addl(tfs_findings *list, const char *code, tfs_severity sev,
+                      const tfs_location *loc, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 /* Appends an error value as a finding (location and message from err). */
 int tfs_findings_add_error(tfs_findings *list, const char *code, tfs_severity sev,

@@ -49,7 +49,7 @@ static int out_of_bytes(tfs_error *err, const tfs_cursor *c, const scope *sc,
 {
 	char nb[24], mb[24];
 	if (sc->map == NULL)
-		return tfs_error_set(err, TFS_E_FORMAT, tfs_cursor_offset(c),
+		return tfs_error_set(err, TFS_E_TRUNCATED, tfs_cursor_offset(c),
 		                     "file ends inside the %s of %s: %zu of %" PRIu64 " bytes present",
 		                     field, attr_label(type, nb), tfs_cursor_left(c), need);
 	/* An entry whose type could not be read has no name yet. */
@@ -76,7 +76,7 @@ static int parse_map(tfs_attr *a, tfs_cursor *c, uint64_t len, tfs_error *err)
 	tfs_cursor sub;
 	if (!tfs_cursor_sub(c, len, &sub)) {
 		char nb[24];
-		return tfs_error_set(err, TFS_E_FORMAT, tfs_cursor_offset(c) - 8,
+		return tfs_error_set(err, TFS_E_TRUNCATED, tfs_cursor_offset(c) - 8,
 		                     "attribute map length %" PRIu64 " of %s exceeds the %zu bytes left in the file",
 		                     len, attr_label(a->type, nb), tfs_cursor_left(c));
 	}
@@ -139,7 +139,7 @@ static int parse_value(tfs_attr *a, tfs_cursor *c, uint64_t kind, uint64_t kind_
 		if (len > tfs_cursor_left(c))
 			return sc->map != NULL
 			       ? out_of_bytes(err, c, sc, "byte string", a->type, len)
-			       : tfs_error_set(err, TFS_E_FORMAT, a->value_offset - 8,
+			       : tfs_error_set(err, TFS_E_TRUNCATED, a->value_offset - 8,
 			                       "byte-string length %" PRIu64 " of %s exceeds the %zu bytes left in the file",
 			                       len, attr_label(a->type, nb), tfs_cursor_left(c));
 		(void)tfs_cursor_bytes(c, len, &a->v.bytes.p);
@@ -165,7 +165,7 @@ static int parse_value(tfs_attr *a, tfs_cursor *c, uint64_t kind, uint64_t kind_
 			return sc->map != NULL
 			       ? out_of_bytes(err, c, sc, "mechanism list", a->type,
 			                      len > UINT64_MAX / 8 ? UINT64_MAX : len * 8)
-			       : tfs_error_set(err, TFS_E_FORMAT, a->value_offset - 8,
+			       : tfs_error_set(err, TFS_E_TRUNCATED, a->value_offset - 8,
 			                       "mechanism count %" PRIu64 " of %s needs more than the %zu bytes left in the file",
 			                       len, attr_label(a->type, nb), tfs_cursor_left(c));
 		(void)tfs_cursor_bytes(c, len * 8, &a->v.mechs.p);
@@ -233,7 +233,7 @@ static int parse_attrs(tfs_object *obj, tfs_cursor *c, tfs_error *err)
 		memset(a, 0, sizeof(*a));
 		a->offset = tfs_cursor_offset(c);
 		if (!tfs_cursor_u64(c, &a->type))
-			return tfs_error_set(err, TFS_E_FORMAT, a->offset,
+			return tfs_error_set(err, TFS_E_TRUNCATED, a->offset,
 			                     "%zu bytes after the last attribute are too few for an "
 			                     "attribute type (8 bytes): the file is cut short or has trailing garbage",
 			                     tfs_cursor_left(c));
@@ -274,7 +274,7 @@ int tfs_object_parse_owned(tfs_object **out, uint8_t *data, size_t size, tfs_err
 	tfs_cursor_init(&c, data, size);
 	int rc;
 	if (!tfs_cursor_u64(&c, &obj->generation)) {
-		rc = tfs_error_set(err, TFS_E_FORMAT, 0,
+		rc = tfs_error_set(err, TFS_E_TRUNCATED, 0,
 		                   "file ends inside the generation counter: %zu of 8 bytes present", size);
 		goto fail;
 	}

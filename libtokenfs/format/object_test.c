@@ -134,17 +134,17 @@ static void test_error_offsets_name_the_field(void **state)
 	expect_error(&x, TFS_E_EMPTY, 0, "empty object file");
 	u64(&x, 1);
 	x.n = 5;
-	expect_error(&x, TFS_E_FORMAT, 0, "generation counter: 5 of 8");
+	expect_error(&x, TFS_E_TRUNCATED, 0, "generation counter: 5 of 8");
 
 	/* byte-string length near 2^64 */
 	x.n = 0;
 	u64(&x, 1); u64(&x, 3); u64(&x, 3); u64(&x, 0xFFFFFFFFFFFFFFF0ull); raw(&x, "abc", 3);
-	expect_error(&x, TFS_E_FORMAT, 24, "byte-string length 18446744073709551600 of CKA_LABEL exceeds the 3 bytes left in the file");
+	expect_error(&x, TFS_E_TRUNCATED, 24, "byte-string length 18446744073709551600 of CKA_LABEL exceeds the 3 bytes left in the file");
 
 	/* mechanism count near 2^64: count*8 would wrap to a small number */
 	x.n = 0;
 	u64(&x, 1); u64(&x, 0x40000600); u64(&x, 5); u64(&x, 0x2000000000000001ull); u64(&x, 0x1082);
-	expect_error(&x, TFS_E_FORMAT, 24, "mechanism count 2305843009213693953");
+	expect_error(&x, TFS_E_TRUNCATED, 24, "mechanism count 2305843009213693953");
 
 	/* unknown kind */
 	x.n = 0;
@@ -172,7 +172,7 @@ static void test_error_offsets_name_the_field(void **state)
 	/* trailing garbage shorter than an attribute type */
 	x.n = 0;
 	u64(&x, 1); u64(&x, 1); u64(&x, 1); raw(&x, "\x00" "abc", 4);
-	expect_error(&x, TFS_E_FORMAT, 25, "3 bytes after the last attribute are too few");
+	expect_error(&x, TFS_E_TRUNCATED, 25, "3 bytes after the last attribute are too few");
 }
 
 static void test_duplicates_last_one_wins(void **state)

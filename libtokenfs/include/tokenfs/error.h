@@ -25,7 +25,8 @@ typedef enum tfs_status {
 	TFS_E_EMPTY = -8,     /* a zero-byte object file (SoftHSM skips it) */
 	TFS_E_WRONG_PIN = -9, /* the PIN does not unwrap its blob */
 	TFS_E_DAMAGED = -10,  /* ciphertext that fits no known layout */
-	TFS_E_CRYPTO = -11    /* OpenSSL failed where it should not */
+	TFS_E_CRYPTO = -11,   /* OpenSSL failed where it should not */
+	TFS_E_TRUNCATED = -12 /* the bytes end before the structure does: a cut or torn file */
 } tfs_status;
 
 /* Offset value meaning "no byte offset applies". */

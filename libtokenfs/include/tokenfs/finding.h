@@ -6,6 +6,7 @@
 #ifndef TOKENFS_FINDING_H
 #define TOKENFS_FINDING_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -29,6 +30,10 @@ const char *tfs_finding_path(const tfs_finding *f);
 uint64_t tfs_finding_offset(const tfs_finding *f);
 /* One line a user can act on, without the location. */
 const char *tfs_finding_message(const tfs_finding *f);
+/* The uuid of the object concerned, or NULL. */
+const char *tfs_finding_object(const tfs_finding *f);
+/* The attribute concerned: true and *type set, or false. */
+bool tfs_finding_attribute(const tfs_finding *f, uint64_t *type);
 
 /* "info", "warning" or "error". */
 const char *tfs_severity_name(tfs_severity sev);

@@ -42,8 +42,10 @@ typedef enum tfs_kind {
  * Parses one object file held in memory. On success *out is a new object the
  * caller frees with tfs_object_free. A zero-byte input gives TFS_E_EMPTY (a
  * file SoftHSM skips); an input holding only the 8-byte generation parses to
- * an object with no attributes. Damaged input gives TFS_E_FORMAT or
- * TFS_E_LIMIT with err->offset at the first byte that is wrong.
+ * an object with no attributes. Input that ends before its structure does
+ * (a field cut short, a length or count beyond the end: what a torn write
+ * leaves) gives TFS_E_TRUNCATED; other damage TFS_E_FORMAT or TFS_E_LIMIT;
+ * err->offset is at the first byte that is wrong.
  */
 int tfs_object_parse(tfs_object **out, const uint8_t *data, size_t size,
                      tfs_error *err);

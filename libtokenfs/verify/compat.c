@@ -1,0 +1,24 @@
+/*
+ * Which SoftHSM can load the token as it is: mechanism sets (kind 5) need
+ * 2.4.0, GCM values or blobs need a build with pull request #627, anything
+ * else loads in 2.0.0.
+ */
+#include "verify/verify_internal.h"
+
+int tfs_check_compat(tfs_vtoken *vt)
+{
+	bool mechs = false;
+	for (size_t i = 0; i < vt->nobjs && !mechs; i++) {
+		const tfs_object *obj = vt->objs[i].obj;
+		for (size_t k = 0; obj != NULL && k < tfs_object_attr_count(obj); k++)
+			mechs |= tfs_attr_kind(tfs_object_attr(obj, k)) == TFS_KIND_MECHS;
+	}
+	bool gcm = vt->summary->values_gcm > 0 ||
+	           (vt->key != NULL && tfs_token_key_layout(vt->key) == TFS_LAYOUT_GCM);
+	/* Without the key nothing tells CBC from GCM values apart. */
+	vt->summary->min_softhsm = gcm ? "a build with pull request #627 (AES-GCM)"
+	                         : vt->key == NULL ? (mechs ? "2.4.0, or a #627 build if the values are GCM (a PIN tells)"
+	                                                    : "2.0.0, or a #627 build if the values are GCM (a PIN tells)")
+	                         : mechs ? "2.4.0" : "2.0.0";
+	return TFS_OK;
+}

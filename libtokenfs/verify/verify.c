@@ -1,0 +1,153 @@
+/*
+ * verify-integrity's engine: unlock, load the token once, run each check
+ * module over it, and collect the findings. See tokenfs/verify.h.
+ */
+#include "verify/verify_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error_internal.h"
+
+struct tfs_report {
+	tfs_findings findings;
+};
+
+int tfs_report_new(tfs_report **out, tfs_error *err)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out == NULL ? tfs_nomem(err) : TFS_OK;
+}
+
+void tfs_report_free(tfs_report *rep)
+{
+	if (rep == NULL)
+		return;
+	tfs_findings_free(&rep->findings);
+	free(rep);
+}
+
+size_t tfs_report_finding_count(const tfs_report *rep) { return rep->findings.count; }
+
+const tfs_finding *tfs_report_finding(const tfs_report *rep, size_t i)
+{
+	return i < rep->findings.count ? &rep->findings.items[i] : NULL;
+}
+
+/* The store's own findings (stray files, locks) that concern this token. */
+static int copy_store_findings(tfs_report *rep, const tfs_store *store, const tfs_token *tok)
+{
+	const char *dir = tfs_token_path(tok);
+	size_t n = strlen(dir);
+	for (size_t i = 0; i < tfs_store_finding_count(store); i++) {
+		const tfs_finding *f = tfs_store_finding(store, i);
+		const char *p = tfs_finding_path(f);
+		if (strncmp(p, dir, n) != 0 || (p[n] != '\0' && p[n] != '/'))
+			continue;
+		tfs_location loc = {.path = p, .offset = tfs_finding_offset(f)};
+		if (tfs_findings_addl(&rep->findings, tfs_finding_code(f), tfs_finding_severity(f), &loc,
+		                      "%s", tfs_finding_message(f)) != TFS_OK)
+			return TFS_E_NOMEM;
+	}
+	return TFS_OK;
+}
+
+/* One PIN: a wrong one stops everything (the user must know); a damaged
+ * blob is a finding about the store. */
+static int unlock_one(tfs_report *rep, const tfs_token *tok, tfs_pin_role role, const uint8_t *pin,
+                      size_t len, tfs_token_key **key, tfs_error *err)
+{
+	int rc = tfs_token_unlock(key, tok, role, pin, len, err);
+	if (rc != TFS_E_DAMAGED)
+		return rc;
+	if (tfs_findings_add_error(&rep->findings, "pin.blob-damaged", TFS_SEV_ERROR, err) != TFS_OK)
+		return tfs_nomem(err);
+	tfs_error_clear(err);
+	return TFS_OK;
+}
+
+static int unlock(tfs_report *rep, const tfs_token *tok, const tfs_verify_options *o,
+                  tfs_token_key **key, tfs_error *err)
+{
+	tfs_token_key *user = NULL, *so = NULL;
+	*key = NULL;
+	int rc = TFS_OK;
+	if (o->user_pin != NULL)
+		rc = unlock_one(rep, tok, TFS_PIN_USER, o->user_pin, o->user_pin_len, &user, err);
+	if (rc == TFS_OK && o->so_pin != NULL)
+		rc = unlock_one(rep, tok, TFS_PIN_SO, o->so_pin, o->so_pin_len, &so, err);
+	if (rc == TFS_OK && user != NULL && so != NULL && !tfs_token_key_equal(user, so)) {
+		tfs_location loc = {.path = tfs_token_path(tok), .offset = TFS_NO_OFFSET};
+		if (tfs_findings_addl(&rep->findings, "pin.keys-differ", TFS_SEV_ERROR, &loc,
+		                      "the SO and user PIN blobs wrap different token keys: one of them "
+		                      "was replaced or damaged; values are checked with the user's") != TFS_OK)
+			rc = tfs_nomem(err);
+	}
+	if (rc != TFS_OK) {
+		tfs_token_key_free(user);
+		tfs_token_key_free(so);
+		return rc;
+	}
+	*key = user != NULL ? user : so;
+	tfs_token_key_free(user != NULL ? so : NULL);
+	return TFS_OK;
+}
+
+int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_store *store,
+                     const tfs_token *tok, const tfs_verify_options *opts, tfs_error *err)
+{
+	tfs_error_clear(err);
+	memset(summary, 0, sizeof(*summary));
+	static const tfs_verify_options none;
+	if (opts == NULL)
+		opts = &none;
+	if (opts->seal != TFS_SEAL_NONE && opts->user_pin == NULL && opts->so_pin == NULL)
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		                     "sealing and checking a seal need a PIN: the seal's key is "
+		                     "derived from the token key");
+	if (copy_store_findings(rep, store, tok) != TFS_OK)
+		return tfs_nomem(err);
+	tfs_token_key *key = NULL;
+	int rc = TFS_OK;
+	if (tfs_token_metadata(tok) != NULL)
+		rc = unlock(rep, tok, opts, &key, err);
+	if (rc != TFS_OK)
+		return rc;
+	summary->unlocked = key != NULL;
+	if (key == NULL)
+		summary->skipped = tfs_token_metadata(tok) == NULL
+		                 ? "cryptographic checks (no readable token.object)"
+		                 : "decryption, PIN-blob and key-consistency checks of private values "
+		                   "(they need --user-pin or --so-pin)";
+
+	tfs_vtoken vt = {.findings = &rep->findings, .summary = summary};
+	rc = tfs_vtoken_load(&vt, store, tok, key, err);
+	int (*const checks[])(tfs_vtoken *) = {
+		tfs_check_structure, tfs_check_exposure, tfs_check_crypto,
+		tfs_check_semantics, tfs_check_compat,
+	};
+	for (size_t i = 0; rc == TFS_OK && i < sizeof(checks) / sizeof(checks[0]); i++)
+		if ((rc = checks[i](&vt)) != TFS_OK)
+			rc = tfs_nomem(err);
+	if (rc == TFS_OK && opts->seal != TFS_SEAL_NONE && key != NULL) {
+		char *path = NULL;
+		const char *seal_path = opts->seal_path;
+		if (seal_path == NULL) {
+			if (asprintf(&path, "%s/tokenfs.seal", tfs_token_path(tok)) < 0)
+				path = NULL;
+			seal_path = path;
+		}
+		if (seal_path == NULL)
+			rc = tfs_nomem(err);
+		else if (opts->seal == TFS_SEAL_WRITE)
+			rc = tfs_seal_write(&vt, seal_path, err);
+		else
+			rc = tfs_seal_check(&vt, seal_path, err);
+		summary->sealed = rc == TFS_OK;
+		free(path);
+	}
+	tfs_vtoken_free(&vt);
+	tfs_token_key_free(key);
+	return rc;
+}

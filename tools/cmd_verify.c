@@ -1,0 +1,404 @@
+/*
+ * tokenfs verify-integrity: run every check over each token and render the
+ * findings (the checks live in libtokenfs/verify). Read-only, except that
+ * --seal writes one manifest, atomically.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pinspec.h"
+#include "tokenfs/verify.h"
+
+typedef struct verify_opts {
+	bool json;
+	tfs_severity fail_on;
+	char **tokens;
+	size_t ntokens;
+	unsigned lock_ms;
+	bool want_user, want_so;
+	const char *user_spec, *so_spec;
+	tfs_verify_options v; /* PINs and seal mode */
+} verify_opts;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: tokenfs verify-integrity [OPTIONS] PATH...\n"
+	        "\n"
+	        "Prove a SoftHSMv2 store, or a backup of it, intact, and find what is wrong.\n"
+	        "Without a PIN: structure (every file parses, lock files, permissions,\n"
+	        "required attributes), exposure (keys stored in plaintext) and tamper signs.\n"
+	        "With a PIN: also every PIN blob and encrypted value, key check values, RSA\n"
+	        "and EC key consistency, key pairs and certificates. docs/findings.md lists\n"
+	        "every finding code.\n"
+	        "\n"
+	        "Options:\n"
+	        "      --user-pin [SPEC] the user PIN; SPEC: pass:PIN, env:VAR, file:PATH,\n"
+	        "      --so-pin [SPEC]   fd:N or stdin (first line); no SPEC: prompt\n"
+	        "      --seal            write a sealed manifest of each token (needs a PIN):\n"
+	        "                        <token dir>/tokenfs.seal unless --seal-file\n"
+	        "      --check-seal      compare each token with its sealed manifest\n"
+	        "      --seal-file PATH  where the manifest is (one token only)\n"
+	        "  -f, --format FMT      text (default) or json (docs/json.md)\n"
+	        "      --fail-on SEV     exit 1 when a finding is at least SEV: error,\n"
+	        "                        warning (default) or info\n"
+	        "  -t, --token SEL       only tokens whose label, serial or directory is SEL\n"
+	        "      --lock-timeout MS how long to wait for a SoftHSM writer (default 5000)\n"
+	        "  -h, --help            this text\n"
+	        "\n"
+	        "Exit codes: 0 nothing at or above --fail-on; 1 something is; 2 usage or\n"
+	        "I/O error, or a wrong PIN.\n");
+}
+
+static int parse_severity(const char *s, tfs_severity *out)
+{
+	if (strcmp(s, "error") == 0)
+		*out = TFS_SEV_ERROR;
+	else if (strcmp(s, "warning") == 0)
+		*out = TFS_SEV_WARNING;
+	else if (strcmp(s, "info") == 0)
+		*out = TFS_SEV_INFO;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_args(verify_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"user-pin", optional_argument, NULL, 'U'}, {"so-pin", optional_argument, NULL, 'S'},
+		{"seal", no_argument, NULL, 'W'},           {"check-seal", no_argument, NULL, 'C'},
+		{"seal-file", required_argument, NULL, 'P'}, {"format", required_argument, NULL, 'f'},
+		{"fail-on", required_argument, NULL, 'F'},  {"token", required_argument, NULL, 't'},
+		{"lock-timeout", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:t:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'U':
+		case 'S': {
+			const char *spec = optarg;
+			if (spec == NULL && optind < argc && cli_is_pin_spec(argv[optind]))
+				spec = argv[optind++];
+			*(c == 'U' ? &o->want_user : &o->want_so) = true;
+			*(c == 'U' ? &o->user_spec : &o->so_spec) = spec;
+			break;
+		}
+		case 'W':
+		case 'C': {
+			tfs_seal_mode m = c == 'W' ? TFS_SEAL_WRITE : TFS_SEAL_CHECK;
+			if (o->v.seal != TFS_SEAL_NONE && o->v.seal != m) {
+				cli_error("verify-integrity: --seal and --check-seal exclude each other");
+				return -1;
+			}
+			o->v.seal = m;
+			break;
+		}
+		case 'P':
+			o->v.seal_path = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+				cli_error("verify-integrity: unknown format '%s': use text or json", optarg);
+				return -1;
+			}
+			o->json = strcmp(optarg, "json") == 0;
+			break;
+		case 'F':
+			if (parse_severity(optarg, &o->fail_on) != 0) {
+				cli_error("verify-integrity: --fail-on takes error, warning or info");
+				return -1;
+			}
+			break;
+		case 't': {
+			char **p = realloc(o->tokens, (o->ntokens + 1) * sizeof(*p));
+			if (p == NULL)
+				return -1;
+			p[o->ntokens++] = optarg;
+			o->tokens = p;
+			break;
+		}
+		case 'L': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v == 0 || v > 3600000) {
+				cli_error("verify-integrity: --lock-timeout takes milliseconds from 1 to 3600000");
+				return -1;
+			}
+			o->lock_ms = (unsigned)v;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			exit(TFS_EXIT_OK);
+		default:
+			fprintf(stderr, "Try 'tokenfs verify-integrity --help'.\n");
+			return -1;
+		}
+	}
+	if (optind >= argc) {
+		cli_error("verify-integrity: no PATH given; see 'tokenfs verify-integrity --help'");
+		return -1;
+	}
+	if (o->v.seal != TFS_SEAL_NONE && !o->want_user && !o->want_so) {
+		cli_error("verify-integrity: %s needs --user-pin or --so-pin: the seal's key is derived "
+		          "from the token key", o->v.seal == TFS_SEAL_WRITE ? "--seal" : "--check-seal");
+		return -1;
+	}
+	return optind;
+}
+
+static bool token_selected(const verify_opts *o, const tfs_token *tok)
+{
+	if (o->ntokens == 0)
+		return true;
+	for (size_t i = 0; i < o->ntokens; i++)
+		if (cli_token_matches(o->tokens[i], tok))
+			return true;
+	return false;
+}
+
+/* ---- rendering ---- */
+
+typedef struct counts {
+	size_t n[3]; /* by severity */
+} counts;
+
+static const char *attr_label(const tfs_finding *f, char buf[40])
+{
+	uint64_t type;
+	if (!tfs_finding_attribute(f, &type))
+		return NULL;
+	const char *n = tfs_name(TFS_NS_CKA, type);
+	if (n != NULL)
+		return n;
+	snprintf(buf, 40, "0x%" PRIx64, type);
+	return buf;
+}
+
+static void text_finding(FILE *out, const tfs_finding *f)
+{
+	char ab[40], where[96] = "";
+	const char *attr = attr_label(f, ab);
+	uint64_t off = tfs_finding_offset(f);
+	if (attr != NULL && off != TFS_NO_OFFSET)
+		snprintf(where, sizeof(where), "%s at offset %" PRIu64, attr, off);
+	else if (attr != NULL)
+		snprintf(where, sizeof(where), "%s", attr);
+	else if (off != TFS_NO_OFFSET)
+		snprintf(where, sizeof(where), "offset %" PRIu64, off);
+	fprintf(out, "    %-7s %-28s %s\n", tfs_severity_name(tfs_finding_severity(f)),
+	        tfs_finding_code(f), where);
+	fprintf(out, "            %s\n", tfs_finding_message(f));
+	if (tfs_finding_object(f) == NULL && tfs_finding_path(f)[0])
+		fprintf(out, "            (%s)\n", tfs_finding_path(f));
+}
+
+/* Findings of one token: token-level first, then grouped by object. */
+static void text_token(FILE *out, const tfs_token *tok, const tfs_verify_summary *s,
+                       const tfs_report *rep, size_t first, size_t last, const counts *c)
+{
+	fprintf(out, "token \"%s\" (serial %s, %s): %zu objects, %zu errors, %zu warnings, %zu info\n",
+	        tfs_token_label(tok), tfs_token_serial(tok), tfs_token_path(tok), s->objects,
+	        c->n[TFS_SEV_ERROR], c->n[TFS_SEV_WARNING], c->n[TFS_SEV_INFO]);
+	if (s->unlocked)
+		fprintf(out, "  decrypted %zu of %zu encrypted values (%zu CBC, %zu GCM)\n",
+		        s->values_decrypted, s->values_encrypted, s->values_cbc, s->values_gcm);
+	if (s->skipped != NULL)
+		fprintf(out, "  not checked: %s\n", s->skipped);
+	fprintf(out, "  loads in SoftHSM %s\n", s->min_softhsm ? s->min_softhsm : "(unknown)");
+	if (s->sealed)
+		fprintf(out, "  seal: done\n");
+	if (first == last)
+		fprintf(out, "  no findings\n");
+	bool any = false;
+	for (size_t i = first; i < last; i++) {
+		const tfs_finding *f = tfs_report_finding(rep, i);
+		if (tfs_finding_object(f) != NULL)
+			continue;
+		if (!any)
+			fprintf(out, "  token:\n");
+		any = true;
+		text_finding(out, f);
+	}
+	/* Group by object in order of first appearance. */
+	for (size_t i = first; i < last; i++) {
+		const char *obj = tfs_finding_object(tfs_report_finding(rep, i));
+		if (obj == NULL)
+			continue;
+		bool seen = false;
+		for (size_t j = first; j < i && !seen; j++) {
+			const char *o2 = tfs_finding_object(tfs_report_finding(rep, j));
+			seen = o2 != NULL && strcmp(o2, obj) == 0;
+		}
+		if (seen)
+			continue;
+		fprintf(out, "  object %s:\n", obj);
+		for (size_t j = i; j < last; j++) {
+			const tfs_finding *f = tfs_report_finding(rep, j);
+			const char *o2 = tfs_finding_object(f);
+			if (o2 != NULL && strcmp(o2, obj) == 0)
+				text_finding(out, f);
+		}
+	}
+}
+
+static json_object *json_finding(const tfs_finding *f)
+{
+	json_object *j = json_object_new_object();
+	char ab[40];
+	const char *attr = attr_label(f, ab);
+	uint64_t type = 0;
+	bool has_attr = tfs_finding_attribute(f, &type);
+	json_object_object_add(j, "code", json_object_new_string(tfs_finding_code(f)));
+	json_object_object_add(j, "severity", json_object_new_string(tfs_severity_name(tfs_finding_severity(f))));
+	json_object_object_add(j, "path", json_object_new_string(tfs_finding_path(f)));
+	json_object_object_add(j, "offset", tfs_finding_offset(f) == TFS_NO_OFFSET ? NULL
+	                                    : json_object_new_uint64(tfs_finding_offset(f)));
+	json_object_object_add(j, "object", tfs_finding_object(f) ? json_object_new_string(tfs_finding_object(f)) : NULL);
+	json_object_object_add(j, "attribute", has_attr ? json_object_new_uint64(type) : NULL);
+	json_object_object_add(j, "attribute_name", attr ? json_object_new_string(attr) : NULL);
+	json_object_object_add(j, "message", json_object_new_string(tfs_finding_message(f)));
+	return j;
+}
+
+static json_object *json_token(const tfs_token *tok, const tfs_verify_summary *s,
+                               const tfs_report *rep, size_t first, size_t last, const counts *c)
+{
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "dir", json_object_new_string(tfs_token_path(tok)));
+	json_object_object_add(j, "label", json_object_new_string(tfs_token_label(tok)));
+	json_object_object_add(j, "serial", json_object_new_string(tfs_token_serial(tok)));
+	json_object *sum = json_object_new_object();
+	json_object_object_add(sum, "objects", json_object_new_uint64(s->objects));
+	json_object_object_add(sum, "values_encrypted", json_object_new_uint64(s->values_encrypted));
+	json_object_object_add(sum, "values_decrypted", json_object_new_uint64(s->values_decrypted));
+	json_object_object_add(sum, "values_cbc", json_object_new_uint64(s->values_cbc));
+	json_object_object_add(sum, "values_gcm", json_object_new_uint64(s->values_gcm));
+	json_object_object_add(sum, "unlocked", json_object_new_boolean(s->unlocked));
+	json_object_object_add(sum, "sealed", json_object_new_boolean(s->sealed));
+	json_object_object_add(sum, "min_softhsm", s->min_softhsm ? json_object_new_string(s->min_softhsm) : NULL);
+	json_object_object_add(sum, "not_checked", s->skipped ? json_object_new_string(s->skipped) : NULL);
+	json_object_object_add(sum, "errors", json_object_new_uint64(c->n[TFS_SEV_ERROR]));
+	json_object_object_add(sum, "warnings", json_object_new_uint64(c->n[TFS_SEV_WARNING]));
+	json_object_object_add(sum, "info", json_object_new_uint64(c->n[TFS_SEV_INFO]));
+	json_object_object_add(j, "summary", sum);
+	json_object *arr = json_object_new_array();
+	for (size_t i = first; i < last; i++)
+		json_object_array_add(arr, json_finding(tfs_report_finding(rep, i)));
+	json_object_object_add(j, "findings", arr);
+	return j;
+}
+
+/* ---- the walk ---- */
+
+static int max_status(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+static int verify_path(const verify_opts *o, const char *path, json_object *tokens, tfs_severity *worst,
+                       bool *any_finding)
+{
+	tfs_open_options oo = {.lock_timeout_ms = o->lock_ms};
+	tfs_store *store;
+	tfs_error err;
+	if (tfs_store_open(&store, path, &oo, &err) != TFS_OK) {
+		cli_report(&err);
+		return TFS_EXIT_USAGE;
+	}
+	int status = TFS_EXIT_OK;
+	tfs_report *rep;
+	if (tfs_report_new(&rep, &err) != TFS_OK) {
+		tfs_store_free(store);
+		cli_report(&err);
+		return TFS_EXIT_USAGE;
+	}
+	size_t selected = 0;
+	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
+		const tfs_token *tok = tfs_store_token(store, t);
+		if (!token_selected(o, tok))
+			continue;
+		selected++;
+		if (o->v.seal_path != NULL && selected > 1) {
+			cli_error("verify-integrity: --seal-file names one manifest; select one token with --token");
+			status = TFS_EXIT_USAGE;
+			break;
+		}
+		size_t first = tfs_report_finding_count(rep);
+		tfs_verify_summary s;
+		int rc = tfs_verify_token(rep, &s, store, tok, &o->v, &err);
+		if (rc != TFS_OK) {
+			cli_report(&err);
+			status = TFS_EXIT_USAGE;
+			continue;
+		}
+		size_t last = tfs_report_finding_count(rep);
+		counts c = {{0}};
+		for (size_t i = first; i < last; i++) {
+			tfs_severity sev = tfs_finding_severity(tfs_report_finding(rep, i));
+			c.n[sev]++;
+			if (sev >= *worst || !*any_finding)
+				*worst = !*any_finding || sev > *worst ? sev : *worst;
+			*any_finding = true;
+		}
+		if (o->json)
+			json_object_array_add(tokens, json_token(tok, &s, rep, first, last, &c));
+		else
+			text_token(stdout, tok, &s, rep, first, last, &c);
+	}
+	tfs_report_free(rep);
+	tfs_store_free(store);
+	return status;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	verify_opts o = {.fail_on = TFS_SEV_WARNING};
+	int first = parse_args(&o, argc, argv);
+	uint8_t *user = NULL, *so = NULL;
+	size_t ulen = 0, slen = 0;
+	int status = TFS_EXIT_USAGE;
+	if (first < 0)
+		goto out;
+	if (o.want_user && cli_read_pin("verify-integrity", "--user-pin", o.user_spec, "User PIN: ", &user, &ulen) != 0)
+		goto out;
+	if (o.want_so && cli_read_pin("verify-integrity", "--so-pin", o.so_spec, "SO PIN: ", &so, &slen) != 0)
+		goto out;
+	o.v.user_pin = user;
+	o.v.user_pin_len = ulen;
+	o.v.so_pin = so;
+	o.v.so_pin_len = slen;
+	json_object *doc = o.json ? json_object_new_object() : NULL;
+	json_object *tokens = o.json ? json_object_new_array() : NULL;
+	tfs_severity worst = TFS_SEV_INFO;
+	bool any = false;
+	status = TFS_EXIT_OK;
+	for (int i = first; i < argc; i++)
+		status = max_status(status, verify_path(&o, argv[i], tokens, &worst, &any));
+	if (status == TFS_EXIT_OK && any && worst >= o.fail_on)
+		status = TFS_EXIT_PROBLEM;
+	if (o.json) {
+		json_object_object_add(doc, "tokens", tokens);
+		json_object_object_add(doc, "fail_on", json_object_new_string(tfs_severity_name(o.fail_on)));
+		json_object_object_add(doc, "exit", json_object_new_int(status));
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+	}
+	if (fflush(stdout) != 0) {
+		cli_error("verify-integrity: writing the output failed");
+		status = TFS_EXIT_USAGE;
+	}
+out:
+	tfs_secure_free(user, ulen);
+	tfs_secure_free(so, slen);
+	free(o.tokens);
+	return status;
+}
