@@ -5,6 +5,47 @@
  */
 #include "verify/verify_internal.h"
 
+/*
+ * The layout a value should have: the PIN blob's when the values agree with
+ * it, else the values' majority. A damaged GCM value can pass as CBC (its
+ * padding is valid by chance, about 1 time in 256), and so can only be told
+ * by being the odd one out; a value that differs from both the blob and the
+ * majority is reported on its own.
+ */
+static tfs_layout expected_layout(const tfs_vtoken *vt)
+{
+	const tfs_verify_summary *s = vt->summary;
+	tfs_layout blob = tfs_token_key_layout(vt->key);
+	tfs_layout major = s->values_gcm > s->values_cbc ? TFS_LAYOUT_GCM : TFS_LAYOUT_CBC;
+	if (s->values_gcm == 0 && s->values_cbc == 0)
+		return blob;
+	return major;
+}
+
+static int check_odd_layouts(tfs_vtoken *vt)
+{
+	tfs_layout want = expected_layout(vt), blob = tfs_token_key_layout(vt->key);
+	char nb[24];
+	for (size_t i = 0; i < vt->nobjs; i++) {
+		const tfs_vobject *o = &vt->objs[i];
+		for (size_t k = 0; o->obj != NULL && k < tfs_object_attr_count(o->obj); k++) {
+			const tfs_vvalue *v = &o->values[k];
+			if (!v->owned || v->layout == want || v->layout == blob)
+				continue;
+			const tfs_attr *a = tfs_object_attr(o->obj, k);
+			tfs_location loc = {.path = o->path, .offset = tfs_attr_offset(a), .object = o->uuid,
+			                    .has_attr = true, .attr = tfs_attr_type(a)};
+			if (tfs_findings_addl(vt->findings, "value.odd-layout", TFS_SEV_ERROR, &loc,
+			                      "%s decrypts only as %s in a %s store: most likely a damaged "
+			                      "%s value whose padding matched by chance",
+			                      tfs_vattr_name(tfs_attr_type(a), nb), tfs_layout_name(v->layout),
+			                      tfs_layout_name(want), tfs_layout_name(want)) != TFS_OK)
+				return TFS_E_NOMEM;
+		}
+	}
+	return TFS_OK;
+}
+
 int tfs_check_crypto(tfs_vtoken *vt)
 {
 	if (vt->key == NULL)
@@ -38,5 +79,5 @@ int tfs_check_crypto(tfs_vtoken *vt)
 	                          "an interrupted migration leaves this", tfs_layout_name(blob),
 	                          s->values_cbc, s->values_gcm) != TFS_OK)
 		return TFS_E_NOMEM;
-	return TFS_OK;
+	return mixed ? check_odd_layouts(vt) : TFS_OK;
 }

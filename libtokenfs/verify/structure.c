@@ -98,6 +98,37 @@ static int check_value(tfs_vtoken *vt, const tfs_vobject *o, uint64_t type, tfs_
 	return TFS_OK;
 }
 
+/*
+ * A torn write that stops exactly between two attributes leaves a file that
+ * parses. SoftHSM (2.4 and later) writes every object with its class's full
+ * template in ascending type order, ending with CKA_ALLOWED_MECHANISMS for
+ * keys and CKA_DESTROYABLE for certificates and data objects; a file whose
+ * attributes stop short of that one was cut. Sets *torn when it reported.
+ */
+static int check_cut_at_boundary(tfs_vtoken *vt, const tfs_vobject *o, bool *torn)
+{
+	*torn = false;
+	uint64_t last;
+	if (o->cls == CKO_SECRET_KEY || o->cls == CKO_PRIVATE_KEY || o->cls == CKO_PUBLIC_KEY)
+		last = CKA_ALLOWED_MECHANISMS;
+	else if (o->cls == CKO_CERTIFICATE || o->cls == CKO_DATA)
+		last = CKA_DESTROYABLE;
+	else
+		return TFS_OK;
+	size_t n = tfs_object_attr_count(o->obj);
+	const tfs_attr *tail = tfs_object_attr(o->obj, n - 1);
+	if (tfs_vobject_attr(o, last) != NULL || tfs_attr_type(tail) >= last)
+		return TFS_OK;
+	char nb[24], lb[24];
+	tfs_location loc = {.path = o->path, .offset = tfs_attr_offset(tail), .object = o->uuid};
+	*torn = true;
+	return tfs_findings_addl(vt->findings, "object.torn", TFS_SEV_WARNING, &loc,
+	                         "torn write: the file ends after %s, before %s and the other "
+	                         "attributes SoftHSM writes after it (or an object from SoftHSM "
+	                         "older than 2.4)", tfs_vattr_name(tfs_attr_type(tail), nb),
+	                         tfs_vattr_name(last, lb));
+}
+
 static int check_object(tfs_vtoken *vt, const tfs_vobject *o)
 {
 	char nb[24];
@@ -107,6 +138,9 @@ static int check_object(tfs_vtoken *vt, const tfs_vobject *o)
 		    "only the generation counter and no attributes: a creation or write cut short");
 		return TFS_OK;
 	}
+	bool torn;
+	if (check_cut_at_boundary(vt, o, &torn) != TFS_OK)
+		return TFS_E_NOMEM;
 	for (size_t k = 0; k < n; k++) {
 		const tfs_attr *a = tfs_object_attr(o->obj, k);
 		uint64_t type = tfs_attr_type(a);
@@ -131,7 +165,9 @@ static int check_object(tfs_vtoken *vt, const tfs_vobject *o)
 			    "encrypted %s is %zu bytes, too short for either layout (32 at least)",
 			    tfs_vattr_name(type, nb), len);
 	}
-	int rc = check_required(vt, o);
+	/* A torn object lacks its tail; listing each missing attribute would
+	 * only repeat that. */
+	int rc = torn ? TFS_OK : check_required(vt, o);
 	if (rc == TFS_OK)
 		rc = check_value(vt, o, CKA_CLASS, TFS_NS_CKO);
 	if (rc == TFS_OK)
