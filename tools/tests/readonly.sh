@@ -30,6 +30,9 @@ commands=(
   "dump $store/$tok/$obj"
   "dump --token demo --object ${obj%.object} $store"
   "dump --format json $work/s/malformed/trunc-in-bool.object $work/s/malformed/empty.object"
+  "verify-integrity $store"
+  "verify-integrity --format json --fail-on info $store/$tok"
+  "verify-integrity $work/s/malformed/trunc-in-bool.object"
 )
 for c in "${commands[@]}"; do
   # shellcheck disable=SC2086

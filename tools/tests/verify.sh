@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# verify-integrity from the command line: exit codes and --fail-on, what a
+# run without a PIN says it skipped, wrong PINs, permissions, damaged files,
+# and a fresh all-private token from real SoftHSM that verifies clean.
+set -u
+. "$(dirname "$0")/lib.sh"
+need python3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -a "$TFS_TESTDATA/store" "$work/store"
+# git does not keep modes: restore what SoftHSM creates.
+find "$work/store" -type d -exec chmod 0700 {} + && find "$work/store" -type f -exec chmod 0600 {} +
+store="$work/store"
+export UPIN=user-pin-1 BAD=not-the-pin
+v() { "$TOKENFS" verify-integrity "$@"; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# Clean fixtures: only the plaintext keys they hold on purpose (warnings).
+v "$store" >"$work/out" 2>&1; rc=$?
+check "no PIN: exit $rc, want 1 (plaintext fixture keys)" [ $rc -eq 1 ]
+check "no PIN: says what was not checked" grep -q 'not checked: decryption' "$work/out"
+codes=$(v --format json "$store" | json '" ".join(sorted({f["code"] for t in d["tokens"] for f in t["findings"] if f["severity"] != "info"}))')
+check "clean fixtures: only key.plaintext above info (got: $codes)" [ "$codes" = "key.plaintext" ]
+v --fail-on error "$store" >/dev/null 2>&1
+check "--fail-on error: exit 0" [ $? -eq 0 ]
+v --fail-on info "$store" >/dev/null 2>&1
+check "--fail-on info: exit 1" [ $? -eq 1 ]
+out=$(v --format json --user-pin env:UPIN --token demo "$store")
+check "user PIN: every value decrypted" [ "$(json 'd["tokens"][0]["summary"]["values_decrypted"] == d["tokens"][0]["summary"]["values_encrypted"] > 0' <<<"$out")" = True ]
+check "user PIN: nothing skipped" [ "$(json 'd["tokens"][0]["summary"]["not_checked"]' <<<"$out")" = None ]
+check "user PIN: mechanism sets need 2.4.0" [ "$(json 'd["tokens"][0]["summary"]["min_softhsm"]' <<<"$out")" = 2.4.0 ]
+
+# A wrong PIN stops with exit 2 and its message.
+err=$(v --user-pin env:BAD --token demo "$store" 2>&1 >/dev/null); rc=$?
+check "wrong PIN: exit $rc, want 2" [ $rc -eq 2 ]
+case "$err" in *"wrong user PIN for token 'demo'"*) pass ;; *) fail "wrong PIN message: $err" ;; esac
+
+# Permissions that expose keys.
+demo=$(grep -l demo "$store"/*/token.object | head -n1 | xargs dirname)
+victim=$(ls "$demo" | grep -v '^token' | grep '\.object$' | head -n1)
+chmod 0644 "$demo/$victim"
+out=$(v --format json --token demo "$store")
+check "world-readable object: perm.exposed on it" [ "$(json "any(f['code']=='perm.exposed' and f['path'].endswith('$victim') for f in d['tokens'][0]['findings'])" <<<"$out")" = True ]
+chmod 0600 "$demo/$victim"
+
+# A damaged object: named with its offset, the rest still checked.
+cp "$TFS_TESTDATA/malformed/unknown-kind-7.object" "$demo/00000000-0000-0000-0000-000000000000.object"
+touch "$demo/00000000-0000-0000-0000-000000000000.lock"
+chmod 0600 "$demo"/00000000-*
+out=$(v --format json --token demo "$store")
+check "malformed object: object.malformed at offset 16" [ "$(json "any(f['code']=='object.malformed' and f['offset']==16 and f['object'].startswith('00000000') for f in d['tokens'][0]['findings'])" <<<"$out")" = True ]
+check "malformed object: exit 1" [ "$(json 'd["exit"]' <<<"$out")" = 1 ]
+cp "$TFS_TESTDATA/malformed/trunc-in-bool.object" "$demo/00000000-0000-0000-0000-000000000000.object"
+out=$(v --format json --token demo "$store")
+check "cut object: object.torn" [ "$(json "any(f['code']=='object.torn' and f['object'].startswith('00000000') for f in d['tokens'][0]['findings'])" <<<"$out")" = True ]
+rm "$demo"/00000000-*
+
+# A fresh token from real SoftHSM whose keys are all private: exit 0 and
+# nothing above info, with the user PIN.
+/usr/bin/python3 "$(dirname "$0")/make_fresh_store.py" "$work/fresh/tokens"; rc=$?
+if [ $rc -eq 77 ]; then need softhsm2-util; fi
+check "fresh store made by SoftHSM" [ $rc -eq 0 ]
+export FPIN=fresh-user
+v --user-pin env:FPIN "$work/fresh/tokens" >"$work/out" 2>&1; rc=$?
+check "fresh all-private token: exit $rc, want 0 ($(head -c 600 "$work/out"))" [ $rc -eq 0 ]
+n=$(v --format json --user-pin env:FPIN "$work/fresh/tokens" | json 'sum(1 for t in d["tokens"] for f in t["findings"] if f["severity"] != "info")')
+check "fresh all-private token: no finding above info (got $n)" [ "$n" = 0 ]
+finish
