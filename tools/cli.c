@@ -2,7 +2,9 @@
 #include "cli.h"
 
 #include <inttypes.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pinspec.h"
@@ -46,24 +48,91 @@ void cli_report_finding(const tfs_finding *f)
 	        tfs_finding_message(f), tfs_finding_code(f));
 }
 
-bool cli_is_pin_spec(const char *s)
+/* Whether a word is a PIN SPEC, so that "--user-pin SPEC" and a bare
+ * "--user-pin" followed by a PATH can be told apart. */
+static bool is_pin_spec(const char *s)
 {
 	return strncmp(s, "pass:", 5) == 0 || strncmp(s, "env:", 4) == 0 ||
 	       strncmp(s, "file:", 5) == 0 || strncmp(s, "fd:", 3) == 0 || strcmp(s, "stdin") == 0;
 }
 
-bool cli_token_matches(const char *sel, const tfs_token *tok)
+int cli_common_option(cli_common *co, int c, int argc, char **argv)
 {
-	return strcmp(sel, tfs_token_label(tok)) == 0 || strcmp(sel, tfs_token_serial(tok)) == 0 ||
-	       strcmp(sel, tfs_token_dirname(tok)) == 0;
+	switch (c) {
+	case 't': {
+		char **p = realloc(co->tokens, (co->ntokens + 1) * sizeof(*p));
+		if (p == NULL) {
+			cli_error("out of memory");
+			return -1;
+		}
+		p[co->ntokens++] = optarg;
+		co->tokens = p;
+		return 1;
+	}
+	case 'L': {
+		char *end;
+		unsigned long v = strtoul(optarg, &end, 10);
+		if (*optarg == '\0' || *end != '\0' || v == 0 || v > 3600000) {
+			cli_error("%s: --lock-timeout takes milliseconds from 1 to 3600000", co->cmd);
+			return -1;
+		}
+		co->lock_ms = (unsigned)v;
+		return 1;
+	}
+	case 'U':
+	case 'S': {
+		/* "--user-pin SPEC" as well as "--user-pin=SPEC"; a bare
+		 * --user-pin (next word not a SPEC) prompts. */
+		const char *spec = optarg;
+		if (spec == NULL && optind < argc && is_pin_spec(argv[optind]))
+			spec = argv[optind++];
+		*(c == 'U' ? &co->want_user : &co->want_so) = true;
+		*(c == 'U' ? &co->user_spec : &co->so_spec) = spec;
+		return 1;
+	}
+	default:
+		return 0;
+	}
 }
 
-int cli_read_pin(const char *cmd, const char *option, const char *spec, const char *prompt,
-                 uint8_t **pin, size_t *len)
+bool cli_token_selected(const cli_common *co, const tfs_token *tok)
+{
+	if (co->ntokens == 0)
+		return true;
+	for (size_t i = 0; i < co->ntokens; i++) {
+		const char *sel = co->tokens[i];
+		if (strcmp(sel, tfs_token_label(tok)) == 0 || strcmp(sel, tfs_token_serial(tok)) == 0 ||
+		    strcmp(sel, tfs_token_dirname(tok)) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int read_pin(const cli_common *co, const char *option, const char *spec,
+                    const char *prompt, uint8_t **pin, size_t *len)
 {
 	tfs_error err;
 	if (tfs_pin_from_spec(pin, len, spec, prompt, &err) == TFS_OK)
 		return 0;
-	cli_error("%s: %s: %s", cmd, option, err.what);
+	cli_error("%s: %s: %s", co->cmd, option, err.what);
 	return -1;
+}
+
+int cli_read_pins(cli_common *co)
+{
+	if (co->want_user &&
+	    read_pin(co, "--user-pin", co->user_spec, "User PIN: ", &co->user_pin, &co->user_len) != 0)
+		return -1;
+	if (co->want_so && read_pin(co, "--so-pin", co->so_spec, "SO PIN: ", &co->so_pin, &co->so_len) != 0)
+		return -1;
+	return 0;
+}
+
+void cli_common_free(cli_common *co)
+{
+	tfs_secure_free(co->user_pin, co->user_len);
+	tfs_secure_free(co->so_pin, co->so_len);
+	co->user_pin = co->so_pin = NULL;
+	free(co->tokens);
+	co->tokens = NULL;
 }

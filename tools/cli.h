@@ -23,14 +23,34 @@ void cli_report(const tfs_error *err);
 /* A finding as one line: "tokenfs: <severity>: path: offset N: message [code]". */
 void cli_report_finding(const tfs_finding *f);
 
-/* Whether a word is a PIN SPEC (pass:, env:, file:, fd: or stdin), so that
- * "--user-pin SPEC" and a bare "--user-pin PATH" can be told apart. */
-bool cli_is_pin_spec(const char *word);
-/* Whether a --token selector names tok (label, serial or directory name). */
-bool cli_token_matches(const char *selector, const tfs_token *tok);
-/* Reads a PIN from SPEC (NULL: prompt); on failure reports "<cmd>: <option>: why". */
-int cli_read_pin(const char *cmd, const char *option, const char *spec, const char *prompt,
-                 uint8_t **pin, size_t *len);
+/* The options every command that reads stores takes. */
+typedef struct cli_common {
+	const char *cmd;         /* "dump", for messages */
+	char **tokens;           /* --token selectors */
+	size_t ntokens;
+	unsigned lock_ms;        /* --lock-timeout; 0: the library's default */
+	bool want_user, want_so; /* --user-pin, --so-pin given */
+	const char *user_spec, *so_spec; /* NULL: prompt */
+	uint8_t *user_pin, *so_pin;      /* read by cli_read_pins; tfs_secure_free */
+	size_t user_len, so_len;
+} cli_common;
+
+/* getopt_long entries for the common options (option letters t, L, U, S). */
+#define CLI_COMMON_LONGOPTS                                   \
+	{"token", required_argument, NULL, 't'},              \
+	{"lock-timeout", required_argument, NULL, 'L'},       \
+	{"user-pin", optional_argument, NULL, 'U'},           \
+	{"so-pin", optional_argument, NULL, 'S'}
+
+/* Handles getopt result c when it is a common option: returns 1 when it was
+ * (and consumed it), 0 when it is not, -1 on a usage error (reported). */
+int cli_common_option(cli_common *co, int c, int argc, char **argv);
+/* Whether tok is selected by --token (everything is when none was given). */
+bool cli_token_selected(const cli_common *co, const tfs_token *tok);
+/* Reads the PINs asked for; -1 (reported) on failure. */
+int cli_read_pins(cli_common *co);
+/* Wipes the PINs and frees the lists. */
+void cli_common_free(cli_common *co);
 
 int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

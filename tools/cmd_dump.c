@@ -20,17 +20,11 @@
 enum format { FMT_TEXT, FMT_JSON, FMT_SOFTHSM };
 
 typedef struct dump_opts {
+	cli_common co;   /* --token, --lock-timeout, PINs */
 	enum format format;
-	char **tokens; /* --token selectors */
-	size_t ntokens;
-	char **objects; /* --object selectors */
+	char **objects;  /* --object selectors */
 	size_t nobjects;
-	unsigned lock_ms;
-	bool reveal;       /* print key material and token keys */
-	bool want_user, want_so;
-	const char *user_spec, *so_spec; /* NULL: prompt */
-	uint8_t *user_pin, *so_pin;      /* tfs_secure_free */
-	size_t user_len, so_len;
+	bool reveal;     /* print key material and token keys */
 } dump_opts;
 
 static void usage(FILE *out)
@@ -85,11 +79,8 @@ static int parse_args(dump_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"format", required_argument, NULL, 'f'},
-		{"token", required_argument, NULL, 't'},
+		CLI_COMMON_LONGOPTS,
 		{"object", required_argument, NULL, 'o'},
-		{"lock-timeout", required_argument, NULL, 'L'},
-		{"user-pin", optional_argument, NULL, 'U'},
-		{"so-pin", optional_argument, NULL, 'S'},
 		{"reveal", no_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -97,6 +88,11 @@ static int parse_args(dump_opts *o, int argc, char **argv)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "f:t:o:h", longopts, NULL)) != -1) {
+		int common = cli_common_option(&o->co, c, argc, argv);
+		if (common < 0)
+			return -1;
+		if (common > 0)
+			continue;
 		switch (c) {
 		case 'f':
 			if (strcmp(optarg, "text") == 0)
@@ -110,40 +106,10 @@ static int parse_args(dump_opts *o, int argc, char **argv)
 				return -1;
 			}
 			break;
-		case 't':
-			if (!push(&o->tokens, &o->ntokens, optarg))
-				return -1;
-			break;
 		case 'o':
 			if (!push(&o->objects, &o->nobjects, optarg))
 				return -1;
 			break;
-		case 'L': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v == 0 || v > 3600000) {
-				cli_error("dump: --lock-timeout takes milliseconds from 1 to 3600000");
-				return -1;
-			}
-			o->lock_ms = (unsigned)v;
-			break;
-		}
-		case 'U':
-		case 'S': {
-			/* "--user-pin SPEC" as well as "--user-pin=SPEC"; a bare
-			 * --user-pin (next word not a SPEC) prompts. */
-			const char *spec = optarg;
-			if (spec == NULL && optind < argc && cli_is_pin_spec(argv[optind]))
-				spec = argv[optind++];
-			if (c == 'U') {
-				o->want_user = true;
-				o->user_spec = spec;
-			} else {
-				o->want_so = true;
-				o->so_spec = spec;
-			}
-			break;
-		}
 		case 'R':
 			o->reveal = true;
 			break;
@@ -162,16 +128,6 @@ static int parse_args(dump_opts *o, int argc, char **argv)
 	return optind;
 }
 
-static bool token_selected(const dump_opts *o, const tfs_token *tok)
-{
-	if (o->ntokens == 0)
-		return true;
-	for (size_t i = 0; i < o->ntokens; i++)
-		if (cli_token_matches(o->tokens[i], tok))
-			return true;
-	return false;
-}
-
 static bool object_selected(const dump_opts *o, const tfs_token *tok, size_t i)
 {
 	if (o->nobjects == 0)
@@ -186,14 +142,14 @@ static bool object_selected(const dump_opts *o, const tfs_token *tok, size_t i)
 /* Whether a finding concerns a selected token (or the store as a whole). */
 static bool finding_selected(const dump_opts *o, const tfs_store *store, const tfs_finding *f)
 {
-	if (o->ntokens == 0)
+	if (o->co.ntokens == 0)
 		return true;
 	const char *p = tfs_finding_path(f);
 	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
 		const tfs_token *tok = tfs_store_token(store, t);
 		size_t n = strlen(tfs_token_path(tok));
 		if (strncmp(p, tfs_token_path(tok), n) == 0 && (p[n] == '\0' || p[n] == '/'))
-			return token_selected(o, tok);
+			return cli_token_selected(&o->co, tok);
 	}
 	return true;
 }
@@ -257,14 +213,14 @@ static int unlock_token(const dump_opts *o, const tfs_token *tok, tfs_token_key 
 {
 	*key = NULL;
 	memset(info, 0, sizeof(*info));
-	if ((!o->want_user && !o->want_so) || tfs_token_metadata(tok) == NULL)
+	if ((!o->co.want_user && !o->co.want_so) || tfs_token_metadata(tok) == NULL)
 		return TFS_EXIT_OK;
 	tfs_token_key *user = NULL, *so = NULL;
 	int status = TFS_EXIT_OK;
-	if (o->want_user)
-		status = try_unlock(&user, tok, TFS_PIN_USER, o->user_pin, o->user_len, &info->user_layout);
-	if (o->want_so)
-		status = max_status(status, try_unlock(&so, tok, TFS_PIN_SO, o->so_pin, o->so_len,
+	if (o->co.want_user)
+		status = try_unlock(&user, tok, TFS_PIN_USER, o->co.user_pin, o->co.user_len, &info->user_layout);
+	if (o->co.want_so)
+		status = max_status(status, try_unlock(&so, tok, TFS_PIN_SO, o->co.so_pin, o->co.so_len,
 		                                       &info->so_layout));
 	if (user != NULL && so != NULL && !tfs_token_key_equal(user, so)) {
 		cli_error("%s/token.object: the SO and user PIN blobs of token '%s' wrap different "
@@ -441,7 +397,7 @@ static int dump_token_softhsm(const dump_opts *o, FILE *out, const tfs_token *to
 
 static int dump_path(const dump_opts *o, dump_sink *sink, const char *path)
 {
-	tfs_open_options opts = {.lock_timeout_ms = o->lock_ms};
+	tfs_open_options opts = {.lock_timeout_ms = o->co.lock_ms};
 	tfs_store *store;
 	tfs_error err;
 	if (tfs_store_open(&store, path, &opts, &err) != TFS_OK) {
@@ -458,7 +414,7 @@ static int dump_path(const dump_opts *o, dump_sink *sink, const char *path)
 	}
 	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
 		const tfs_token *tok = tfs_store_token(store, t);
-		if (!token_selected(o, tok))
+		if (!cli_token_selected(&o->co, tok))
 			continue;
 		int s = o->format == FMT_SOFTHSM ? dump_token_softhsm(o, sink->out, tok)
 		                                 : dump_token(o, sink, tok);
@@ -470,33 +426,19 @@ static int dump_path(const dump_opts *o, dump_sink *sink, const char *path)
 
 static void free_opts(dump_opts *o)
 {
-	tfs_secure_free(o->user_pin, o->user_len);
-	tfs_secure_free(o->so_pin, o->so_len);
-	free(o->tokens);
+	cli_common_free(&o->co);
 	free(o->objects);
-}
-
-/* Reads the PINs asked for, before any output. */
-static int read_pins(dump_opts *o)
-{
-	if (o->want_user &&
-	    cli_read_pin("dump", "--user-pin", o->user_spec, "User PIN: ", &o->user_pin, &o->user_len) != 0)
-		return -1;
-	if (o->want_so &&
-	    cli_read_pin("dump", "--so-pin", o->so_spec, "SO PIN: ", &o->so_pin, &o->so_len) != 0)
-		return -1;
-	return 0;
 }
 
 int cmd_dump(int argc, char **argv)
 {
-	dump_opts o = {.format = FMT_TEXT};
+	dump_opts o = {.format = FMT_TEXT, .co = {.cmd = "dump"}};
 	int first = parse_args(&o, argc, argv);
-	if (first >= 0 && o.format == FMT_SOFTHSM && (o.want_user || o.want_so || o.reveal)) {
+	if (first >= 0 && o.format == FMT_SOFTHSM && (o.co.want_user || o.co.want_so || o.reveal)) {
 		cli_error("dump: --format softhsm shows files as stored; it takes no PIN and no --reveal");
 		first = -1;
 	}
-	if (first < 0 || read_pins(&o) != 0) {
+	if (first < 0 || cli_read_pins(&o.co) != 0) {
 		free_opts(&o);
 		return TFS_EXIT_USAGE;
 	}

@@ -15,13 +15,9 @@
 #include "tokenfs/verify.h"
 
 typedef struct verify_opts {
+	cli_common co;        /* --token, --lock-timeout, PINs */
 	bool json;
 	tfs_severity fail_on;
-	char **tokens;
-	size_t ntokens;
-	unsigned lock_ms;
-	bool want_user, want_so;
-	const char *user_spec, *so_spec;
 	tfs_verify_options v; /* PINs and seal mode */
 } verify_opts;
 
@@ -71,26 +67,21 @@ static int parse_severity(const char *s, tfs_severity *out)
 static int parse_args(verify_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"user-pin", optional_argument, NULL, 'U'}, {"so-pin", optional_argument, NULL, 'S'},
+		CLI_COMMON_LONGOPTS,
 		{"seal", no_argument, NULL, 'W'},           {"check-seal", no_argument, NULL, 'C'},
 		{"seal-file", required_argument, NULL, 'P'}, {"format", required_argument, NULL, 'f'},
-		{"fail-on", required_argument, NULL, 'F'},  {"token", required_argument, NULL, 't'},
-		{"lock-timeout", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+		{"fail-on", required_argument, NULL, 'F'},  {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "f:t:h", longopts, NULL)) != -1) {
+		int common = cli_common_option(&o->co, c, argc, argv);
+		if (common < 0)
+			return -1;
+		if (common > 0)
+			continue;
 		switch (c) {
-		case 'U':
-		case 'S': {
-			const char *spec = optarg;
-			if (spec == NULL && optind < argc && cli_is_pin_spec(argv[optind]))
-				spec = argv[optind++];
-			*(c == 'U' ? &o->want_user : &o->want_so) = true;
-			*(c == 'U' ? &o->user_spec : &o->so_spec) = spec;
-			break;
-		}
 		case 'W':
 		case 'C': {
 			tfs_seal_mode m = c == 'W' ? TFS_SEAL_WRITE : TFS_SEAL_CHECK;
@@ -117,24 +108,6 @@ static int parse_args(verify_opts *o, int argc, char **argv)
 				return -1;
 			}
 			break;
-		case 't': {
-			char **p = realloc(o->tokens, (o->ntokens + 1) * sizeof(*p));
-			if (p == NULL)
-				return -1;
-			p[o->ntokens++] = optarg;
-			o->tokens = p;
-			break;
-		}
-		case 'L': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v == 0 || v > 3600000) {
-				cli_error("verify-integrity: --lock-timeout takes milliseconds from 1 to 3600000");
-				return -1;
-			}
-			o->lock_ms = (unsigned)v;
-			break;
-		}
 		case 'h':
 			usage(stdout);
 			exit(TFS_EXIT_OK);
@@ -147,22 +120,12 @@ static int parse_args(verify_opts *o, int argc, char **argv)
 		cli_error("verify-integrity: no PATH given; see 'tokenfs verify-integrity --help'");
 		return -1;
 	}
-	if (o->v.seal != TFS_SEAL_NONE && !o->want_user && !o->want_so) {
+	if (o->v.seal != TFS_SEAL_NONE && !o->co.want_user && !o->co.want_so) {
 		cli_error("verify-integrity: %s needs --user-pin or --so-pin: the seal's key is derived "
 		          "from the token key", o->v.seal == TFS_SEAL_WRITE ? "--seal" : "--check-seal");
 		return -1;
 	}
 	return optind;
-}
-
-static bool token_selected(const verify_opts *o, const tfs_token *tok)
-{
-	if (o->ntokens == 0)
-		return true;
-	for (size_t i = 0; i < o->ntokens; i++)
-		if (cli_token_matches(o->tokens[i], tok))
-			return true;
-	return false;
 }
 
 /* ---- rendering ---- */
@@ -307,7 +270,7 @@ static int max_status(int a, int b)
 static int verify_path(const verify_opts *o, const char *path, json_object *tokens, tfs_severity *worst,
                        bool *any_finding)
 {
-	tfs_open_options oo = {.lock_timeout_ms = o->lock_ms};
+	tfs_open_options oo = {.lock_timeout_ms = o->co.lock_ms};
 	tfs_store *store;
 	tfs_error err;
 	if (tfs_store_open(&store, path, &oo, &err) != TFS_OK) {
@@ -324,7 +287,7 @@ static int verify_path(const verify_opts *o, const char *path, json_object *toke
 	size_t selected = 0;
 	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
 		const tfs_token *tok = tfs_store_token(store, t);
-		if (!token_selected(o, tok))
+		if (!cli_token_selected(&o->co, tok))
 			continue;
 		selected++;
 		if (o->v.seal_path != NULL && selected > 1) {
@@ -361,21 +324,15 @@ static int verify_path(const verify_opts *o, const char *path, json_object *toke
 
 int cmd_verify(int argc, char **argv)
 {
-	verify_opts o = {.fail_on = TFS_SEV_WARNING};
-	int first = parse_args(&o, argc, argv);
-	uint8_t *user = NULL, *so = NULL;
-	size_t ulen = 0, slen = 0;
+	verify_opts o = {.fail_on = TFS_SEV_WARNING, .co = {.cmd = "verify-integrity"}};
 	int status = TFS_EXIT_USAGE;
-	if (first < 0)
+	int first = parse_args(&o, argc, argv);
+	if (first < 0 || cli_read_pins(&o.co) != 0)
 		goto out;
-	if (o.want_user && cli_read_pin("verify-integrity", "--user-pin", o.user_spec, "User PIN: ", &user, &ulen) != 0)
-		goto out;
-	if (o.want_so && cli_read_pin("verify-integrity", "--so-pin", o.so_spec, "SO PIN: ", &so, &slen) != 0)
-		goto out;
-	o.v.user_pin = user;
-	o.v.user_pin_len = ulen;
-	o.v.so_pin = so;
-	o.v.so_pin_len = slen;
+	o.v.user_pin = o.co.user_pin;
+	o.v.user_pin_len = o.co.user_len;
+	o.v.so_pin = o.co.so_pin;
+	o.v.so_pin_len = o.co.so_len;
 	json_object *doc = o.json ? json_object_new_object() : NULL;
 	json_object *tokens = o.json ? json_object_new_array() : NULL;
 	tfs_severity worst = TFS_SEV_INFO;
@@ -397,8 +354,6 @@ int cmd_verify(int argc, char **argv)
 		status = TFS_EXIT_USAGE;
 	}
 out:
-	tfs_secure_free(user, ulen);
-	tfs_secure_free(so, slen);
-	free(o.tokens);
+	cli_common_free(&o.co);
 	return status;
 }

@@ -148,14 +148,18 @@ static int prompt_tty(uint8_t **out, size_t *out_len, const char *prompt, tfs_er
 	for (size_t i = 0; i < NSIGNALS; i++)
 		sigaction(tty_signals[i], &sa, &saved[i]);
 
-	write_all(fd, prompt != NULL ? prompt : "PIN: ");
+	/* Echo off (and stale typeahead flushed) before the prompt shows:
+	 * TCSAFLUSH discards unread input, so a PIN typed as soon as the prompt
+	 * appears must not be in flight when it runs. */
 	int rc;
-	if (tcsetattr(fd, TCSAFLUSH, &noecho) != 0)
+	if (tcsetattr(fd, TCSAFLUSH, &noecho) != 0) {
 		rc = tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 		                   "cannot turn off echo on /dev/tty (%s); give the PIN as " SOURCES,
 		                   strerror(errno));
-	else
+	} else {
+		write_all(fd, prompt != NULL ? prompt : "PIN: ");
 		rc = read_line(out, out_len, fd, "the terminal", true, err);
+	}
 	tcsetattr(fd, TCSAFLUSH, &old);
 	write_all(fd, "\n"); /* the user's Enter was not echoed */
 	close(fd);

@@ -97,13 +97,17 @@ if grep -qF "not-this-one" <<<"$out"; then fail "a wrong PIN appears in the outp
 # into only once the prompt shows, as a person would); without a terminal it
 # is a usage error.
 out=$(python3 - "$TOKENFS" "$store" "$pin" <<'PY'
-import os, pty, sys, time
+import os, pty, select, signal, sys, time
 tokenfs, store, pin = sys.argv[1:4]
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(tokenfs, [tokenfs, "dump", "--token", "demo", "--user-pin", store])
 out, typed, deadline = b"", False, time.time() + 30
-while time.time() < deadline:
+while True:
+    left = deadline - time.time()
+    if left <= 0 or not select.select([fd], [], [], left)[0]:
+        os.kill(pid, signal.SIGKILL)  # no prompt or no end in time: fail, never hang
+        break
     try:
         chunk = os.read(fd, 65536)
     except OSError:
