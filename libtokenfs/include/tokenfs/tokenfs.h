@@ -3,6 +3,7 @@
 #define TOKENFS_TOKENFS_H
 
 #include "tokenfs/crypto.h"
+#include "tokenfs/decode.h"
 #include "tokenfs/error.h"
 #include "tokenfs/finding.h"
 #include "tokenfs/fs.h"
@@ -10,6 +11,7 @@
 #include "tokenfs/names.h"
 #include "tokenfs/object.h"
 #include "tokenfs/store.h"
+#include "tokenfs/verify.h"
 
 #define TFS_VERSION_STRING "0.1.0"
 
