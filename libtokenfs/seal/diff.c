@@ -1,0 +1,393 @@
+/*
+ * One object file against its sealed record: which attributes were added,
+ * removed or changed (by name, with old and new value), whether the object
+ * was rolled back, and which changes are what SoftHSM itself does in normal
+ * use (a generation bump, PIN-failure flags) and so only information.
+ */
+#include "seal/seal_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cursor.h"
+#include "core/error_internal.h"
+#include "tokenfs/names.h"
+
+#define CKA_CLASS 0x0
+#define CKA_LABEL 0x3
+#define CKA_KEY_TYPE 0x100
+
+typedef struct diff {
+	tfs_vtoken *vt;
+	tfs_vobject o;            /* the current file, for tfs_vfinding */
+	bool is_token;
+	const tfs_seal_object *so;
+	const uint8_t *data;      /* current bytes */
+	size_t size;
+	uint64_t cls, key_type;   /* of the current object */
+	size_t added;             /* findings */
+	size_t errors;            /* ... of which errors */
+	bool nomem;
+} diff;
+
+static void finding(diff *d, const char *code, tfs_severity sev, uint64_t type,
+                    const tfs_seal_strbuf *msg)
+{
+	if (msg->failed || msg->p == NULL ||
+	    tfs_vfinding(d->vt, code, sev, &d->o, type, "%s", msg->p) != TFS_OK) {
+		d->nomem = true;
+		return;
+	}
+	d->added++;
+	if (sev == TFS_SEV_ERROR)
+		d->errors++;
+}
+
+static uint64_t ulong_of(const tfs_object *obj, uint64_t type)
+{
+	const tfs_attr *a = tfs_object_find(obj, type);
+	return a != NULL && tfs_attr_kind(a) == TFS_KIND_ULONG ? tfs_attr_ulong(a) : UINT64_MAX;
+}
+
+/* The stored bytes of current attribute k. */
+static void current_span(const diff *d, const tfs_object *obj, size_t k, uint64_t *off,
+                         uint64_t *end)
+{
+	*off = tfs_attr_offset(tfs_object_attr(obj, k));
+	*end = k + 1 < tfs_object_attr_count(obj) ? tfs_attr_offset(tfs_object_attr(obj, k + 1))
+	                                          : d->size;
+}
+
+/* The current side of a comparison, with what is secret redacted. */
+static void current_view(const diff *d, const tfs_object *obj, const tfs_attr *a,
+                         const uint8_t sha[32], char fp[TFS_FINGERPRINT_LEN], tfs_seal_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->a = a;
+	uint64_t type = tfs_attr_type(a);
+	bool bytes = tfs_attr_kind(a) == TFS_KIND_BYTES;
+	v->encrypted = bytes && !d->is_token && tfs_object_attr_encrypted(obj, a);
+	if (bytes && d->is_token && (type == TFS_CKA_OS_SOPIN || type == TFS_CKA_OS_USERPIN)) {
+		v->redacted = "pin-blob";
+		v->sha256 = sha;
+		return;
+	}
+	if (!bytes || d->is_token || !tfs_is_key_material(d->cls, type))
+		return;
+	v->redacted = "key-material";
+	size_t len;
+	const uint8_t *p = tfs_attr_bytes(a, &len);
+	uint8_t *pt = NULL;
+	size_t pt_len = 0;
+	tfs_layout layout;
+	if (v->encrypted) {
+		if (tfs_token_key_decrypt(d->vt->key, &pt, &pt_len, &layout, p, len, NULL) != TFS_OK) {
+			v->fingerprint = "a ciphertext that does not decrypt";
+			return;
+		}
+		p = pt;
+		len = pt_len;
+	}
+	if (tfs_key_fingerprint(fp, d->key_type, type, p, len, NULL) == TFS_OK)
+		v->fingerprint = fp;
+	tfs_secure_free(pt, pt_len);
+}
+
+/* The sealed side; *tmp holds the parsed one-attribute record. */
+static void sealed_view(const tfs_seal_attr *sa, tfs_object **tmp, tfs_seal_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	*tmp = NULL;
+	v->encrypted = sa->encrypted;
+	v->redacted = sa->redacted;
+	v->fingerprint = sa->fingerprint;
+	v->sha256 = sa->sha256;
+	if (sa->record != NULL && tfs_object_parse(tmp, sa->record, sa->record_len, NULL) == TFS_OK &&
+	    tfs_object_attr_count(*tmp) == 1)
+		v->a = tfs_object_attr(*tmp, 0);
+}
+
+/* Whether both sides are ciphertexts of the same plaintext. */
+static bool same_plaintext(const diff *d, const tfs_seal_view *a, const tfs_seal_view *b)
+{
+	if (!a->encrypted || !b->encrypted || a->a == NULL || b->a == NULL)
+		return false;
+	size_t n1, n2, l1 = 0, l2 = 0;
+	const uint8_t *c1 = tfs_attr_bytes(a->a, &n1), *c2 = tfs_attr_bytes(b->a, &n2);
+	uint8_t *p1 = NULL, *p2 = NULL;
+	tfs_layout layout;
+	bool same = tfs_token_key_decrypt(d->vt->key, &p1, &l1, &layout, c1, n1, NULL) == TFS_OK &&
+	            tfs_token_key_decrypt(d->vt->key, &p2, &l2, &layout, c2, n2, NULL) == TFS_OK &&
+	            l1 == l2 && memcmp(p1, p2, l1) == 0;
+	tfs_secure_free(p1, l1);
+	tfs_secure_free(p2, l2);
+	return same;
+}
+
+static void rollback_note(const diff *d, tfs_seal_strbuf *b, uint64_t gen)
+{
+	if (gen < d->so->generation)
+		tfs_seal_sb_printf(b, "; the object was rolled back to an older version (generation "
+		                   "%llu, sealed %llu)", (unsigned long long)gen,
+		                   (unsigned long long)d->so->generation);
+}
+
+static void changed(diff *d, const tfs_seal_attr *sa, const tfs_object *obj, const tfs_attr *a,
+                    const uint8_t sha[32])
+{
+	char nb[24], fp[TFS_FINGERPRINT_LEN];
+	const char *name = tfs_vattr_name(sa->type, nb);
+	tfs_object *tmp;
+	tfs_seal_view old, cur;
+	sealed_view(sa, &tmp, &old);
+	current_view(d, obj, a, sha, fp, &cur);
+	tfs_seal_strbuf b = {0};
+	const char *code = "seal.attribute-changed";
+	tfs_severity sev = TFS_SEV_ERROR;
+	if (d->is_token && sa->type == TFS_CKA_OS_TOKENFLAGS && old.a != NULL &&
+	    tfs_attr_kind(old.a) == TFS_KIND_ULONG && tfs_attr_kind(a) == TFS_KIND_ULONG &&
+	    ((tfs_attr_ulong(old.a) ^ tfs_attr_ulong(a)) & ~TFS_SEAL_PIN_FLAGS) == 0) {
+		code = "seal.pin-count-flags";
+		sev = TFS_SEV_INFO;
+	}
+	tfs_seal_sb_printf(&b, "%s changed from ", name);
+	tfs_seal_render(&b, &old, d->vt->key);
+	tfs_seal_sb_printf(&b, " to ");
+	tfs_seal_render(&b, &cur, d->vt->key);
+	if (sa->type == TFS_CKA_OS_TOKENFLAGS && d->is_token && old.a != NULL &&
+	    tfs_attr_kind(old.a) == TFS_KIND_ULONG && tfs_attr_kind(a) == TFS_KIND_ULONG) {
+		tfs_seal_sb_printf(&b, " (");
+		tfs_seal_render_flag_diff(&b, tfs_attr_ulong(old.a), tfs_attr_ulong(a));
+		tfs_seal_sb_printf(&b, ")");
+	}
+	if (sev == TFS_SEV_INFO)
+		tfs_seal_sb_printf(&b, ": SoftHSM sets these flags after failed logins and clears "
+		                   "them after a good one");
+	else if (same_plaintext(d, &old, &cur))
+		tfs_seal_sb_printf(&b, " (the same plaintext, encrypted anew)");
+	else if (cur.redacted != NULL && strcmp(cur.redacted, "pin-blob") == 0)
+		tfs_seal_sb_printf(&b, ": the PIN was changed, or the blob replaced");
+	rollback_note(d, &b, tfs_object_generation(obj));
+	finding(d, code, sev, sa->type, &b);
+	free(b.p);
+	tfs_object_free(tmp);
+}
+
+static void removed(diff *d, const tfs_seal_attr *sa, const tfs_object *obj)
+{
+	char nb[24];
+	tfs_object *tmp;
+	tfs_seal_view old;
+	sealed_view(sa, &tmp, &old);
+	tfs_seal_strbuf b = {0};
+	tfs_seal_sb_printf(&b, "%s removed; sealed value ", tfs_vattr_name(sa->type, nb));
+	tfs_seal_render(&b, &old, d->vt->key);
+	rollback_note(d, &b, tfs_object_generation(obj));
+	finding(d, "seal.attribute-changed", TFS_SEV_ERROR, sa->type, &b);
+	free(b.p);
+	tfs_object_free(tmp);
+}
+
+static void added(diff *d, const tfs_object *obj, const tfs_attr *a, const uint8_t sha[32])
+{
+	char nb[24], fp[TFS_FINGERPRINT_LEN];
+	tfs_seal_view cur;
+	current_view(d, obj, a, sha, fp, &cur);
+	tfs_seal_strbuf b = {0};
+	tfs_seal_sb_printf(&b, "%s added, not in the seal: ", tfs_vattr_name(tfs_attr_type(a), nb));
+	tfs_seal_render(&b, &cur, d->vt->key);
+	rollback_note(d, &b, tfs_object_generation(obj));
+	finding(d, "seal.attribute-changed", TFS_SEV_ERROR, tfs_attr_type(a), &b);
+	free(b.p);
+}
+
+/* A file that no longer parses: name the first sealed attribute whose bytes
+ * are not where and what they were. */
+static void unparseable(diff *d, const tfs_error *pe)
+{
+	const tfs_seal_object *so = d->so;
+	uint64_t pos = 8, culprit = TFS_VNO_ATTR, at = 0;
+	bool gen_changed = d->size < 8 || tfs_be64(d->data) != so->generation;
+	for (size_t k = 0; k < so->nattrs && culprit == TFS_VNO_ATTR; k++) {
+		const tfs_seal_attr *sa = &so->attrs[k];
+		uint8_t md[32];
+		if (sa->size > d->size - (pos < d->size ? pos : d->size) ||
+		    tfs_seal_sha256(md, d->data + pos, (size_t)sa->size, NULL) != TFS_OK ||
+		    memcmp(md, sa->sha256, 32) != 0) {
+			culprit = sa->type;
+			at = pos;
+		}
+		pos += sa->size;
+	}
+	tfs_seal_strbuf b = {0};
+	char nb[24];
+	tfs_seal_sb_printf(&b, "no longer parses as an object file (");
+	if (pe->offset != TFS_NO_OFFSET)
+		tfs_seal_sb_printf(&b, "offset %llu: ", (unsigned long long)pe->offset);
+	tfs_seal_sb_printf(&b, "%s)", pe->what);
+	if (culprit != TFS_VNO_ATTR)
+		tfs_seal_sb_printf(&b, "; the first sealed attribute whose bytes changed is %s, "
+		                   "sealed at offset %llu", tfs_vattr_name(culprit, nb),
+		                   (unsigned long long)at);
+	else if (gen_changed)
+		tfs_seal_sb_printf(&b, "; its generation changed");
+	else
+		tfs_seal_sb_printf(&b, "; every sealed attribute is intact, bytes follow them at "
+		                   "offset %llu", (unsigned long long)pos);
+	tfs_location loc = {.path = d->o.path, .offset = pe->offset, .object = d->o.uuid,
+	                    .has_attr = culprit != TFS_VNO_ATTR, .attr = culprit};
+	if (b.failed || tfs_findings_addl(d->vt->findings, "seal.file-changed", TFS_SEV_ERROR, &loc,
+	                                  "%s", b.p) != TFS_OK)
+		d->nomem = true;
+	else {
+		d->added++;
+		d->errors++;
+	}
+	free(b.p);
+}
+
+static void generation(diff *d, uint64_t gen, bool reordered)
+{
+	uint64_t old = d->so->generation;
+	tfs_seal_strbuf b = {0};
+	unsigned long long o = (unsigned long long)old, n = (unsigned long long)gen;
+	if (gen < old) {
+		tfs_seal_sb_printf(&b, "generation went down from %llu to %llu: the object was rolled "
+		                   "back to an older version%s", o, n,
+		                   d->errors ? "" : " (its attributes are as sealed)");
+		finding(d, "seal.generation-changed", TFS_SEV_ERROR, TFS_VNO_ATTR, &b);
+	} else if (gen - old > TFS_SEAL_MAX_BUMP) {
+		tfs_seal_sb_printf(&b, "generation jumped from %llu to %llu, more than SoftHSM's "
+		                   "increments of one per write reach", o, n);
+		finding(d, "seal.generation-changed", TFS_SEV_ERROR, TFS_VNO_ATTR, &b);
+	} else if (gen > old && d->errors == 0 && !reordered) {
+		tfs_seal_sb_printf(&b, "generation rose from %llu to %llu%s: SoftHSM rewrote the "
+		                   "file in normal use", o, n,
+		                   d->added ? "" : " with every attribute as sealed");
+		finding(d, "seal.generation-bumped", TFS_SEV_INFO, TFS_VNO_ATTR, &b);
+	}
+	free(b.p);
+}
+
+static void compare(diff *d, const tfs_object *obj)
+{
+	const tfs_seal_object *so = d->so;
+	size_t n = tfs_object_attr_count(obj);
+	bool *used = calloc(n + 1, sizeof(*used));
+	if (used == NULL) {
+		d->nomem = true;
+		return;
+	}
+	/* The i-th attribute of a type is compared with the i-th of that type. */
+	bool reordered = false;
+	size_t last = 0;
+	for (size_t k = 0; k < so->nattrs && !d->nomem; k++) {
+		const tfs_seal_attr *sa = &so->attrs[k];
+		size_t occ = 0, j;
+		for (size_t i = 0; i < k; i++)
+			occ += so->attrs[i].type == sa->type;
+		for (j = 0; j < n; j++)
+			if (tfs_attr_type(tfs_object_attr(obj, j)) == sa->type && occ-- == 0)
+				break;
+		if (j == n) {
+			removed(d, sa, obj);
+			continue;
+		}
+		used[j] = true;
+		reordered |= k > 0 && j < last;
+		last = j;
+		uint64_t off, end;
+		uint8_t md[32];
+		current_span(d, obj, j, &off, &end);
+		if (tfs_seal_sha256(md, d->data + off, (size_t)(end - off), NULL) != TFS_OK) {
+			d->nomem = true;
+			break;
+		}
+		if (end - off != sa->size || memcmp(md, sa->sha256, 32) != 0)
+			changed(d, sa, obj, tfs_object_attr(obj, j), md);
+	}
+	for (size_t j = 0; j < n && !d->nomem; j++) {
+		if (used[j])
+			continue;
+		uint64_t off, end;
+		uint8_t md[32];
+		current_span(d, obj, j, &off, &end);
+		if (tfs_seal_sha256(md, d->data + off, (size_t)(end - off), NULL) != TFS_OK)
+			d->nomem = true;
+		else
+			added(d, obj, tfs_object_attr(obj, j), md);
+	}
+	if (reordered && !d->nomem) {
+		tfs_seal_strbuf b = {0};
+		tfs_seal_sb_printf(&b, "attributes are in another order than when sealed; SoftHSM "
+		                   "writes them in ascending type order");
+		finding(d, "seal.file-changed", TFS_SEV_ERROR, TFS_VNO_ATTR, &b);
+		free(b.p);
+	}
+	if (!d->nomem)
+		generation(d, tfs_object_generation(obj), reordered);
+	free(used);
+}
+
+int tfs_seal_diff_object(tfs_vtoken *vt, const char *dir, const char *name,
+                         const tfs_seal_object *so, const uint8_t *data, size_t size,
+                         size_t *added_out)
+{
+	*added_out = 0;
+	diff d = {.vt = vt, .so = so, .data = data, .size = size,
+	          .is_token = strcmp(name, "token.object") == 0};
+	char *uuid = d.is_token ? NULL : strndup(name, strlen(name) - strlen(".object"));
+	char *path = NULL;
+	if ((!d.is_token && uuid == NULL) || asprintf(&path, "%s/%s", dir, name) < 0) {
+		free(uuid);
+		return TFS_E_NOMEM;
+	}
+	d.o.path = path;
+	d.o.uuid = uuid;
+	d.o.cls = d.o.key_type = d.o.cert_type = UINT64_MAX;
+	tfs_object *obj = NULL;
+	tfs_error pe;
+	int rc = so != NULL ? tfs_object_parse(&obj, data, size, &pe) : TFS_OK;
+	if (rc == TFS_E_NOMEM) {
+		d.nomem = true;
+	} else if (so == NULL) {
+		/* Did not parse when sealed: the file hash is all there is. */
+	} else if (rc != TFS_OK) {
+		unparseable(&d, &pe);
+	} else {
+		d.o.obj = obj;
+		d.cls = d.is_token ? UINT64_MAX : ulong_of(obj, CKA_CLASS);
+		d.key_type = d.is_token ? UINT64_MAX : ulong_of(obj, CKA_KEY_TYPE);
+		compare(&d, obj);
+	}
+	tfs_object_free(obj);
+	free(path);
+	free(uuid);
+	*added_out = d.added;
+	return d.nomem ? TFS_E_NOMEM : TFS_OK;
+}
+
+char *tfs_seal_describe_object(const tfs_vtoken *vt, const uint8_t *data, size_t size)
+{
+	tfs_object *obj;
+	char *out = NULL;
+	if (tfs_object_parse(&obj, data, size, NULL) != TFS_OK)
+		return strdup("a file that does not parse as an object");
+	tfs_seal_strbuf b = {0};
+	uint64_t cls = ulong_of(obj, CKA_CLASS);
+	const char *name = cls != UINT64_MAX ? tfs_name(TFS_NS_CKO, cls) : NULL;
+	tfs_seal_sb_printf(&b, "an object of class %s", name ? name : "(unknown)");
+	const tfs_attr *label = tfs_object_find(obj, CKA_LABEL);
+	if (label != NULL && tfs_attr_kind(label) == TFS_KIND_BYTES) {
+		tfs_seal_view v = {.a = label, .encrypted = tfs_object_attr_encrypted(obj, label)};
+		tfs_seal_sb_printf(&b, ", label ");
+		tfs_seal_render(&b, &v, vt->key);
+	}
+	if (!b.failed)
+		out = b.p;
+	else
+		free(b.p);
+	tfs_object_free(obj);
+	return out;
+}
