@@ -115,6 +115,14 @@ int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_sto
 	if (rc != TFS_OK)
 		return rc;
 	summary->unlocked = key != NULL;
+	if (opts->seal != TFS_SEAL_NONE && key == NULL) {
+		/* A seal asked for and not done must not look like a pass. */
+		tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET,
+		              "no PIN blob could be opened, so the seal cannot be %s "
+		              "(see the pin.blob-damaged finding)",
+		              opts->seal == TFS_SEAL_WRITE ? "written" : "checked");
+		return tfs_error_where(err, "%s", tfs_token_path(tok));
+	}
 	if (key == NULL)
 		summary->skipped = tfs_token_metadata(tok) == NULL
 		                 ? "cryptographic checks (no readable token.object)"

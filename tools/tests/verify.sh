@@ -55,6 +55,59 @@ out=$(v --format json --token demo "$store")
 check "cut object: object.torn" [ "$(json "any(f['code']=='object.torn' and f['object'].startswith('00000000') for f in d['tokens'][0]['findings'])" <<<"$out")" = True ]
 rm "$demo"/00000000-*
 
+# Seals: --seal then --check-seal on an untouched store passes; any tamper
+# fails naming the file and the attribute; a seal needs a PIN.
+v --seal --token demo "$store" >/dev/null 2>&1
+check "--seal without a PIN: exit 2" [ $? -eq 2 ]
+v --seal --user-pin env:UPIN --token demo --fail-on error "$store" >/dev/null 2>&1
+check "--seal: exit 0" [ $? -eq 0 ]
+check "--seal wrote tokenfs.seal" [ -s "$demo/tokenfs.seal" ]
+v --check-seal --user-pin env:UPIN --token demo --fail-on error "$store" >/dev/null 2>&1
+check "--check-seal on the untouched store: exit 0" [ $? -eq 0 ]
+cp -a "$store" "$work/sealed"
+sdemo="$work/sealed/$(basename "$demo")"
+seal_check() { v --check-seal --user-pin env:UPIN --token demo --format json "$work/sealed"; }
+# A flipped bool in a public object: SoftHSM cannot tell, the seal can.
+pubdata=$(python3 - "$sdemo" <<'PY'
+import os, struct, sys
+d = sys.argv[1]
+for f in sorted(os.listdir(d)):
+    if not f.endswith(".object") or f == "token.object":
+        continue
+    b = open(os.path.join(d, f), "rb").read()
+    off = 8
+    while off < len(b):
+        t, k = struct.unpack_from(">QQ", b, off)
+        if t == 0x170 and k == 1:       # CKA_MODIFIABLE, a bool
+            print(f, off + 16)
+            sys.exit(0)
+        n = {1: 1, 2: 8}.get(k)
+        if n is None:
+            n = 8 + struct.unpack_from(">Q", b, off + 16)[0] * (8 if k == 5 else 1)
+        off += 16 + n
+PY
+)
+read -r pfile poff <<<"$pubdata"
+printf '\x00' | dd of="$sdemo/$pfile" bs=1 seek="$poff" conv=notrunc status=none
+out=$(seal_check); rc=$(json 'd["exit"]' <<<"$out")
+check "flipped CKA_MODIFIABLE: exit 1" [ "$rc" = 1 ]
+check "flipped CKA_MODIFIABLE: named with its file and attribute" [ "$(json "any(f['code']=='seal.attribute-changed' and f['path'].endswith('$pfile') and f['attribute_name']=='CKA_MODIFIABLE' for f in d['tokens'][0]['findings'])" <<<"$out")" = True ]
+cp -a "$demo/$pfile" "$sdemo/$pfile"
+touch "$sdemo/stray-file"
+out=$(seal_check)
+check "added file: seal.file-added" [ "$(json "any(f['code']=='seal.file-added' and f['path'].endswith('stray-file') for f in d['tokens'][0]['findings'])" <<<"$out")" = True ]
+rm "$sdemo/stray-file"
+python3 - "$sdemo/tokenfs.seal" <<'PY'
+import re, sys
+p = sys.argv[1]
+s = open(p).read()
+m = re.search(r'"mac"\s*:\s*"([0-9a-f])', s)
+c = "1" if m.group(1) == "0" else "0"   # always a different digit
+open(p, "w").write(s[:m.start(1)] + c + s[m.end(1):])
+PY
+out=$(seal_check)
+check "edited seal: seal.bad-mac" [ "$(json "[f['code'] for f in d['tokens'][0]['findings'] if f['severity']=='error']" <<<"$out")" = "['seal.bad-mac']" ]
+
 # A fresh token from real SoftHSM whose keys are all private: exit 0 and
 # nothing above info, with the user PIN.
 /usr/bin/python3 "$(dirname "$0")/make_fresh_store.py" "$work/fresh/tokens"; rc=$?
