@@ -11,11 +11,13 @@
 
 #include "cli.h"
 #include "dump.h"
+#include "pairing.h"
 #include "pinspec.h"
 #include "render_softhsm.h"
 
 #define CKA_CLASS 0x0
 #define CKA_KEY_TYPE 0x100
+#define CKA_CERTIFICATE_TYPE 0x80
 
 enum format { FMT_TEXT, FMT_JSON, FMT_SOFTHSM };
 
@@ -241,6 +243,18 @@ static uint64_t ulong_or(const tfs_object *obj, uint64_t type, uint64_t fallback
 	return a != NULL && tfs_attr_kind(a) == TFS_KIND_ULONG ? tfs_attr_ulong(a) : fallback;
 }
 
+/* Makes DER values, dates and moduli readable; bad DER keeps its hex and
+ * gets a one-line reason. */
+static void decode_value(dump_value *v, uint64_t type, uint64_t cls, uint64_t sub_type)
+{
+	tfs_error err;
+	int rc = tfs_decode_attribute(&v->decoded, type, cls, sub_type, v->bytes, v->len, &err);
+	if (rc == TFS_OK || rc == TFS_E_NOTFOUND)
+		return;
+	char buf[700];
+	v->decode_error = strdup(tfs_error_format(&err, buf, sizeof(buf)));
+}
+
 /*
  * Decides how each byte string of obj is shown: decrypted with key where it
  * is ciphertext, redacted where it is key material (unless --reveal).
@@ -252,6 +266,7 @@ static int make_views(const dump_opts *o, const char *path, const tfs_object *ob
 	int status = TFS_EXIT_OK;
 	uint64_t cls = ulong_or(obj, CKA_CLASS, UINT64_MAX);
 	uint64_t key_type = ulong_or(obj, CKA_KEY_TYPE, UINT64_MAX);
+	uint64_t cert_type = ulong_or(obj, CKA_CERTIFICATE_TYPE, UINT64_MAX);
 	for (size_t k = 0; k < tfs_object_attr_count(obj); k++) {
 		const tfs_attr *a = tfs_object_attr(obj, k);
 		dump_value *v = &views[k];
@@ -284,6 +299,8 @@ static int make_views(const dump_opts *o, const char *path, const tfs_object *ob
 			if (tfs_key_fingerprint(v->fingerprint, key_type, tfs_attr_type(a), v->bytes, v->len,
 			                        &err) != TFS_OK)
 				snprintf(v->fingerprint, sizeof(v->fingerprint), "(no fingerprint)");
+		} else if (plain) {
+			decode_value(v, tfs_attr_type(a), cls, cert_type != UINT64_MAX ? cert_type : key_type);
 		}
 	}
 	return status;
@@ -291,9 +308,12 @@ static int make_views(const dump_opts *o, const char *path, const tfs_object *ob
 
 static void free_views(dump_value *views, size_t n)
 {
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
 		if (views[k].decrypted)
 			tfs_secure_free((void *)views[k].bytes, views[k].len);
+		tfs_decoded_free(views[k].decoded);
+		free(views[k].decode_error);
+	}
 	free(views);
 }
 
@@ -303,12 +323,14 @@ static int dump_token(const dump_opts *o, dump_sink *sink, const tfs_token *tok)
 	tfs_token_key *key;
 	dump_token_info info;
 	int status = unlock_token(o, tok, &key, &info);
+	pairing *pairs = pairing_new();
 	sink->token_begin(sink, tok, &info);
 	for (size_t i = 0; i < tfs_token_object_count(tok); i++) {
 		if (!object_selected(o, tok, i))
 			continue;
 		tfs_object *obj = NULL;
 		dump_value *views = NULL;
+		char summary[256] = "";
 		tfs_error err;
 		int rc = tfs_token_load_object(&obj, tok, i, &err);
 		if (rc == TFS_OK) {
@@ -323,17 +345,23 @@ static int dump_token(const dump_opts *o, dump_sink *sink, const tfs_token *tok)
 				break;
 			}
 			status = max_status(status, make_views(o, path, obj, key, views));
+			if (pairs != NULL)
+				pairing_add(pairs, tfs_token_object_uuid(tok, i), obj, views, summary,
+				            sizeof(summary));
 		} else {
 			cli_report(&err);
 			bool fatal = rc == TFS_E_NOMEM || rc == TFS_E_LOCKED || rc == TFS_E_IO;
 			status = max_status(status, fatal ? TFS_EXIT_USAGE : TFS_EXIT_PROBLEM);
 		}
-		sink->object(sink, tok, i, obj, views, rc == TFS_OK ? NULL : &err);
+		sink->object(sink, tok, i, obj, views, summary, rc == TFS_OK ? NULL : &err);
 		if (obj != NULL)
 			free_views(views, tfs_object_attr_count(obj));
 		tfs_object_free(obj);
 	}
-	sink->token_end(sink, tok);
+	size_t nkeys = 0;
+	const dump_key *keys = pairs != NULL ? pairing_keys(pairs, &nkeys) : NULL;
+	sink->token_end(sink, tok, keys, nkeys);
+	pairing_free(pairs);
 	tfs_token_key_free(key);
 	return status;
 }

@@ -20,7 +20,19 @@ typedef struct dump_value {
 	tfs_layout layout;    /* of a decrypted value */
 	char fingerprint[TFS_FINGERPRINT_LEN]; /* of redacted values */
 	const char *error;    /* why decryption failed, else NULL */
+	tfs_decoded *decoded; /* DER and dates made readable, or NULL */
+	char *decode_error;   /* why a value meant to be DER did not decode */
 } dump_value;
+
+/* One key (private key, public key and certificate with the same CKA_ID
+ * and the same public key) as the walk pairs them at a token's end. */
+typedef struct dump_key {
+	char id[80];              /* CKA_ID in hex */
+	const char *private_uuid; /* any may be NULL */
+	const char *public_uuid;
+	const char *cert_uuid;
+	char summary[96];         /* "RSA 2048", "EC P-256" */
+} dump_key;
 
 /* What the walk learnt about a token's keys. */
 typedef struct dump_token_info {
@@ -39,8 +51,8 @@ struct dump_sink {
 	/* obj is NULL when the file could not be parsed; err then says why.
 	 * values[k] describes obj's k-th attribute when it is a byte string. */
 	void (*object)(dump_sink *s, const tfs_token *tok, size_t i, const tfs_object *obj,
-	               const dump_value *values, const tfs_error *err);
-	void (*token_end)(dump_sink *s, const tfs_token *tok);
+	               const dump_value *values, const char *summary, const tfs_error *err);
+	void (*token_end)(dump_sink *s, const tfs_token *tok, const dump_key *keys, size_t nkeys);
 	void (*finish)(dump_sink *s);
 };
 

@@ -62,6 +62,27 @@ static json_object *attr_value(const tfs_attr *a)
 	return NULL;
 }
 
+/* Decoded fields as members; integers that fit 64 bits as numbers. */
+static json_object *decoded_json(const tfs_decoded *d)
+{
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "kind", json_object_new_string(tfs_decoded_kind(d)));
+	json_object_object_add(j, "summary", json_object_new_string(tfs_decoded_summary(d)));
+	for (size_t i = 0; i < tfs_decoded_count(d); i++) {
+		const char *name = tfs_decoded_name(d, i);
+		int64_t n;
+		json_object *v;
+		if (tfs_decoded_type_of(d, i) == TFS_DECODED_INTEGER && tfs_decoded_int(d, i, &n))
+			v = json_object_new_int64(n);
+		else if (tfs_decoded_type_of(d, i) == TFS_DECODED_BOOLEAN)
+			v = json_object_new_boolean(strcmp(tfs_decoded_value(d, i), "true") == 0);
+		else
+			v = json_object_new_string(tfs_decoded_value(d, i));
+		json_object_object_add(j, name, v);
+	}
+	return j;
+}
+
 /* The members a byte string's view adds: decrypted plaintext, or a
  * redaction with a fingerprint instead of the value. */
 static void add_view(json_object *j, const dump_value *v)
@@ -74,6 +95,10 @@ static void add_view(json_object *j, const dump_value *v)
 	}
 	if (v->error != NULL)
 		json_object_object_add(j, "decrypt_error", json_object_new_string(v->error));
+	if (v->decode_error != NULL)
+		json_object_object_add(j, "decode_error", json_object_new_string(v->decode_error));
+	if (v->decoded != NULL)
+		json_object_object_add(j, "decoded", decoded_json(v->decoded));
 	if (v->redacted) {
 		json_object_object_del(j, "value");
 		json_object_object_add(j, "redacted", json_object_new_boolean(1));
@@ -197,7 +222,7 @@ static void json_token_begin(dump_sink *s, const tfs_token *tok, const dump_toke
 }
 
 static void json_object_cb(dump_sink *s, const tfs_token *tok, size_t i, const tfs_object *obj,
-                           const dump_value *values, const tfs_error *err)
+                           const dump_value *values, const char *summary, const tfs_error *err)
 {
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "uuid", json_object_new_string(tfs_token_object_uuid(tok, i)));
@@ -207,6 +232,7 @@ static void json_object_cb(dump_sink *s, const tfs_token *tok, size_t i, const t
 		json_object_object_add(j, "error", json_object_new_string(tfs_error_format(err, buf, sizeof(buf))));
 	} else {
 		json_object_object_add(j, "generation", u64(tfs_object_generation(obj)));
+		json_object_object_add(j, "summary", json_object_new_string(summary));
 		json_object_object_add(j, "private", json_object_new_boolean(tfs_object_is_private(obj)));
 		json_object *attrs = json_object_new_array();
 		for (size_t k = 0; k < tfs_object_attr_count(obj); k++)
@@ -218,10 +244,27 @@ static void json_object_cb(dump_sink *s, const tfs_token *tok, size_t i, const t
 	emit(s->out, j);
 }
 
-static void json_token_end(dump_sink *s, const tfs_token *tok)
+static json_object *opt_string(const char *s)
+{
+	return s != NULL ? json_object_new_string(s) : NULL;
+}
+
+static void json_token_end(dump_sink *s, const tfs_token *tok, const dump_key *keys, size_t n)
 {
 	(void)tok;
-	fputs("]}", s->out);
+	json_object *arr = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		json_object *k = json_object_new_object();
+		json_object_object_add(k, "id", json_object_new_string(keys[i].id));
+		json_object_object_add(k, "summary", json_object_new_string(keys[i].summary));
+		json_object_object_add(k, "private", opt_string(keys[i].private_uuid));
+		json_object_object_add(k, "public", opt_string(keys[i].public_uuid));
+		json_object_object_add(k, "certificate", opt_string(keys[i].cert_uuid));
+		json_object_array_add(arr, k);
+	}
+	fputs("],\"keys\":", s->out);
+	emit(s->out, arr);
+	fputs("}", s->out);
 }
 
 static void json_finish(dump_sink *s)

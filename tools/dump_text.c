@@ -135,12 +135,21 @@ static void print_bytes(FILE *out, const tfs_attr *a, const dump_value *v, int i
 		for (size_t i = 0; i < n; i++)
 			fprintf(out, "%02x", p[i]);
 		fprintf(out, "%s\n", mark);
+	} else if (v != NULL && v->decoded != NULL && n > 64) {
+		/* Decoded below; the raw bytes are in the JSON output. */
+		fprintf(out, "%zu bytes of %s%s\n", n, tfs_decoded_kind(v->decoded), mark);
 	} else {
 		fprintf(out, "%zu bytes%s%s\n", n, enc ? ", encrypted" : "", mark);
 		hex_lines(out, p, n, indent + 4);
 	}
 	if (v != NULL && v->error != NULL)
 		fprintf(out, "%*s(not decrypted: %s)\n", indent + 4, "", v->error);
+	if (v != NULL && v->decode_error != NULL)
+		fprintf(out, "%*s(not decoded: %s)\n", indent + 4, "", v->decode_error);
+	if (v != NULL && v->decoded != NULL)
+		for (size_t i = 0; i < tfs_decoded_count(v->decoded); i++)
+			fprintf(out, "%*s%s: %s\n", indent + 4, "", tfs_decoded_name(v->decoded, i),
+			        tfs_decoded_value(v->decoded, i));
 }
 
 static void print_value(FILE *out, const tfs_attr *a, const dump_value *v, int indent)
@@ -210,7 +219,7 @@ static void print_attr(FILE *out, const tfs_attr *a, const dump_value *v, int in
 }
 
 static void text_object(dump_sink *s, const tfs_token *tok, size_t i, const tfs_object *obj,
-                        const dump_value *values, const tfs_error *err)
+                        const dump_value *values, const char *summary, const tfs_error *err)
 {
 	FILE *out = s->out;
 	fprintf(out, "\n  Object %s", tfs_token_object_uuid(tok, i));
@@ -218,16 +227,28 @@ static void text_object(dump_sink *s, const tfs_token *tok, size_t i, const tfs_
 		fprintf(out, ": unreadable: %s\n", err->what);
 		return;
 	}
-	fprintf(out, " (generation %" PRIu64 ", %s)\n", tfs_object_generation(obj),
-	        tfs_object_is_private(obj) ? "private" : "public");
+	fprintf(out, " (generation %" PRIu64 ", %s)\n    %s\n", tfs_object_generation(obj),
+	        tfs_object_is_private(obj) ? "private" : "public", summary);
 	for (size_t k = 0; k < tfs_object_attr_count(obj); k++)
 		print_attr(out, tfs_object_attr(obj, k), &values[k], 4);
 }
 
-static void text_token_end(dump_sink *s, const tfs_token *tok)
+static void text_token_end(dump_sink *s, const tfs_token *tok, const dump_key *keys, size_t n)
 {
-	(void)s;
 	(void)tok;
+	if (n == 0)
+		return;
+	fprintf(s->out, "\n  Keys (private key, public key and certificate by CKA_ID and public key)\n");
+	for (size_t i = 0; i < n; i++) {
+		const dump_key *k = &keys[i];
+		fprintf(s->out, "    id %s  %s\n", k->id, k->summary[0] ? k->summary : "");
+		if (k->private_uuid)
+			fprintf(s->out, "      private key  %s\n", k->private_uuid);
+		if (k->public_uuid)
+			fprintf(s->out, "      public key   %s\n", k->public_uuid);
+		if (k->cert_uuid)
+			fprintf(s->out, "      certificate  %s\n", k->cert_uuid);
+	}
 }
 
 static void text_finish(dump_sink *s)

@@ -1,0 +1,273 @@
+/*
+ * Object summaries and key pairing for dump (pairing.h). Parts pair when
+ * they share a CKA_ID and their public key agrees: RSA by modulus (private
+ * and public objects both store it, certificates carry it), EC public keys
+ * and certificates by point, EC private keys by curve (they store no point;
+ * verify-integrity proves d*G = Q).
+ */
+#include "pairing.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <p11-kit/pkcs11.h>
+
+typedef struct part {
+	const char *uuid;
+	uint64_t cls, key_type;
+	char id[80];
+	uint8_t key[32];   /* SHA-256 of the modulus or the point */
+	bool has_key;
+	uint8_t curve[32]; /* SHA-256 of CKA_EC_PARAMS */
+	bool has_curve;
+	char size[48];     /* "RSA 2048", "EC prime256v1" */
+} part;
+
+struct pairing {
+	part *parts;
+	size_t n, cap;
+	dump_key *keys;
+	size_t nkeys;
+};
+
+pairing *pairing_new(void)
+{
+	return calloc(1, sizeof(pairing));
+}
+
+void pairing_free(pairing *p)
+{
+	if (p == NULL)
+		return;
+	free(p->parts);
+	free(p->keys);
+	free(p);
+}
+
+static void sha256(uint8_t out[32], const uint8_t *p, size_t n)
+{
+	unsigned int len = 32;
+	EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+}
+
+/* The plaintext of the last attribute of a type, or NULL when unknown. */
+static const uint8_t *value_of(const tfs_object *obj, const dump_value *values, uint64_t type,
+                               size_t *len)
+{
+	*len = 0;
+	for (size_t k = tfs_object_attr_count(obj); k-- > 0;) {
+		const tfs_attr *a = tfs_object_attr(obj, k);
+		if (tfs_attr_type(a) != type || tfs_attr_kind(a) != TFS_KIND_BYTES)
+			continue;
+		const dump_value *v = &values[k];
+		if (v->encrypted && !v->decrypted)
+			return NULL;
+		*len = v->len;
+		return v->bytes;
+	}
+	return NULL;
+}
+
+static uint64_t ulong_of(const tfs_object *obj, uint64_t type)
+{
+	const tfs_attr *a = tfs_object_find(obj, type);
+	return a != NULL && tfs_attr_kind(a) == TFS_KIND_ULONG ? tfs_attr_ulong(a) : UINT64_MAX;
+}
+
+/* Hash of an RSA modulus without leading zero bytes, so that every
+ * encoding of the same number agrees. */
+static void modulus_key(part *pt, const uint8_t *n, size_t len)
+{
+	while (len > 0 && n[0] == 0)
+		n++, len--;
+	sha256(pt->key, n, len);
+	pt->has_key = true;
+	snprintf(pt->size, sizeof(pt->size), "RSA %zu", len * 8);
+}
+
+/* CKA_EC_POINT is a DER OCTET STRING around the point; some writers store
+ * the bare point. */
+static void point_key(part *pt, const uint8_t *p, size_t len)
+{
+	if (len >= 2 && p[0] == 0x04 && p[1] < 0x80 && (size_t)p[1] + 2 == len)
+		p += 2, len -= 2;
+	else if (len >= 3 && p[0] == 0x04 && p[1] == 0x81 && (size_t)p[2] + 3 == len)
+		p += 3, len -= 3;
+	sha256(pt->key, p, len);
+	pt->has_key = true;
+}
+
+static void curve_of(part *pt, const uint8_t *params, size_t len)
+{
+	sha256(pt->curve, params, len);
+	pt->has_curve = true;
+	tfs_decoded *d;
+	tfs_error e;
+	if (tfs_decode_ec_params(&d, params, len, &e) == TFS_OK) {
+		const char *name = tfs_decoded_get(d, "curve");
+		snprintf(pt->size, sizeof(pt->size), "EC %s", name ? name : "curve");
+		tfs_decoded_free(d);
+	}
+}
+
+/* A certificate's public key, through OpenSSL. */
+static void cert_key(part *pt, const uint8_t *der, size_t len)
+{
+	const unsigned char *q = der;
+	X509 *x = d2i_X509(NULL, &q, (long)len);
+	EVP_PKEY *k = x ? X509_get0_pubkey(x) : NULL;
+	if (k != NULL) {
+		BIGNUM *n = NULL;
+		uint8_t buf[1024];
+		size_t blen = 0;
+		if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_N, &n) == 1) {
+			int nb = BN_num_bytes(n);
+			if (nb > 0 && (size_t)nb <= sizeof(buf) && BN_bn2bin(n, buf) == nb)
+				modulus_key(pt, buf, (size_t)nb);
+			BN_free(n);
+		} else if (EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf,
+		                                           sizeof(buf), &blen) == 1) {
+			sha256(pt->key, buf, blen);
+			pt->has_key = true;
+		}
+	}
+	X509_free(x);
+}
+
+static const char *class_word(uint64_t cls)
+{
+	switch (cls) {
+	case CKO_DATA: return "data object";
+	case CKO_CERTIFICATE: return "certificate";
+	case CKO_PUBLIC_KEY: return "public key";
+	case CKO_PRIVATE_KEY: return "private key";
+	case CKO_SECRET_KEY: return "secret key";
+	default: return "object";
+	}
+}
+
+static bool printable(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isprint(p[i]))
+			return false;
+	return true;
+}
+
+void pairing_add(pairing *p, const char *uuid, const tfs_object *obj, const dump_value *values,
+                 char *buf, size_t size)
+{
+	part pt = {.uuid = uuid, .cls = ulong_of(obj, CKA_CLASS), .key_type = ulong_of(obj, CKA_KEY_TYPE)};
+	size_t len;
+	const uint8_t *v;
+	if ((v = value_of(obj, values, CKA_ID, &len)) != NULL)
+		for (size_t i = 0; i < len && 2 * i + 2 < sizeof(pt.id); i++)
+			snprintf(pt.id + 2 * i, 3, "%02x", v[i]);
+	if ((v = value_of(obj, values, CKA_MODULUS, &len)) != NULL && len > 0)
+		modulus_key(&pt, v, len);
+	if ((v = value_of(obj, values, CKA_EC_PARAMS, &len)) != NULL && len > 0)
+		curve_of(&pt, v, len);
+	if ((v = value_of(obj, values, CKA_EC_POINT, &len)) != NULL && len > 0)
+		point_key(&pt, v, len);
+	if (pt.cls == CKO_SECRET_KEY) {
+		uint64_t vl = ulong_of(obj, CKA_VALUE_LEN);
+		const char *kt = tfs_name(TFS_NS_CKK, pt.key_type);
+		if (vl != UINT64_MAX)
+			snprintf(pt.size, sizeof(pt.size), "%s %llu-bit", kt ? kt + 4 : "key",
+			         (unsigned long long)vl * 8);
+	}
+	if (pt.cls == CKO_CERTIFICATE && (v = value_of(obj, values, CKA_VALUE, &len)) != NULL)
+		cert_key(&pt, v, len);
+
+	/* "private key RSA 2048 'label' id 01" */
+	const uint8_t *label = value_of(obj, values, CKA_LABEL, &len);
+	char lab[80] = "(encrypted label)";
+	if (label != NULL)
+		snprintf(lab, sizeof(lab), "'%.*s'", printable(label, len) && len < 64 ? (int)len : 0,
+		         (const char *)label);
+	snprintf(buf, size, "%s%s%s %s%s%s", class_word(pt.cls), pt.size[0] ? " " : "", pt.size, lab,
+	         pt.id[0] ? " id " : "", pt.id);
+
+	if (pt.id[0] == '\0' || (pt.cls != CKO_PRIVATE_KEY && pt.cls != CKO_PUBLIC_KEY &&
+	                         pt.cls != CKO_CERTIFICATE))
+		return;
+	if (p->n == p->cap) {
+		size_t ncap = p->cap ? p->cap * 2 : 16;
+		part *np = realloc(p->parts, ncap * sizeof(*np));
+		if (np == NULL)
+			return; /* pairing is a convenience; the dump goes on */
+		p->parts = np;
+		p->cap = ncap;
+	}
+	p->parts[p->n++] = pt;
+}
+
+/* Whether two parts hold the same public key, as far as they can tell. */
+static bool agree(const part *a, const part *b)
+{
+	if (a->has_key && b->has_key)
+		return memcmp(a->key, b->key, 32) == 0;
+	if (a->has_curve && b->has_curve)
+		return memcmp(a->curve, b->curve, 32) == 0;
+	return false;
+}
+
+const dump_key *pairing_keys(pairing *p, size_t *count)
+{
+	free(p->keys);
+	p->keys = calloc(p->n + 1, sizeof(*p->keys));
+	p->nkeys = 0;
+	bool *used = calloc(p->n + 1, sizeof(*used));
+	if (p->keys == NULL || used == NULL) {
+		free(used);
+		*count = 0;
+		return NULL;
+	}
+	/* Each key is anchored at a private key, else a public key, else a
+	 * certificate; its parts join when their ID and key agree. */
+	static const uint64_t order[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE};
+	for (size_t o = 0; o < 3; o++) {
+		for (size_t i = 0; i < p->n; i++) {
+			if (used[i] || p->parts[i].cls != order[o])
+				continue;
+			dump_key *k = &p->keys[p->nkeys++];
+			const part *anchor = &p->parts[i];
+			used[i] = true;
+			snprintf(k->id, sizeof(k->id), "%s", anchor->id);
+			snprintf(k->summary, sizeof(k->summary), "%s", anchor->size);
+			const part *pub = anchor->cls == CKO_PUBLIC_KEY ? anchor : NULL;
+			*(anchor->cls == CKO_PRIVATE_KEY ? &k->private_uuid
+			  : anchor->cls == CKO_PUBLIC_KEY ? &k->public_uuid : &k->cert_uuid) = anchor->uuid;
+			for (size_t j = 0; j < p->n; j++) {
+				const part *c = &p->parts[j];
+				if (used[j] || strcmp(c->id, anchor->id) != 0)
+					continue;
+				if (c->cls == CKO_PUBLIC_KEY && k->public_uuid == NULL && agree(anchor, c)) {
+					k->public_uuid = c->uuid;
+					pub = c;
+					used[j] = true;
+				}
+			}
+			for (size_t j = 0; j < p->n; j++) {
+				const part *c = &p->parts[j];
+				if (used[j] || strcmp(c->id, anchor->id) != 0 || c->cls != CKO_CERTIFICATE ||
+				    k->cert_uuid != NULL)
+					continue;
+				/* An EC private key has no point: the certificate must
+				 * agree with the public key. */
+				if (agree(pub != NULL ? pub : anchor, c)) {
+					k->cert_uuid = c->uuid;
+					used[j] = true;
+				}
+			}
+		}
+	}
+	free(used);
+	*count = p->nkeys;
+	return p->keys;
+}
