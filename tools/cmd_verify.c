@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "pinspec.h"
@@ -297,7 +298,14 @@ static int verify_path(const verify_opts *o, const char *path, json_object *toke
 		}
 		size_t first = tfs_report_finding_count(rep);
 		tfs_verify_summary s;
+		/* Large stores take seconds: say what is going on, at a terminal only. */
+		bool progress = isatty(STDERR_FILENO);
+		if (progress)
+			fprintf(stderr, "tokenfs: verifying token '%s' (%zu objects)...\r",
+			        tfs_token_label(tok), tfs_token_object_count(tok));
 		int rc = tfs_verify_token(rep, &s, store, tok, &o->v, &err);
+		if (progress)
+			fprintf(stderr, "\033[K"); /* clear the progress line */
 		if (rc != TFS_OK) {
 			cli_report(&err);
 			status = TFS_EXIT_USAGE;
