@@ -26,6 +26,7 @@
 
 #include "core/cursor.h"
 #include "render_softhsm.h"
+#include "testutil/testutil.h"
 
 extern char **environ;
 
@@ -34,35 +35,6 @@ static char tmpdir[] = "/tmp/tfs-render-softhsm-XXXXXX";
 static unsigned long compared;
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static char *read_stream(FILE *f, size_t *size)
-{
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	do {
-		if (len == cap) {
-			cap = cap ? 2 * cap : 4096;
-			buf = realloc(buf, cap);
-			assert_non_null(buf);
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-	} while (n > 0);
-	*size = len;
-	return buf;
-}
-
-static uint8_t *read_file(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *data;
-
-	assert_non_null(f);
-	data = (uint8_t *)read_stream(f, size);
-	fclose(f);
-	return data;
-}
 
 /* stdout of `tool path`. */
 static char *run_tool(const char *path, size_t *size)
@@ -85,7 +57,7 @@ static char *run_tool(const char *path, size_t *size)
 	close(fds[1]);
 	f = fdopen(fds[0], "rb");
 	assert_non_null(f);
-	out = read_stream(f, size);
+	out = (char *)tu_read_stream(f, size);
 	fclose(f);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	/* The tool exits 1 after a dump; a signal would mean it crashed. */
@@ -135,7 +107,7 @@ static void compare_bytes(const char *path, const uint8_t *data, size_t size)
 static void compare_file(const char *path)
 {
 	size_t size;
-	uint8_t *data = read_file(path, &size);
+	uint8_t *data = tu_read_file(path, &size);
 
 	compare_bytes(path, data, size);
 	free(data);
@@ -371,7 +343,7 @@ static void test_truncations(void **state)
 			print_message("skipping missing %s\n", path);
 			continue;
 		}
-		data = read_file(path, &size);
+		data = tu_read_file(path, &size);
 		snprintf(name, sizeof name, "real%zu", i);
 		check_truncations(name, data, size);
 		free(data);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "crypto/testvec.h"
+#include "testutil/testutil.h"
 #include "tokenfs/crypto.h"
 #include "tokenfs/names.h"
 #include "tokenfs/object.h"
@@ -30,21 +31,8 @@ static const struct {
 
 static tfs_object *load_object(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot open %s", path);
-	uint8_t *buf = NULL;
-	size_t size = 0, cap = 0, got;
-	do {
-		if (size == cap) {
-			cap = cap ? 2 * cap : 4096;
-			buf = realloc(buf, cap);
-			assert_non_null(buf);
-		}
-		got = fread(buf + size, 1, cap - size, f);
-		size += got;
-	} while (got > 0);
-	fclose(f);
+	size_t size;
+	uint8_t *buf = tu_read_file(path, &size);
 	tfs_object *obj = NULL;
 	tfs_error err;
 	if (tfs_object_parse(&obj, buf, size, &err) != TFS_OK)

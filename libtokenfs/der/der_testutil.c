@@ -1,5 +1,6 @@
 /* Helpers for the decoder tests; see der_testutil.h. */
 #include "der/der_testutil.h"
+#include "testutil/testutil.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -24,23 +25,7 @@ char *dt_path(const char *rel)
 
 uint8_t *dt_read(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot open %s", path);
-	uint8_t *buf = NULL;
-	size_t size = 0, cap = 0, got;
-	do {
-		if (size == cap) {
-			cap = cap ? 2 * cap : 4096;
-			buf = realloc(buf, cap);
-			assert_non_null(buf);
-		}
-		got = fread(buf + size, 1, cap - size, f);
-		size += got;
-	} while (got > 0);
-	fclose(f);
-	*len = size;
-	return buf;
+	return tu_read_file(path, len);
 }
 
 char *dt_write_temp(const uint8_t *p, size_t n)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/cursor.h"
+#include "testutil/testutil.h"
 #include "tokenfs/object.h"
 
 /* A small builder for object bytes. */
@@ -207,17 +208,6 @@ static void test_generation_only_is_an_object_without_attributes(void **state)
 	tfs_object_free(obj);
 }
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	uint8_t *b = malloc(1 << 20);
-	*n = fread(b, 1, 1 << 20, f);
-	fclose(f);
-	return b;
-}
-
 /* Round trip on every .object of the real SoftHSM store. */
 static void test_round_trip_every_fixture(void **state)
 {
@@ -246,8 +236,7 @@ static void test_round_trip_every_fixture(void **state)
 			char p[5000];
 			snprintf(p, sizeof(p), "%s/%s", tdir, e->d_name);
 			size_t n;
-			uint8_t *b = slurp(p, &n);
-			assert_non_null(b);
+			uint8_t *b = tu_read_file(p, &n);
 			tfs_object *obj;
 			tfs_error err;
 			if (tfs_object_parse(&obj, b, n, &err) != TFS_OK)

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "testutil/testutil.h"
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -575,12 +577,7 @@ static void test_cert_malformed(void **state)
 static uint8_t *read_file(const char *rel, size_t *len)
 {
 	char *path = fixture_path(rel);
-	FILE *in = fopen(path, "rb");
-	assert_non_null(in);
-	uint8_t *buf = malloc(4096);
-	assert_non_null(buf);
-	*len = fread(buf, 1, 4096, in);
-	fclose(in);
+	uint8_t *buf = tu_read_file(path, len);
 	free(path);
 	return buf;
 }

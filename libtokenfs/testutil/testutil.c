@@ -1,0 +1,46 @@
+/* Shared test helpers: see testutil.h. */
+#include "testutil/testutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+uint8_t *tu_read_stream(FILE *f, size_t *len)
+{
+	uint8_t *buf = NULL;
+	size_t size = 0, cap = 0, got;
+	do {
+		if (size == cap) {
+			cap = cap ? 2 * cap : 4096;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		got = fread(buf + size, 1, cap - size, f);
+		size += got;
+	} while (got > 0);
+	assert_false(ferror(f));
+	*len = size;
+	return buf;
+}
+
+uint8_t *tu_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot open %s", path);
+	uint8_t *buf = tu_read_stream(f, len);
+	fclose(f);
+	return buf;
+}
+
+char *tu_data_path(const char *rel)
+{
+	const char *base = getenv("TFS_TESTDATA");
+	if (base == NULL)
+		fail_msg("TFS_TESTDATA is not set (ctest sets it)");
+	char *p = NULL;
+	if (asprintf(&p, "%s/%s", base, rel) < 0)
+		fail_msg("out of memory");
+	return p;
+}
