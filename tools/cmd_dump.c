@@ -293,7 +293,7 @@ static int make_views(const dump_opts *o, const char *path, const tfs_object *ob
 			}
 		}
 		bool plain = !v->encrypted || v->decrypted;
-		if (plain && !o->reveal && v->len > 0 && tfs_is_key_material(cls, tfs_attr_type(a))) {
+		if (plain && !o->reveal && v->len > 0 && tfs_object_attr_is_key_material(obj, a)) {
 			tfs_error err;
 			v->redacted = true;
 			if (tfs_key_fingerprint(v->fingerprint, key_type, tfs_attr_type(a), v->bytes, v->len,

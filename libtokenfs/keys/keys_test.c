@@ -187,6 +187,70 @@ static void test_key_material_rules(void **state)
 	assert_string_equal(fp, "sha256:ba7816bf8f01cfea");
 }
 
+/* An object built from (type, kind, ulong or bytes) triples. */
+static tfs_object *build(const uint64_t (*attrs)[2], size_t n)
+{
+	uint8_t b[1024];
+	size_t len = 0;
+	for (int i = 7; i >= 0; i--)
+		b[len++] = (uint8_t)(i == 0);
+	for (size_t k = 0; k < n; k++) {
+		uint64_t words[3] = {attrs[k][0], attrs[k][1] == 0 ? 2 : 3, attrs[k][1] == 0 ? 0 : 4};
+		for (size_t w = 0; w < 3; w++)
+			for (int i = 7; i >= 0; i--)
+				b[len++] = (uint8_t)(words[w] >> (8 * i));
+		if (attrs[k][1] != 0)
+			for (int i = 0; i < 4; i++)
+				b[len++] = 0xAA;
+	}
+	tfs_object *obj;
+	tfs_error err;
+	assert_int_equal(tfs_object_parse(&obj, b, len, &err), TFS_OK);
+	return obj;
+}
+
+/* The class in a file is plaintext anyone with write access can change:
+ * redaction must not trust it (a review found CKA_CLASS appended as
+ * CKO_DATA to a secret key un-redacted its value). */
+static void test_key_material_fails_closed(void **state)
+{
+	(void)state;
+	/* {type, 0 = ulong 0 / 1 = 4-byte string}; CKO_DATA is 0. */
+	static const struct {
+		uint64_t attrs[4][2];
+		size_t n;
+		bool secret;
+	} cases[] = {
+		{{{0, 0}, {CKA_VALUE, 1}}, 2, false},                     /* a data object */
+		{{{CKA_VALUE, 1}}, 1, true},                              /* no class at all */
+		{{{0, 0}, {CKA_VALUE, 1}, {CKA_KEY_TYPE, 0}}, 3, true},   /* data, but a key type */
+		{{{0, 0}, {CKA_VALUE, 1}, {0x103 /* CKA_SENSITIVE */, 0}}, 3, true},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		tfs_object *obj = build(cases[c].attrs, cases[c].n);
+		const tfs_attr *v = tfs_object_find(obj, CKA_VALUE);
+		assert_int_equal(tfs_object_attr_is_key_material(obj, v), cases[c].secret);
+		tfs_object_free(obj);
+	}
+	/* A secret key whose CKA_CLASS is repeated as CKO_DATA stays secret. */
+	uint8_t b[256];
+	size_t len = 0;
+	const uint64_t words[] = {1, CKA_CLASS, 2, CKO_SECRET_KEY, CKA_VALUE, 3, 4, 0, 2, 0};
+	for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+		for (int i = 7; i >= 0; i--)
+			b[len++] = (uint8_t)(words[w] >> (8 * i));
+		if (w == 6)
+			for (int i = 0; i < 4; i++)
+				b[len++] = 0xAA;
+	}
+	tfs_object *obj;
+	tfs_error err;
+	assert_int_equal(tfs_object_parse(&obj, b, len, &err), TFS_OK);
+	assert_int_equal(tfs_attr_ulong(tfs_object_find(obj, CKA_CLASS)), 0); /* SoftHSM's view: data */
+	assert_true(tfs_object_attr_is_key_material(obj, tfs_object_find(obj, CKA_VALUE)));
+	tfs_object_free(obj);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_pin_names_role_token_and_serial),
 		cmocka_unit_test(test_every_value_decrypts_and_kcvs_match_softhsm),
 		cmocka_unit_test(test_key_material_rules),
+		cmocka_unit_test(test_key_material_fails_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "core/error_internal.h"
+#include "tokenfs/object.h"
 
 /* PKCS#11 3.2 (ML-DSA/ML-KEM seeds); older headers, such as Debian 12's
  * p11-kit, do not have it yet. */
@@ -36,6 +37,31 @@ bool tfs_is_key_material(uint64_t object_class, uint64_t attr_type)
 	default:
 		return false;
 	}
+}
+
+static bool is_material_type(uint64_t type)
+{
+	return tfs_is_key_material(CKO_SECRET_KEY, type);
+}
+
+bool tfs_object_attr_is_key_material(const tfs_object *obj, const tfs_attr *a)
+{
+	if (!is_material_type(tfs_attr_type(a)))
+		return false;
+	bool has_class = false;
+	for (size_t i = 0; i < tfs_object_attr_count(obj); i++) {
+		const tfs_attr *x = tfs_object_attr(obj, i);
+		uint64_t t = tfs_attr_type(x);
+		if (t == CKA_KEY_TYPE || t == CKA_SENSITIVE || t == CKA_EXTRACTABLE)
+			return true;
+		if (t != CKA_CLASS)
+			continue;
+		has_class = true;
+		uint64_t cls = tfs_attr_kind(x) == TFS_KIND_ULONG ? tfs_attr_ulong(x) : UINT64_MAX;
+		if (cls != CKO_DATA && cls != CKO_CERTIFICATE && cls != CKO_PUBLIC_KEY)
+			return true; /* a key class, or one we do not know */
+	}
+	return !has_class;
 }
 
 static const EVP_CIPHER *kcv_cipher(uint64_t key_type, size_t len, size_t *block)

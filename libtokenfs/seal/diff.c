@@ -73,7 +73,7 @@ static void current_view(const diff *d, const tfs_object *obj, const tfs_attr *a
 		v->sha256 = sha;
 		return;
 	}
-	if (!bytes || d->is_token || !tfs_is_key_material(d->cls, type))
+	if (!bytes || d->is_token || !tfs_object_attr_is_key_material(obj, a))
 		return;
 	v->redacted = "key-material";
 	size_t len;

@@ -103,14 +103,11 @@ static int attr_entry(builder *b, json_object *arr, const tfs_vtoken *vt, const 
 		put(b, e, "redacted", json_object_new_string("pin-blob"));
 		return TFS_OK;
 	}
-	uint64_t cls = UINT64_MAX, key_type = UINT64_MAX;
-	const tfs_attr *c = is_token ? NULL : tfs_object_find(obj, 0x0 /* CKA_CLASS */);
+	uint64_t key_type = UINT64_MAX;
 	const tfs_attr *k = is_token ? NULL : tfs_object_find(obj, 0x100 /* CKA_KEY_TYPE */);
-	if (c != NULL && tfs_attr_kind(c) == TFS_KIND_ULONG)
-		cls = tfs_attr_ulong(c);
 	if (k != NULL && tfs_attr_kind(k) == TFS_KIND_ULONG)
 		key_type = tfs_attr_ulong(k);
-	if (bytes && tfs_is_key_material(cls, type)) {
+	if (bytes && !is_token && tfs_object_attr_is_key_material(obj, a)) {
 		put(b, e, "redacted", json_object_new_string("key-material"));
 		size_t len;
 		const uint8_t *p = tfs_attr_bytes(a, &len);

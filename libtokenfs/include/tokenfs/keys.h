@@ -77,6 +77,16 @@ int tfs_metadata_set_pin_blob(tfs_object *meta, tfs_pin_role role,
 bool tfs_is_key_material(uint64_t object_class, uint64_t attr_type);
 
 /*
+ * Whether attribute a of obj must be treated as secret key material. Fails
+ * closed: the class in a file is unauthenticated plaintext, so a
+ * key-material attribute type is secret unless nothing in the object says
+ * key: no key class in any CKA_CLASS (repeats included), no CKA_KEY_TYPE,
+ * CKA_SENSITIVE or CKA_EXTRACTABLE, and a CKA_CLASS that names a non-key
+ * class. Use this, not tfs_is_key_material, for anything read from a store.
+ */
+bool tfs_object_attr_is_key_material(const tfs_object *obj, const tfs_attr *a);
+
+/*
  * A fingerprint that identifies key material without revealing it:
  * "kcv:1a2b3c" (the key check value: the first 3 bytes of the encryption of
  * a zero block) for AES and triple-DES keys, otherwise "sha256:" and the
