@@ -95,17 +95,28 @@ int cli_common_option(cli_common *co, int c, int argc, char **argv)
 	}
 }
 
-bool cli_token_selected(const cli_common *co, const tfs_token *tok)
+bool cli_token_selected(cli_common *co, const tfs_token *tok)
 {
 	if (co->ntokens == 0)
 		return true;
 	for (size_t i = 0; i < co->ntokens; i++) {
 		const char *sel = co->tokens[i];
 		if (strcmp(sel, tfs_token_label(tok)) == 0 || strcmp(sel, tfs_token_serial(tok)) == 0 ||
-		    strcmp(sel, tfs_token_dirname(tok)) == 0)
+		    strcmp(sel, tfs_token_dirname(tok)) == 0) {
+			co->matched++;
 			return true;
+		}
 	}
 	return false;
+}
+
+int cli_check_selection(const cli_common *co)
+{
+	if (co->ntokens == 0 || co->matched > 0)
+		return TFS_EXIT_OK;
+	cli_error("%s: no token matches --token %s (give a label, serial or directory name)",
+	          co->cmd, co->tokens[0]);
+	return TFS_EXIT_USAGE;
 }
 
 static int read_pin(const cli_common *co, const char *option, const char *spec,

@@ -33,6 +33,7 @@ typedef struct cli_common {
 	const char *user_spec, *so_spec; /* NULL: prompt */
 	uint8_t *user_pin, *so_pin;      /* read by cli_read_pins; tfs_secure_free */
 	size_t user_len, so_len;
+	size_t matched;          /* tokens --token selected so far */
 } cli_common;
 
 /* getopt_long entries for the common options (option letters t, L, U, S). */
@@ -46,7 +47,10 @@ typedef struct cli_common {
  * (and consumed it), 0 when it is not, -1 on a usage error (reported). */
 int cli_common_option(cli_common *co, int c, int argc, char **argv);
 /* Whether tok is selected by --token (everything is when none was given). */
-bool cli_token_selected(const cli_common *co, const tfs_token *tok);
+bool cli_token_selected(cli_common *co, const tfs_token *tok);
+/* After all PATHs: a --token that selected nothing is a usage error (a
+ * typo must not turn a check into a silent pass). Returns an exit status. */
+int cli_check_selection(const cli_common *co);
 /* Reads the PINs asked for; -1 (reported) on failure. */
 int cli_read_pins(cli_common *co);
 /* Wipes the PINs and frees the lists. */

@@ -142,7 +142,7 @@ static bool object_selected(const dump_opts *o, const tfs_token *tok, size_t i)
 }
 
 /* Whether a finding concerns a selected token (or the store as a whole). */
-static bool finding_selected(const dump_opts *o, const tfs_store *store, const tfs_finding *f)
+static bool finding_selected(dump_opts *o, const tfs_store *store, const tfs_finding *f)
 {
 	if (o->co.ntokens == 0)
 		return true;
@@ -210,7 +210,7 @@ static int try_unlock(tfs_token_key **key, const tfs_token *tok, tfs_pin_role ro
 }
 
 /* Unlocks a token with the PINs given; *key is NULL when none worked. */
-static int unlock_token(const dump_opts *o, const tfs_token *tok, tfs_token_key **key,
+static int unlock_token(dump_opts *o, const tfs_token *tok, tfs_token_key **key,
                         dump_token_info *info)
 {
 	*key = NULL;
@@ -318,7 +318,7 @@ static void free_views(dump_value *views, size_t n)
 }
 
 /* Dumps one token's objects through the sink; returns an exit status. */
-static int dump_token(const dump_opts *o, dump_sink *sink, const tfs_token *tok)
+static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 {
 	tfs_token_key *key;
 	dump_token_info info;
@@ -387,7 +387,7 @@ static int dump_raw(FILE *out, const char *path, const uint8_t *data, size_t siz
 
 /* Every .object of a token through the exact softhsm2-dump-file renderer,
  * token.object first, each named by the path SoftHSM's tool would be given. */
-static int dump_token_softhsm(const dump_opts *o, FILE *out, const tfs_token *tok)
+static int dump_token_softhsm(dump_opts *o, FILE *out, const tfs_token *tok)
 {
 	int status = TFS_EXIT_OK;
 	uint8_t *data;
@@ -423,7 +423,7 @@ static int dump_token_softhsm(const dump_opts *o, FILE *out, const tfs_token *to
 	return status;
 }
 
-static int dump_path(const dump_opts *o, dump_sink *sink, const char *path)
+static int dump_path(dump_opts *o, dump_sink *sink, const char *path)
 {
 	tfs_open_options opts = {.lock_timeout_ms = o->co.lock_ms};
 	tfs_store *store;
@@ -483,6 +483,7 @@ int cmd_dump(int argc, char **argv)
 		status = max_status(status, dump_path(&o, &sink, argv[i]));
 	if (o.format != FMT_SOFTHSM)
 		sink.finish(&sink);
+	status = max_status(status, cli_check_selection(&o.co));
 	if (fflush(stdout) != 0) {
 		cli_error("dump: writing the output failed");
 		status = TFS_EXIT_USAGE;

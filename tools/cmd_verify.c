@@ -20,6 +20,7 @@ typedef struct verify_opts {
 	bool json;
 	tfs_severity fail_on;
 	tfs_verify_options v; /* PINs and seal mode */
+	size_t seal_file_uses; /* tokens sealed into --seal-file, over all PATHs */
 } verify_opts;
 
 static void usage(FILE *out)
@@ -268,7 +269,53 @@ static int max_status(int a, int b)
 	return a > b ? a : b;
 }
 
-static int verify_path(const verify_opts *o, const char *path, json_object *tokens, tfs_severity *worst,
+static void note_severity(tfs_severity sev, tfs_severity *worst, bool *any)
+{
+	if (!*any || sev > *worst)
+		*worst = sev;
+	*any = true;
+}
+
+/* Findings about the store outside every token it could open. */
+static int store_findings(const verify_opts *o, const tfs_store *store, json_object *tokens,
+                          tfs_severity *worst, bool *any)
+{
+	json_object *arr = o->json ? json_object_new_array() : NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < tfs_store_finding_count(store); i++) {
+		const tfs_finding *f = tfs_store_finding(store, i);
+		const char *p = tfs_finding_path(f);
+		bool inside = false;
+		for (size_t t = 0; t < tfs_store_token_count(store) && !inside; t++) {
+			const char *dir = tfs_token_path(tfs_store_token(store, t));
+			size_t len = strlen(dir);
+			inside = strncmp(p, dir, len) == 0 && (p[len] == '\0' || p[len] == '/');
+		}
+		if (inside)
+			continue;
+		note_severity(tfs_finding_severity(f), worst, any);
+		if (arr != NULL) {
+			json_object_array_add(arr, json_finding(f));
+		} else {
+			if (n == 0)
+				printf("store %s:\n", tfs_store_path(store));
+			text_finding(stdout, f);
+		}
+		n++;
+	}
+	if (arr != NULL && n > 0) {
+		json_object *j = json_object_new_object();
+		json_object_object_add(j, "dir", json_object_new_string(tfs_store_path(store)));
+		json_object_object_add(j, "label", NULL);
+		json_object_object_add(j, "store_findings", arr);
+		json_object_array_add(tokens, j);
+	} else {
+		json_object_put(arr);
+	}
+	return TFS_EXIT_OK;
+}
+
+static int verify_path(verify_opts *o, const char *path, json_object *tokens, tfs_severity *worst,
                        bool *any_finding)
 {
 	tfs_open_options oo = {.lock_timeout_ms = o->co.lock_ms};
@@ -285,13 +332,14 @@ static int verify_path(const verify_opts *o, const char *path, json_object *toke
 		cli_report(&err);
 		return TFS_EXIT_USAGE;
 	}
-	size_t selected = 0;
+	/* What the store itself says outside any token (a token directory that
+	 * could not be listed, stray entries) is part of the verdict too. */
+	status = max_status(status, store_findings(o, store, tokens, worst, any_finding));
 	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
 		const tfs_token *tok = tfs_store_token(store, t);
 		if (!cli_token_selected(&o->co, tok))
 			continue;
-		selected++;
-		if (o->v.seal_path != NULL && selected > 1) {
+		if (o->v.seal_path != NULL && ++o->seal_file_uses > 1) {
 			cli_error("verify-integrity: --seal-file names one manifest; select one token with --token");
 			status = TFS_EXIT_USAGE;
 			break;
@@ -316,9 +364,7 @@ static int verify_path(const verify_opts *o, const char *path, json_object *toke
 		for (size_t i = first; i < last; i++) {
 			tfs_severity sev = tfs_finding_severity(tfs_report_finding(rep, i));
 			c.n[sev]++;
-			if (sev >= *worst || !*any_finding)
-				*worst = !*any_finding || sev > *worst ? sev : *worst;
-			*any_finding = true;
+			note_severity(sev, worst, any_finding);
 		}
 		if (o->json)
 			json_object_array_add(tokens, json_token(tok, &s, rep, first, last, &c));
@@ -348,6 +394,7 @@ int cmd_verify(int argc, char **argv)
 	status = TFS_EXIT_OK;
 	for (int i = first; i < argc; i++)
 		status = max_status(status, verify_path(&o, argv[i], tokens, &worst, &any));
+	status = max_status(status, cli_check_selection(&o.co));
 	if (status == TFS_EXIT_OK && any && worst >= o.fail_on)
 		status = TFS_EXIT_PROBLEM;
 	if (o.json) {

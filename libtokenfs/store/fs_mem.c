@@ -83,7 +83,8 @@ static int mem_list(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *count
 		}
 		ents[n++].st = m->ents[i].st;
 	}
-	qsort(ents, n, sizeof(*ents), cmp_dirent);
+	if (n > 1)
+		qsort(ents, n, sizeof(*ents), cmp_dirent);
 	*out = ents;
 	*count = n;
 	return TFS_OK;

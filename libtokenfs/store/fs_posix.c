@@ -95,6 +95,12 @@ static int posix_list(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *cou
 		}
 		struct stat s;
 		if (fstatat(dfd, e->d_name, &s, AT_SYMLINK_NOFOLLOW) != 0) {
+			/* Gone between readdir and fstatat: a live SoftHSM deleted
+			 * it. That entry is no more, the listing is still good. */
+			if (errno == ENOENT) {
+				errno = 0;
+				continue;
+			}
 			rc = path_err(err, TFS_E_IO, dir, strerror(errno));
 			goto done;
 		}
@@ -115,7 +121,8 @@ done:
 		tfs_dirents_free(ents, n);
 		return rc;
 	}
-	qsort(ents, n, sizeof(*ents), cmp_dirent);
+	if (n > 1)
+		qsort(ents, n, sizeof(*ents), cmp_dirent);
 	*out = ents;
 	*count = n;
 	return TFS_OK;

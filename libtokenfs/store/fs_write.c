@@ -27,6 +27,8 @@ static int write_all(int fd, const uint8_t *data, size_t size)
 		ssize_t n = write(fd, data, size);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n == 0)
+			errno = EIO; /* no progress and no reason: do not report a stale errno */
 		if (n <= 0)
 			return -1;
 		data += n;
@@ -38,9 +40,15 @@ static int write_all(int fd, const uint8_t *data, size_t size)
 int tfs_write_file_atomic(const char *path, const uint8_t *data, size_t size, uint32_t mode,
                           tfs_error *err)
 {
-	char *dir = strdup(path), *tmp = NULL;
+	size_t plen = path != NULL ? strlen(path) : 0;
+	if (plen == 0 || path[plen - 1] == '/')
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		                     "'%s' is not a file path", path != NULL ? path : "");
+	/* Room for "." when path has no directory part. */
+	char *dir = malloc(plen + 2), *tmp = NULL;
 	if (dir == NULL)
 		return tfs_nomem(err);
+	memcpy(dir, path, plen + 1);
 	char *slash = strrchr(dir, '/');
 	if (slash == NULL)
 		strcpy(dir, ".");
@@ -59,7 +67,12 @@ int tfs_write_file_atomic(const char *path, const uint8_t *data, size_t size, ui
 		rc = fail_errno(err, path, "creating a temporary file");
 		goto out;
 	}
-	if (fchmod(fd, (mode_t)(mode & 07777)) != 0)
+	/* A replaced file keeps its owner: SoftHSM, running as its own user,
+	 * must still read what root rewrote for it. */
+	struct stat old;
+	if (stat(path, &old) == 0 && fchown(fd, old.st_uid, old.st_gid) != 0)
+		rc = fail_errno(err, path, "keeping the owner");
+	else if (fchmod(fd, (mode_t)(mode & 07777)) != 0)
 		rc = fail_errno(err, path, "setting the mode");
 	else if (write_all(fd, data, size) != 0)
 		rc = fail_errno(err, path, "writing");

@@ -40,6 +40,14 @@ done
 uuid=$(ls "$demo_dir" | grep -v '^token' | grep '\.object$' | head -n1 | sed 's/\.object$//')
 n=$("$TOKENFS" dump --format json --object "$uuid" "$store" | python3 -c 'import json,sys; print(sum(len(t["objects"]) for t in json.load(sys.stdin)["tokens"]))')
 check "--object selects one object (got $n)" [ "$n" = 1 ]
-n=$("$TOKENFS" dump --format json --token nosuchtoken "$store" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["tokens"]))')
+n=$("$TOKENFS" dump --format json --token nosuchtoken "$store" 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["tokens"]))')
 check "--token with no match selects nothing (got $n)" [ "$n" = 0 ]
+# ... and is an error, so that a typo never passes as a clean check.
+expect 2 dump --token nosuchtoken "$store"
+expect 2 verify-integrity --token nosuchtoken "$store"
+# A token directory that cannot be listed is an error finding, not a pass.
+work=$(mktemp -d)
+mkdir -p "$work/s/tok"
+expect 1 verify-integrity --fail-on error "$work/s"
+rm -rf "$work"
 finish
