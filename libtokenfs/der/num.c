@@ -75,6 +75,16 @@ int tfs_der_integer_text(const uint8_t *p, size_t n, char **hex, char **dec,
 	if (*hex == NULL)
 		goto fail;
 
+	/* Decimal conversion is quadratic: a hostile 1 MiB INTEGER took a
+	 * minute. Serials and exponents worth reading in decimal are short;
+	 * longer numbers are shown in hex only. */
+	if (n - skip > 64) {
+		*dec = strdup("(over 512 bits: see the hex form)");
+		if (*dec == NULL)
+			goto fail;
+		rc = TFS_OK;
+		goto fail;
+	}
 	bn = BN_bin2bn(mag + skip, (int)(n - skip), NULL);
 	if (bn == NULL)
 		goto fail;

@@ -40,7 +40,7 @@ int tfs_token_unlock(tfs_token_key **out, const tfs_token *tok, tfs_pin_role rol
 		if (rc == TFS_E_WRONG_PIN)
 			tfs_error_set(err, rc, TFS_NO_OFFSET, "wrong %s PIN for token '%s' (serial %s)",
 			              role_name(role), tfs_token_label(tok), tfs_token_serial(tok));
-		else if (rc == TFS_E_DAMAGED) {
+		else if (rc == TFS_E_DAMAGED && err != NULL) {
 			char what[sizeof(err->what)];
 			memcpy(what, err->what, sizeof(what));
 			tfs_error_set(err, rc, TFS_NO_OFFSET, "%s PIN blob of token '%s' is damaged: %s",

@@ -104,7 +104,9 @@ int tfs_seal_read_file(const char *path, size_t cap, uint8_t **data, size_t *siz
 {
 	*data = NULL;
 	*size = 0;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put where the seal should be must not hang us;
+	 * the S_ISREG check below then refuses it. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s",

@@ -156,12 +156,15 @@ static int read_lock(int fd, const char *path, unsigned lock_ms, tfs_error *err)
 	return tfs_error_where(err, "%s", path);
 }
 
+/* O_NONBLOCK so that a FIFO swapped in for a listed file cannot block the
+ * open; posix_read refuses anything but a regular file right after. */
 static int open_ro(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+	int fd = open(path, flags | O_NOATIME);
 	/* O_NOATIME is refused with EPERM for files we do not own. */
 	if (fd < 0 && errno == EPERM && O_NOATIME != 0)
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		fd = open(path, flags);
 	return fd;
 }
 
