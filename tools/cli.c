@@ -3,17 +3,82 @@
 
 #include <inttypes.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pinspec.h"
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3
+	           : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+	if (len == 0 || len > n || (len == 2 && p[0] < 0xC2) || (len == 4 && p[0] > 0xF4))
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	if ((len == 3 && p[0] == 0xE0 && p[1] < 0xA0) || (len == 3 && p[0] == 0xED && p[1] >= 0xA0) ||
+	    (len == 4 && p[0] == 0xF0 && p[1] < 0x90) || (len == 4 && p[0] == 0xF4 && p[1] >= 0x90))
+		return 0; /* overlong, surrogate or beyond U+10FFFF */
+	return len;
+}
+
+/* Copies s, escaping what `bad` rejects as \xNN; out holds at least one
+ * byte and is always terminated. */
+static void escape(const char *s, char *out, size_t size, bool terminal)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), o = 0;
+	for (size_t i = 0; i < n && o + 5 < size;) {
+		size_t len = utf8_len(p + i, n - i);
+		bool control = len == 1 ? (p[i] < 0x20 || p[i] == 0x7F)
+		             : len == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0; /* C1 */
+		if (len == 0 || (terminal && control)) {
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", p[i]);
+			i++;
+		} else {
+			memcpy(out + o, p + i, len);
+			o += len;
+			i += len;
+		}
+	}
+	out[o] = '\0';
+}
+
+const char *cli_safe(const char *s, char *buf, size_t size)
+{
+	escape(s != NULL ? s : "", buf, size, true);
+	return buf;
+}
+
+char *cli_utf8(const char *s)
+{
+	size_t size = 4 * strlen(s) + 6;
+	char *out = malloc(size);
+	if (out != NULL)
+		escape(s, out, size, false);
+	return out;
+}
+
+struct json_object *cli_json_string(const char *s)
+{
+	if (s == NULL)
+		return NULL;
+	char *u = cli_utf8(s);
+	json_object *j = json_object_new_string(u != NULL ? u : "");
+	free(u);
+	return j;
+}
+
 static void vreport(const char *prefix, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "tokenfs: %s", prefix);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	/* Messages carry paths and labels from the store: make them safe. */
+	char raw[2048], safe[4 * 2048 + 8];
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	fprintf(stderr, "tokenfs: %s%s\n", prefix, cli_safe(raw, safe, sizeof(safe)));
 }
 
 void cli_error(const char *fmt, ...)
@@ -43,9 +108,8 @@ void cli_report_finding(const tfs_finding *f)
 	char off[40] = "";
 	if (tfs_finding_offset(f) != TFS_NO_OFFSET)
 		snprintf(off, sizeof(off), "offset %" PRIu64 ": ", tfs_finding_offset(f));
-	fprintf(stderr, "tokenfs: %s: %s%s%s%s [%s]\n", tfs_severity_name(tfs_finding_severity(f)),
-	        tfs_finding_path(f), tfs_finding_path(f)[0] ? ": " : "", off,
-	        tfs_finding_message(f), tfs_finding_code(f));
+	cli_error("%s: %s%s%s%s [%s]", tfs_severity_name(tfs_finding_severity(f)), tfs_finding_path(f),
+	          tfs_finding_path(f)[0] ? ": " : "", off, tfs_finding_message(f), tfs_finding_code(f));
 }
 
 /* Whether a word is a PIN SPEC, so that "--user-pin SPEC" and a bare

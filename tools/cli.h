@@ -56,6 +56,19 @@ int cli_read_pins(cli_common *co);
 /* Wipes the PINs and frees the lists. */
 void cli_common_free(cli_common *co);
 
+/*
+ * Text read from a store is untrusted. cli_safe copies s into buf for a
+ * terminal: C0 and C1 control characters, DEL and bytes that are not valid
+ * UTF-8 become \xNN, so a label cannot move the cursor or retitle the
+ * window. Returns buf (cut to fit). cli_utf8 is the JSON rule: only invalid
+ * UTF-8 becomes \xNN (json-c escapes the rest); free() the result.
+ */
+const char *cli_safe(const char *s, char *buf, size_t size);
+char *cli_utf8(const char *s);
+/* A json-c string of s under the JSON rule above (NULL s gives JSON null). */
+struct json_object;
+struct json_object *cli_json_string(const char *s);
+
 int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 

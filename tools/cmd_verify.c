@@ -159,19 +159,22 @@ static void text_finding(FILE *out, const tfs_finding *f)
 		snprintf(where, sizeof(where), "%s", attr);
 	else if (off != TFS_NO_OFFSET)
 		snprintf(where, sizeof(where), "offset %" PRIu64, off);
+	char b[4 * 2048 + 8]; /* messages and paths carry text from the store */
 	fprintf(out, "    %-7s %-28s %s\n", tfs_severity_name(tfs_finding_severity(f)),
 	        tfs_finding_code(f), where);
-	fprintf(out, "            %s\n", tfs_finding_message(f));
+	fprintf(out, "            %s\n", cli_safe(tfs_finding_message(f), b, sizeof(b)));
 	if (tfs_finding_object(f) == NULL && tfs_finding_path(f)[0])
-		fprintf(out, "            (%s)\n", tfs_finding_path(f));
+		fprintf(out, "            (%s)\n", cli_safe(tfs_finding_path(f), b, sizeof(b)));
 }
 
 /* Findings of one token: token-level first, then grouped by object. */
 static void text_token(FILE *out, const tfs_token *tok, const tfs_verify_summary *s,
                        const tfs_report *rep, size_t first, size_t last, const counts *c)
 {
+	char lb[200], sb[100], pb[4 * 4096 + 8];
 	fprintf(out, "token \"%s\" (serial %s, %s): %zu objects, %zu errors, %zu warnings, %zu info\n",
-	        tfs_token_label(tok), tfs_token_serial(tok), tfs_token_path(tok), s->objects,
+	        cli_safe(tfs_token_label(tok), lb, sizeof(lb)), cli_safe(tfs_token_serial(tok), sb, sizeof(sb)),
+	        cli_safe(tfs_token_path(tok), pb, sizeof(pb)), s->objects,
 	        c->n[TFS_SEV_ERROR], c->n[TFS_SEV_WARNING], c->n[TFS_SEV_INFO]);
 	if (s->unlocked)
 		fprintf(out, "  decrypted %zu of %zu encrypted values (%zu CBC, %zu GCM)\n",
@@ -205,7 +208,8 @@ static void text_token(FILE *out, const tfs_token *tok, const tfs_verify_summary
 		}
 		if (seen)
 			continue;
-		fprintf(out, "  object %s:\n", obj);
+		char ob[1100];
+		fprintf(out, "  object %s:\n", cli_safe(obj, ob, sizeof(ob)));
 		for (size_t j = i; j < last; j++) {
 			const tfs_finding *f = tfs_report_finding(rep, j);
 			const char *o2 = tfs_finding_object(f);
@@ -224,13 +228,13 @@ static json_object *json_finding(const tfs_finding *f)
 	bool has_attr = tfs_finding_attribute(f, &type);
 	json_object_object_add(j, "code", json_object_new_string(tfs_finding_code(f)));
 	json_object_object_add(j, "severity", json_object_new_string(tfs_severity_name(tfs_finding_severity(f))));
-	json_object_object_add(j, "path", json_object_new_string(tfs_finding_path(f)));
+	json_object_object_add(j, "path", cli_json_string(tfs_finding_path(f)));
 	json_object_object_add(j, "offset", tfs_finding_offset(f) == TFS_NO_OFFSET ? NULL
 	                                    : json_object_new_uint64(tfs_finding_offset(f)));
-	json_object_object_add(j, "object", tfs_finding_object(f) ? json_object_new_string(tfs_finding_object(f)) : NULL);
+	json_object_object_add(j, "object", tfs_finding_object(f) ? cli_json_string(tfs_finding_object(f)) : NULL);
 	json_object_object_add(j, "attribute", has_attr ? json_object_new_uint64(type) : NULL);
 	json_object_object_add(j, "attribute_name", attr ? json_object_new_string(attr) : NULL);
-	json_object_object_add(j, "message", json_object_new_string(tfs_finding_message(f)));
+	json_object_object_add(j, "message", cli_json_string(tfs_finding_message(f)));
 	return j;
 }
 
@@ -238,9 +242,9 @@ static json_object *json_token(const tfs_token *tok, const tfs_verify_summary *s
                                const tfs_report *rep, size_t first, size_t last, const counts *c)
 {
 	json_object *j = json_object_new_object();
-	json_object_object_add(j, "dir", json_object_new_string(tfs_token_path(tok)));
-	json_object_object_add(j, "label", json_object_new_string(tfs_token_label(tok)));
-	json_object_object_add(j, "serial", json_object_new_string(tfs_token_serial(tok)));
+	json_object_object_add(j, "dir", cli_json_string(tfs_token_path(tok)));
+	json_object_object_add(j, "label", cli_json_string(tfs_token_label(tok)));
+	json_object_object_add(j, "serial", cli_json_string(tfs_token_serial(tok)));
 	json_object *sum = json_object_new_object();
 	json_object_object_add(sum, "objects", json_object_new_uint64(s->objects));
 	json_object_object_add(sum, "values_encrypted", json_object_new_uint64(s->values_encrypted));
@@ -298,14 +302,17 @@ static int store_findings(const verify_opts *o, const tfs_store *store, json_obj
 			json_object_array_add(arr, json_finding(f));
 		} else {
 			if (n == 0)
-				printf("store %s:\n", tfs_store_path(store));
+			{
+				char pb[4 * 4096 + 8];
+				printf("store %s:\n", cli_safe(tfs_store_path(store), pb, sizeof(pb)));
+			}
 			text_finding(stdout, f);
 		}
 		n++;
 	}
 	if (arr != NULL && n > 0) {
 		json_object *j = json_object_new_object();
-		json_object_object_add(j, "dir", json_object_new_string(tfs_store_path(store)));
+		json_object_object_add(j, "dir", cli_json_string(tfs_store_path(store)));
 		json_object_object_add(j, "label", NULL);
 		json_object_object_add(j, "store_findings", arr);
 		json_object_array_add(tokens, j);
@@ -348,9 +355,11 @@ static int verify_path(verify_opts *o, const char *path, json_object *tokens, tf
 		tfs_verify_summary s;
 		/* Large stores take seconds: say what is going on, at a terminal only. */
 		bool progress = isatty(STDERR_FILENO);
-		if (progress)
+		if (progress) {
+			char lb[200];
 			fprintf(stderr, "tokenfs: verifying token '%s' (%zu objects)...\r",
-			        tfs_token_label(tok), tfs_token_object_count(tok));
+			        cli_safe(tfs_token_label(tok), lb, sizeof(lb)), tfs_token_object_count(tok));
+		}
 		int rc = tfs_verify_token(rep, &s, store, tok, &o->v, &err);
 		if (progress)
 			fprintf(stderr, "\033[K"); /* clear the progress line */

@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 
+#include "cli.h"
 #include "dump.h"
 
 static json_object *hex_string(const uint8_t *p, size_t n)
@@ -67,7 +68,7 @@ static json_object *decoded_json(const tfs_decoded *d)
 {
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "kind", json_object_new_string(tfs_decoded_kind(d)));
-	json_object_object_add(j, "summary", json_object_new_string(tfs_decoded_summary(d)));
+	json_object_object_add(j, "summary", cli_json_string(tfs_decoded_summary(d)));
 	for (size_t i = 0; i < tfs_decoded_count(d); i++) {
 		const char *name = tfs_decoded_name(d, i);
 		int64_t n;
@@ -77,7 +78,7 @@ static json_object *decoded_json(const tfs_decoded *d)
 		else if (tfs_decoded_type_of(d, i) == TFS_DECODED_BOOLEAN)
 			v = json_object_new_boolean(strcmp(tfs_decoded_value(d, i), "true") == 0);
 		else
-			v = json_object_new_string(tfs_decoded_value(d, i));
+			v = cli_json_string(tfs_decoded_value(d, i));
 		json_object_object_add(j, name, v);
 	}
 	return j;
@@ -96,7 +97,7 @@ static void add_view(json_object *j, const dump_value *v)
 	if (v->error != NULL)
 		json_object_object_add(j, "decrypt_error", json_object_new_string(v->error));
 	if (v->decode_error != NULL)
-		json_object_object_add(j, "decode_error", json_object_new_string(v->decode_error));
+		json_object_object_add(j, "decode_error", cli_json_string(v->decode_error));
 	if (v->decoded != NULL)
 		json_object_object_add(j, "decoded", decoded_json(v->decoded));
 	if (v->redacted) {
@@ -179,7 +180,7 @@ static void emit(FILE *out, json_object *j)
 
 static json_object *str_or_null(const char *s)
 {
-	return s[0] ? json_object_new_string(s) : NULL;
+	return s[0] ? cli_json_string(s) : NULL;
 }
 
 static void add_blob(json_object *blobs, const char *role, bool present, tfs_layout layout)
@@ -196,7 +197,7 @@ static void add_blob(json_object *blobs, const char *role, bool present, tfs_lay
 static void json_token_begin(dump_sink *s, const tfs_token *tok, const dump_token_info *info)
 {
 	json_object *j = json_object_new_object();
-	json_object_object_add(j, "dir", json_object_new_string(tfs_token_path(tok)));
+	json_object_object_add(j, "dir", cli_json_string(tfs_token_path(tok)));
 	json_object_object_add(j, "label", str_or_null(tfs_token_label(tok)));
 	json_object_object_add(j, "serial", str_or_null(tfs_token_serial(tok)));
 	uint32_t slot;
@@ -225,14 +226,14 @@ static void json_object_cb(dump_sink *s, const tfs_token *tok, size_t i, const t
                            const dump_value *values, const char *summary, const tfs_error *err)
 {
 	json_object *j = json_object_new_object();
-	json_object_object_add(j, "uuid", json_object_new_string(tfs_token_object_uuid(tok, i)));
-	json_object_object_add(j, "file", json_object_new_string(tfs_token_object_file(tok, i)));
+	json_object_object_add(j, "uuid", cli_json_string(tfs_token_object_uuid(tok, i)));
+	json_object_object_add(j, "file", cli_json_string(tfs_token_object_file(tok, i)));
 	if (obj == NULL) {
 		char buf[1200];
-		json_object_object_add(j, "error", json_object_new_string(tfs_error_format(err, buf, sizeof(buf))));
+		json_object_object_add(j, "error", cli_json_string(tfs_error_format(err, buf, sizeof(buf))));
 	} else {
 		json_object_object_add(j, "generation", u64(tfs_object_generation(obj)));
-		json_object_object_add(j, "summary", json_object_new_string(summary));
+		json_object_object_add(j, "summary", cli_json_string(summary));
 		json_object_object_add(j, "private", json_object_new_boolean(tfs_object_is_private(obj)));
 		json_object *attrs = json_object_new_array();
 		for (size_t k = 0; k < tfs_object_attr_count(obj); k++)
@@ -246,7 +247,7 @@ static void json_object_cb(dump_sink *s, const tfs_token *tok, size_t i, const t
 
 static json_object *opt_string(const char *s)
 {
-	return s != NULL ? json_object_new_string(s) : NULL;
+	return cli_json_string(s);
 }
 
 static void json_token_end(dump_sink *s, const tfs_token *tok, const dump_key *keys, size_t n)
@@ -255,8 +256,8 @@ static void json_token_end(dump_sink *s, const tfs_token *tok, const dump_key *k
 	json_object *arr = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
 		json_object *k = json_object_new_object();
-		json_object_object_add(k, "id", json_object_new_string(keys[i].id));
-		json_object_object_add(k, "summary", json_object_new_string(keys[i].summary));
+		json_object_object_add(k, "id", cli_json_string(keys[i].id));
+		json_object_object_add(k, "summary", cli_json_string(keys[i].summary));
 		json_object_object_add(k, "private", opt_string(keys[i].private_uuid));
 		json_object_object_add(k, "public", opt_string(keys[i].public_uuid));
 		json_object_object_add(k, "certificate", opt_string(keys[i].cert_uuid));

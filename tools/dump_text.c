@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "cli.h"
 #include "dump.h"
 
 #define NAME_WIDTH 30
@@ -47,15 +48,17 @@ static const char *blob_text(bool present, tfs_layout layout)
 static void text_token_begin(dump_sink *s, const tfs_token *tok, const dump_token_info *info)
 {
 	FILE *out = s->out;
+	char b[4 * 4096 + 8]; /* label, serial and path come from the store */
 	if (!s->first_token)
 		fputc('\n', out);
 	s->first_token = false;
 	if (tfs_token_metadata(tok) == NULL) {
-		fprintf(out, "Directory %s (no readable token.object)\n", tfs_token_path(tok));
+		fprintf(out, "Directory %s (no readable token.object)\n",
+		        cli_safe(tfs_token_path(tok), b, sizeof(b)));
 	} else {
-		fprintf(out, "Token \"%s\"\n", tfs_token_label(tok));
-		fprintf(out, "  %-12s %s\n", "directory:", tfs_token_path(tok));
-		fprintf(out, "  %-12s %s\n", "serial:", tfs_token_serial(tok));
+		fprintf(out, "Token \"%s\"\n", cli_safe(tfs_token_label(tok), b, sizeof(b)));
+		fprintf(out, "  %-12s %s\n", "directory:", cli_safe(tfs_token_path(tok), b, sizeof(b)));
+		fprintf(out, "  %-12s %s\n", "serial:", cli_safe(tfs_token_serial(tok), b, sizeof(b)));
 		uint32_t slot;
 		if (tfs_token_slot_id(tok, &slot))
 			fprintf(out, "  %-12s %" PRIu32 " (0x%" PRIx32 ")\n", "slot id:", slot, slot);
@@ -144,12 +147,13 @@ static void print_bytes(FILE *out, const tfs_attr *a, const dump_value *v, int i
 	}
 	if (v != NULL && v->error != NULL)
 		fprintf(out, "%*s(not decrypted: %s)\n", indent + 4, "", v->error);
+	char b[4 * 4096 + 8]; /* decoded names come from the store */
 	if (v != NULL && v->decode_error != NULL)
-		fprintf(out, "%*s(not decoded: %s)\n", indent + 4, "", v->decode_error);
+		fprintf(out, "%*s(not decoded: %s)\n", indent + 4, "", cli_safe(v->decode_error, b, sizeof(b)));
 	if (v != NULL && v->decoded != NULL)
 		for (size_t i = 0; i < tfs_decoded_count(v->decoded); i++)
 			fprintf(out, "%*s%s: %s\n", indent + 4, "", tfs_decoded_name(v->decoded, i),
-			        tfs_decoded_value(v->decoded, i));
+			        cli_safe(tfs_decoded_value(v->decoded, i), b, sizeof(b)));
 }
 
 static void print_value(FILE *out, const tfs_attr *a, const dump_value *v, int indent)
@@ -222,13 +226,14 @@ static void text_object(dump_sink *s, const tfs_token *tok, size_t i, const tfs_
                         const dump_value *values, const char *summary, const tfs_error *err)
 {
 	FILE *out = s->out;
-	fprintf(out, "\n  Object %s", tfs_token_object_uuid(tok, i));
+	char b[4 * 4096 + 8];
+	fprintf(out, "\n  Object %s", cli_safe(tfs_token_object_uuid(tok, i), b, sizeof(b)));
 	if (obj == NULL) {
-		fprintf(out, ": unreadable: %s\n", err->what);
+		fprintf(out, ": unreadable: %s\n", cli_safe(err->what, b, sizeof(b)));
 		return;
 	}
 	fprintf(out, " (generation %" PRIu64 ", %s)\n    %s\n", tfs_object_generation(obj),
-	        tfs_object_is_private(obj) ? "private" : "public", summary);
+	        tfs_object_is_private(obj) ? "private" : "public", cli_safe(summary, b, sizeof(b)));
 	for (size_t k = 0; k < tfs_object_attr_count(obj); k++)
 		print_attr(out, tfs_object_attr(obj, k), &values[k], 4);
 }

@@ -50,4 +50,25 @@ work=$(mktemp -d)
 mkdir -p "$work/s/tok"
 expect 1 verify-integrity --fail-on error "$work/s"
 rm -rf "$work"
+# Hostile text in a store (terminal escapes, invalid UTF-8 in a label)
+# reaches neither the terminal raw nor JSON invalid.
+work=$(mktemp -d)
+cp -a "$store" "$work/esc"
+python3 - "$work"/esc/*/token.object <<'PY'
+import sys
+for p in sys.argv[1:]:
+    b = bytearray(open(p, "rb").read())
+    i = b.find(b"demo    ")
+    if i >= 0:
+        b[i:i + 20] = b"\x1b]0;PWN\x07\x1b[31mRED\xff\xfe  "
+        open(p, "wb").write(bytes(b))
+PY
+for cmd in dump verify-integrity; do
+  out=$("$TOKENFS" $cmd "$work/esc" 2>&1)
+  if printf '%s' "$out" | grep -q $'\x1b'; then fail "$cmd: a raw escape reached the terminal"; else pass; fi
+  check "$cmd: the label shows escaped" grep -qF 'x1b]0;PWN' <<<"$out"
+  "$TOKENFS" $cmd --format json "$work/esc" 2>/dev/null | python3 -c 'import json,sys; json.load(sys.stdin)'
+  check "$cmd --format json stays valid JSON with invalid UTF-8 in a label" [ $? -eq 0 ]
+done
+rm -rf "$work"
 finish
