@@ -150,6 +150,8 @@ int cli_common_option(cli_common *co, int c, int argc, char **argv)
 		const char *spec = optarg;
 		if (spec == NULL && optind < argc && is_pin_spec(argv[optind]))
 			spec = argv[optind++];
+		else if (spec == NULL && optind < argc)
+			co->suspect = argv[optind];
 		*(c == 'U' ? &co->want_user : &co->want_so) = true;
 		*(c == 'U' ? &co->user_spec : &co->so_spec) = spec;
 		return 1;
@@ -191,6 +193,16 @@ static int read_pin(const cli_common *co, const char *option, const char *spec,
 		return 0;
 	cli_error("%s: %s: %s", co->cmd, option, err.what);
 	return -1;
+}
+
+void cli_report_open(const cli_common *co, const char *path, const tfs_error *err)
+{
+	if (co->suspect != NULL && path == co->suspect)
+		cli_error("%s: the PATH after a bare --user-pin/--so-pin cannot be opened (%s); not "
+		          "shown, in case it is a PIN: PINs go in env:VAR, file:PATH or the prompt",
+		          co->cmd, err->what);
+	else
+		cli_report(err);
 }
 
 int cli_read_pins(cli_common *co)

@@ -34,6 +34,7 @@ typedef struct cli_common {
 	uint8_t *user_pin, *so_pin;      /* read by cli_read_pins; tfs_secure_free */
 	size_t user_len, so_len;
 	size_t matched;          /* tokens --token selected so far */
+	const char *suspect;     /* the word after a bare --user-pin/--so-pin: maybe a mistyped PIN */
 } cli_common;
 
 /* getopt_long entries for the common options (option letters t, L, U, S). */
@@ -51,6 +52,9 @@ bool cli_token_selected(cli_common *co, const tfs_token *tok);
 /* After all PATHs: a --token that selected nothing is a usage error (a
  * typo must not turn a check into a silent pass). Returns an exit status. */
 int cli_check_selection(const cli_common *co);
+/* Reports that PATH could not be opened, without echoing PATH when it may
+ * be a PIN typed after a bare --user-pin or --so-pin. */
+void cli_report_open(const cli_common *co, const char *path, const tfs_error *err);
 /* Reads the PINs asked for; -1 (reported) on failure. */
 int cli_read_pins(cli_common *co);
 /* Wipes the PINs and frees the lists. */

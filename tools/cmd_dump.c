@@ -429,7 +429,7 @@ static int dump_path(dump_opts *o, dump_sink *sink, const char *path)
 	tfs_store *store;
 	tfs_error err;
 	if (tfs_store_open(&store, path, &opts, &err) != TFS_OK) {
-		cli_report(&err);
+		cli_report_open(&o->co, path, &err);
 		return TFS_EXIT_USAGE;
 	}
 	int status = TFS_EXIT_OK;

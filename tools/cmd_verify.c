@@ -329,7 +329,7 @@ static int verify_path(verify_opts *o, const char *path, json_object *tokens, tf
 	tfs_store *store;
 	tfs_error err;
 	if (tfs_store_open(&store, path, &oo, &err) != TFS_OK) {
-		cli_report(&err);
+		cli_report_open(&o->co, path, &err);
 		return TFS_EXIT_USAGE;
 	}
 	int status = TFS_EXIT_OK;

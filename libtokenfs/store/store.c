@@ -131,23 +131,29 @@ static int add_object(tfs_token *tok, const char *dir, const char *name, size_t 
 	return TFS_OK;
 }
 
+static int cmp_name(const void *key, const void *ent)
+{
+	return strcmp((const char *)key, ((const tfs_dirent *)ent)->name);
+}
+
+/* Listings are sorted by name: a binary search keeps a token of tens of
+ * thousands of objects (and as many lock files) linear overall. */
+static bool dirents_have(const tfs_dirent *ents, size_t n, const char *name, tfs_ent_type t)
+{
+	const tfs_dirent *e = n > 0 ? bsearch(name, ents, n, sizeof(*ents), cmp_name) : NULL;
+	return e != NULL && e->st.type == t;
+}
+
 /* Whether `name` is "<stem>.lock" for an object file in the listing. */
 static bool lock_has_object(const tfs_dirent *ents, size_t n, const char *name)
 {
-	size_t stem = strlen(name) - strlen(".lock");
-	for (size_t i = 0; i < n; i++)
-		if (ents[i].st.type == TFS_ENT_FILE && is_object_name(ents[i].name) &&
-		    strncmp(ents[i].name, name, stem) == 0 && strcmp(ents[i].name + stem, ".object") == 0)
-			return true;
-	return false;
-}
-
-static bool dirents_have(const tfs_dirent *ents, size_t n, const char *name, tfs_ent_type t)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ents[i].st.type == t && strcmp(ents[i].name, name) == 0)
-			return true;
-	return false;
+	char *obj = NULL;
+	int stem = (int)(strlen(name) - strlen(".lock"));
+	if (asprintf(&obj, "%.*s.object", stem, name) < 0)
+		return true; /* out of memory: do not invent an orphan */
+	bool found = is_object_name(obj) && dirents_have(ents, n, obj, TFS_ENT_FILE);
+	free(obj);
+	return found;
 }
 
 /* Classifies every entry of one token directory. */
