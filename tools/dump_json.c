@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "dump.h"
+#include "json_writer.h"
 
 static json_object *hex_string(const uint8_t *p, size_t n)
 {
@@ -33,105 +34,133 @@ static json_object *u64(uint64_t v)
 	return json_object_new_uint64(v);
 }
 
-static json_object *attr_json(const tfs_attr *a, const dump_value *v);
+static void write_attr(jw *w, const tfs_attr *a, const dump_value *v);
 
-static json_object *attr_value(const tfs_attr *a)
+static void write_value(jw *w, const tfs_attr *a)
 {
 	switch (tfs_attr_kind(a)) {
 	case TFS_KIND_BOOL:
-		return json_object_new_boolean(tfs_attr_bool(a));
+		jw_bool(w, tfs_attr_bool(a));
+		break;
 	case TFS_KIND_ULONG:
-		return u64(tfs_attr_ulong(a));
+		jw_u64(w, tfs_attr_ulong(a));
+		break;
 	case TFS_KIND_BYTES: {
 		size_t n;
 		const uint8_t *p = tfs_attr_bytes(a, &n);
-		return hex_string(p, n);
+		jw_hex(w, p, n);
+		break;
 	}
-	case TFS_KIND_MAP: {
-		json_object *arr = json_object_new_array();
+	case TFS_KIND_MAP:
+		jw_array(w);
 		for (size_t i = 0; i < tfs_attr_map_count(a); i++)
-			json_object_array_add(arr, attr_json(tfs_attr_map_entry(a, i), NULL));
-		return arr;
-	}
-	case TFS_KIND_MECHS: {
-		json_object *arr = json_object_new_array();
+			write_attr(w, tfs_attr_map_entry(a, i), NULL);
+		jw_end_array(w);
+		break;
+	case TFS_KIND_MECHS:
+		jw_array(w);
 		for (size_t i = 0; i < tfs_attr_mech_count(a); i++)
-			json_object_array_add(arr, u64(tfs_attr_mech(a, i)));
-		return arr;
+			jw_u64(w, tfs_attr_mech(a, i));
+		jw_end_array(w);
+		break;
 	}
-	}
-	return NULL;
 }
 
 /* Decoded fields as members; integers that fit 64 bits as numbers. */
-static json_object *decoded_json(const tfs_decoded *d)
+static void write_decoded(jw *w, const tfs_decoded *d)
 {
-	json_object *j = json_object_new_object();
-	json_object_object_add(j, "kind", json_object_new_string(tfs_decoded_kind(d)));
-	json_object_object_add(j, "summary", cli_json_string(tfs_decoded_summary(d)));
+	jw_object(w);
+	jw_key(w, "kind");
+	jw_text(w, tfs_decoded_kind(d));
+	jw_key(w, "summary");
+	jw_text(w, tfs_decoded_summary(d));
 	for (size_t i = 0; i < tfs_decoded_count(d); i++) {
-		const char *name = tfs_decoded_name(d, i);
 		int64_t n;
-		json_object *v;
+		jw_key(w, tfs_decoded_name(d, i));
 		if (tfs_decoded_type_of(d, i) == TFS_DECODED_INTEGER && tfs_decoded_int(d, i, &n))
-			v = json_object_new_int64(n);
+			jw_i64(w, n);
 		else if (tfs_decoded_type_of(d, i) == TFS_DECODED_BOOLEAN)
-			v = json_object_new_boolean(strcmp(tfs_decoded_value(d, i), "true") == 0);
+			jw_bool(w, strcmp(tfs_decoded_value(d, i), "true") == 0);
 		else
-			v = cli_json_string(tfs_decoded_value(d, i));
-		json_object_object_add(j, name, v);
+			jw_text(w, tfs_decoded_value(d, i));
 	}
-	return j;
+	jw_end_object(w);
 }
 
 /* The members a byte string's view adds: decrypted plaintext, or a
  * redaction with a fingerprint instead of the value. */
-static void add_view(json_object *j, const dump_value *v)
+static void write_view(jw *w, const dump_value *v)
 {
-	if (v->encrypted)
-		json_object_object_add(j, "encrypted", json_object_new_boolean(1));
-	if (v->decrypted) {
-		json_object_object_add(j, "decrypted", json_object_new_boolean(1));
-		json_object_object_add(j, "layout", json_object_new_string(tfs_layout_name(v->layout)));
+	if (v->encrypted) {
+		jw_key(w, "encrypted");
+		jw_bool(w, true);
 	}
-	if (v->error != NULL)
-		json_object_object_add(j, "decrypt_error", json_object_new_string(v->error));
-	if (v->decode_error != NULL)
-		json_object_object_add(j, "decode_error", cli_json_string(v->decode_error));
-	if (v->decoded != NULL)
-		json_object_object_add(j, "decoded", decoded_json(v->decoded));
+	if (v->decrypted) {
+		jw_key(w, "decrypted");
+		jw_bool(w, true);
+		jw_key(w, "layout");
+		jw_string(w, tfs_layout_name(v->layout));
+	}
+	if (v->error != NULL) {
+		jw_key(w, "decrypt_error");
+		jw_string(w, v->error);
+	}
+	if (v->decode_error != NULL) {
+		jw_key(w, "decode_error");
+		jw_text(w, v->decode_error);
+	}
+	if (v->decoded != NULL) {
+		jw_key(w, "decoded");
+		write_decoded(w, v->decoded);
+	}
 	if (v->redacted) {
-		json_object_object_del(j, "value");
-		json_object_object_add(j, "redacted", json_object_new_boolean(1));
-		json_object_object_add(j, "length", u64(v->len));
-		json_object_object_add(j, "fingerprint", json_object_new_string(v->fingerprint));
+		jw_key(w, "redacted");
+		jw_bool(w, true);
+		jw_key(w, "length");
+		jw_u64(w, v->len);
+		jw_key(w, "fingerprint");
+		jw_string(w, v->fingerprint);
 	} else {
-		json_object_object_add(j, "value", hex_string(v->bytes, v->len));
+		jw_key(w, "value");
+		jw_hex(w, v->bytes, v->len);
 	}
 }
 
 /* v is NULL for map entries, which are never encrypted. */
-static json_object *attr_json(const tfs_attr *a, const dump_value *v)
+static void write_attr(jw *w, const tfs_attr *a, const dump_value *v)
 {
-	json_object *j = json_object_new_object();
 	uint64_t type = tfs_attr_type(a);
 	const char *name = tfs_name(TFS_NS_CKA, type);
-	json_object_object_add(j, "type", u64(type));
-	json_object_object_add(j, "name", name ? json_object_new_string(name) : NULL);
-	json_object_object_add(j, "kind", json_object_new_string(tfs_kind_name(tfs_attr_kind(a))));
-	json_object_object_add(j, "offset", u64(tfs_attr_offset(a)));
-	if (v != NULL && tfs_attr_kind(a) == TFS_KIND_BYTES)
-		add_view(j, v);
+	jw_object(w);
+	jw_key(w, "type");
+	jw_u64(w, type);
+	jw_key(w, "name");
+	if (name != NULL)
+		jw_string(w, name);
 	else
-		json_object_object_add(j, "value", attr_value(a));
+		jw_null(w);
+	jw_key(w, "kind");
+	jw_string(w, tfs_kind_name(tfs_attr_kind(a)));
+	jw_key(w, "offset");
+	jw_u64(w, tfs_attr_offset(a));
+	if (v != NULL && tfs_attr_kind(a) == TFS_KIND_BYTES) {
+		write_view(w, v);
+	} else {
+		jw_key(w, "value");
+		write_value(w, a);
+	}
 	if (tfs_attr_kind(a) == TFS_KIND_ULONG) {
 		const char *vn = dump_ulong_name(type, tfs_attr_ulong(a));
-		if (vn != NULL)
-			json_object_object_add(j, "value_name", json_object_new_string(vn));
+		if (vn != NULL) {
+			jw_key(w, "value_name");
+			jw_string(w, vn);
+		}
 	}
-	if (tfs_attr_is_shadowed(a))
-		json_object_object_add(j, "shadowed", json_object_new_boolean(1));
-	return j;
+	if (tfs_attr_is_shadowed(a)) {
+		jw_key(w, "shadowed");
+		jw_bool(w, true);
+	}
+	jw_end_object(w);
 }
 
 /*
@@ -225,24 +254,33 @@ static void json_token_begin(dump_sink *s, const tfs_token *tok, const dump_toke
 static void json_object_cb(dump_sink *s, const tfs_token *tok, size_t i, const tfs_object *obj,
                            const dump_value *values, const char *summary, const tfs_error *err)
 {
-	json_object *j = json_object_new_object();
-	json_object_object_add(j, "uuid", cli_json_string(tfs_token_object_uuid(tok, i)));
-	json_object_object_add(j, "file", cli_json_string(tfs_token_object_file(tok, i)));
-	if (obj == NULL) {
-		char buf[1200];
-		json_object_object_add(j, "error", cli_json_string(tfs_error_format(err, buf, sizeof(buf))));
-	} else {
-		json_object_object_add(j, "generation", u64(tfs_object_generation(obj)));
-		json_object_object_add(j, "summary", cli_json_string(summary));
-		json_object_object_add(j, "private", json_object_new_boolean(tfs_object_is_private(obj)));
-		json_object *attrs = json_object_new_array();
-		for (size_t k = 0; k < tfs_object_attr_count(obj); k++)
-			json_object_array_add(attrs, attr_json(tfs_object_attr(obj, k), &values[k]));
-		json_object_object_add(j, "attributes", attrs);
-	}
 	fputs(s->first_object ? "\n" : ",\n", s->out);
 	s->first_object = false;
-	emit(s->out, j);
+	jw w;
+	jw_init(&w, s->out);
+	jw_object(&w);
+	jw_key(&w, "uuid");
+	jw_text(&w, tfs_token_object_uuid(tok, i));
+	jw_key(&w, "file");
+	jw_text(&w, tfs_token_object_file(tok, i));
+	if (obj == NULL) {
+		char buf[1200];
+		jw_key(&w, "error");
+		jw_text(&w, tfs_error_format(err, buf, sizeof(buf)));
+	} else {
+		jw_key(&w, "generation");
+		jw_u64(&w, tfs_object_generation(obj));
+		jw_key(&w, "summary");
+		jw_text(&w, summary);
+		jw_key(&w, "private");
+		jw_bool(&w, tfs_object_is_private(obj));
+		jw_key(&w, "attributes");
+		jw_array(&w);
+		for (size_t k = 0; k < tfs_object_attr_count(obj); k++)
+			write_attr(&w, tfs_object_attr(obj, k), &values[k]);
+		jw_end_array(&w);
+	}
+	jw_end_object(&w);
 }
 
 static json_object *opt_string(const char *s)

@@ -95,22 +95,29 @@ static bool printable(const uint8_t *p, size_t n)
 	return true;
 }
 
+/* hexdump -C style lines, each built in a buffer: formatting every byte
+ * with fprintf was a third of dump's time. */
 static void hex_lines(FILE *out, const uint8_t *p, size_t n, int indent)
 {
+	static const char digits[] = "0123456789abcdef";
+	char line[160];
 	for (size_t off = 0; off < n; off += 16) {
-		fprintf(out, "%*s%04zx ", indent, "", off);
+		size_t k = (size_t)snprintf(line, sizeof(line), "%*s%04zx ", indent, "", off);
 		for (size_t i = 0; i < 16; i++) {
 			if (i == 8)
-				fputc(' ', out);
-			if (off + i < n)
-				fprintf(out, " %02x", p[off + i]);
-			else
-				fputs("   ", out);
+				line[k++] = ' ';
+			line[k++] = ' ';
+			line[k++] = off + i < n ? digits[p[off + i] >> 4] : ' ';
+			line[k++] = off + i < n ? digits[p[off + i] & 15] : ' ';
 		}
-		fputs("  |", out);
+		line[k++] = ' ';
+		line[k++] = ' ';
+		line[k++] = '|';
 		for (size_t i = 0; i < 16 && off + i < n; i++)
-			fputc(isprint(p[off + i]) ? p[off + i] : '.', out);
-		fputs("|\n", out);
+			line[k++] = isprint(p[off + i]) ? (char)p[off + i] : '.';
+		line[k++] = '|';
+		line[k++] = '\n';
+		fwrite(line, 1, k, out);
 	}
 }
 

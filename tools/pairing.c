@@ -12,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/x509.h>
+#include <openssl/asn1.h>
 #include <p11-kit/pkcs11.h>
 
 typedef struct part {
@@ -55,22 +54,27 @@ static void sha256(uint8_t out[32], const uint8_t *p, size_t n)
 	EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
 }
 
+/* The view of the last byte string of a type, or NULL. */
+static const dump_value *view_of(const tfs_object *obj, const dump_value *values, uint64_t type)
+{
+	for (size_t k = tfs_object_attr_count(obj); k-- > 0;) {
+		const tfs_attr *a = tfs_object_attr(obj, k);
+		if (tfs_attr_type(a) == type && tfs_attr_kind(a) == TFS_KIND_BYTES)
+			return &values[k];
+	}
+	return NULL;
+}
+
 /* The plaintext of the last attribute of a type, or NULL when unknown. */
 static const uint8_t *value_of(const tfs_object *obj, const dump_value *values, uint64_t type,
                                size_t *len)
 {
+	const dump_value *v = view_of(obj, values, type);
 	*len = 0;
-	for (size_t k = tfs_object_attr_count(obj); k-- > 0;) {
-		const tfs_attr *a = tfs_object_attr(obj, k);
-		if (tfs_attr_type(a) != type || tfs_attr_kind(a) != TFS_KIND_BYTES)
-			continue;
-		const dump_value *v = &values[k];
-		if (v->encrypted && !v->decrypted)
-			return NULL;
-		*len = v->len;
-		return v->bytes;
-	}
-	return NULL;
+	if (v == NULL || (v->encrypted && !v->decrypted))
+		return NULL;
+	*len = v->len;
+	return v->bytes;
 }
 
 static uint64_t ulong_of(const tfs_object *obj, uint64_t type)
@@ -102,41 +106,91 @@ static void point_key(part *pt, const uint8_t *p, size_t len)
 	pt->has_key = true;
 }
 
-static void curve_of(part *pt, const uint8_t *params, size_t len)
+/* The curve, named from the view's decoding (decoding it again here cost
+ * as much as the whole of the rest of pairing). */
+static void curve_of(part *pt, const dump_value *v)
 {
-	sha256(pt->curve, params, len);
+	sha256(pt->curve, v->bytes, v->len);
 	pt->has_curve = true;
-	tfs_decoded *d;
-	tfs_error e;
-	if (tfs_decode_ec_params(&d, params, len, &e) == TFS_OK) {
-		const char *name = tfs_decoded_get(d, "curve");
-		snprintf(pt->size, sizeof(pt->size), "EC %s", name ? name : "curve");
-		tfs_decoded_free(d);
-	}
+	const char *name = v->decoded != NULL ? tfs_decoded_get(v->decoded, "curve") : NULL;
+	snprintf(pt->size, sizeof(pt->size), "EC %s", name != NULL ? name : "curve");
 }
 
-/* A certificate's public key, through OpenSSL. */
+/*
+ * The SubjectPublicKeyInfo inside a certificate: Certificate > TBSCertificate
+ * > [0] version?, serial, signature, issuer, validity, subject, SPKI. Walking
+ * the TLV headers is a small fraction of what a full d2i_X509 costs (which
+ * was a third of dump's time on a store with many certificates).
+ */
+static const unsigned char *find_spki(const unsigned char *der, size_t len, long *spki_len)
+{
+	const unsigned char *p = der;
+	long l;
+	int tag, cls;
+	/* Certificate, then TBSCertificate: step inside both. */
+	for (int depth = 0; depth < 2; depth++)
+		if ((ASN1_get_object(&p, &l, &tag, &cls, (long)(der + len - p)) & 0x80) ||
+		    tag != V_ASN1_SEQUENCE)
+			return NULL;
+	const unsigned char *end = p + l;
+	for (int field = 0; p < end; field++) {
+		const unsigned char *start = p;
+		if (ASN1_get_object(&p, &l, &tag, &cls, (long)(end - p)) & 0x80)
+			return NULL;
+		bool version = field == 0 && cls == V_ASN1_CONTEXT_SPECIFIC && tag == 0;
+		if (version)
+			field--; /* optional: does not count */
+		if (field == 5) {
+			*spki_len = (long)(p - start) + l;
+			return start;
+		}
+		p += l;
+	}
+	return NULL;
+}
+
+/* Reads one TLV header at *p within end; false when malformed. */
+static bool tlv(const unsigned char **p, const unsigned char *end, int want_tag, long *len)
+{
+	int tag, cls;
+	if (*p >= end || (ASN1_get_object(p, len, &tag, &cls, (long)(end - *p)) & 0x80))
+		return false;
+	return tag == want_tag && cls == V_ASN1_UNIVERSAL;
+}
+
+/*
+ * A certificate's public key, in the form key objects store it: the RSA
+ * modulus, or the EC point. Read from the SPKI's TLV headers; OpenSSL 3's
+ * d2i_PUBKEY goes through its provider decoders and cost about a million
+ * instructions per certificate.
+ */
 static void cert_key(part *pt, const uint8_t *der, size_t len)
 {
-	const unsigned char *q = der;
-	X509 *x = d2i_X509(NULL, &q, (long)len);
-	EVP_PKEY *k = x ? X509_get0_pubkey(x) : NULL;
-	if (k != NULL) {
-		BIGNUM *n = NULL;
-		uint8_t buf[1024];
-		size_t blen = 0;
-		if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_N, &n) == 1) {
-			int nb = BN_num_bytes(n);
-			if (nb > 0 && (size_t)nb <= sizeof(buf) && BN_bn2bin(n, buf) == nb)
-				modulus_key(pt, buf, (size_t)nb);
-			BN_free(n);
-		} else if (EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf,
-		                                           sizeof(buf), &blen) == 1) {
-			sha256(pt->key, buf, blen);
-			pt->has_key = true;
-		}
+	static const unsigned char rsa_oid[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
+	static const unsigned char ec_oid[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+	long spki_len = 0, l, alg_len, oid_len, bits_len;
+	const unsigned char *p = find_spki(der, len, &spki_len);
+	if (p == NULL)
+		return;
+	const unsigned char *end = p + spki_len;
+	if (!tlv(&p, end, V_ASN1_SEQUENCE, &l) || !tlv(&p, end, V_ASN1_SEQUENCE, &alg_len))
+		return;
+	const unsigned char *alg_end = p + alg_len, *oid = p;
+	if (!tlv(&oid, alg_end, V_ASN1_OBJECT, &oid_len))
+		return;
+	p = alg_end;
+	if (!tlv(&p, end, V_ASN1_BIT_STRING, &bits_len) || bits_len < 2 || p[0] != 0)
+		return;
+	const unsigned char *key = p + 1, *key_end = p + bits_len;
+	if (oid_len == (long)sizeof(ec_oid) && memcmp(oid, ec_oid, sizeof(ec_oid)) == 0) {
+		sha256(pt->key, key, (size_t)(key_end - key));
+		pt->has_key = true;
+	} else if (oid_len == (long)sizeof(rsa_oid) && memcmp(oid, rsa_oid, sizeof(rsa_oid)) == 0) {
+		long n_len;
+		if (tlv(&key, key_end, V_ASN1_SEQUENCE, &l) && tlv(&key, key_end, V_ASN1_INTEGER, &n_len) &&
+		    n_len > 0 && n_len <= key_end - key)
+			modulus_key(pt, key, (size_t)n_len);
 	}
-	X509_free(x);
 }
 
 static const char *class_word(uint64_t cls)
@@ -170,8 +224,9 @@ void pairing_add(pairing *p, const char *uuid, const tfs_object *obj, const dump
 			snprintf(pt.id + 2 * i, 3, "%02x", v[i]);
 	if ((v = value_of(obj, values, CKA_MODULUS, &len)) != NULL && len > 0)
 		modulus_key(&pt, v, len);
-	if ((v = value_of(obj, values, CKA_EC_PARAMS, &len)) != NULL && len > 0)
-		curve_of(&pt, v, len);
+	const dump_value *params = view_of(obj, values, CKA_EC_PARAMS);
+	if (params != NULL && (!params->encrypted || params->decrypted) && params->len > 0)
+		curve_of(&pt, params);
 	if ((v = value_of(obj, values, CKA_EC_POINT, &len)) != NULL && len > 0)
 		point_key(&pt, v, len);
 	if (pt.cls == CKO_SECRET_KEY) {
