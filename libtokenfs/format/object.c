@@ -360,10 +360,15 @@ int tfs_object_serialize(const tfs_object *obj, uint8_t **out, size_t *size, tfs
 {
 	*out = NULL;
 	*size = 0;
-	/* Sizes are bounded by the parse caps, far below SIZE_MAX. */
+	/* Parsed sizes are bounded by the caps, but tfs_object_set_bytes can
+	 * grow values: add with overflow checks. */
 	size_t total = 8;
 	for (size_t i = 0; i < obj->count; i++)
-		total += 16 + value_size(&obj->attrs[i]);
+		if (!tfs_size_add(total, 16, &total) ||
+		    !tfs_size_add(total, value_size(&obj->attrs[i]), &total) ||
+		    total > TFS_MAX_OBJECT_SIZE)
+			return tfs_error_set(err, TFS_E_LIMIT, TFS_NO_OFFSET,
+			                     "object would exceed the %u-byte cap", TFS_MAX_OBJECT_SIZE);
 	uint8_t *buf = malloc(total);
 	if (buf == NULL)
 		return tfs_nomem(err);
@@ -384,6 +389,10 @@ int tfs_object_set_bytes(tfs_object *obj, size_t i, const uint8_t *data, size_t 
 	if (i >= obj->count || obj->attrs[i].kind != TFS_KIND_BYTES)
 		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 		                     "attribute %zu is not a top-level byte string", i);
+	if (len > TFS_MAX_OBJECT_SIZE)
+		return tfs_error_set(err, TFS_E_LIMIT, TFS_NO_OFFSET,
+		                     "a value of %zu bytes exceeds the %u-byte object cap", len,
+		                     TFS_MAX_OBJECT_SIZE);
 	struct owned_value *p = realloc(obj->owned, (obj->nowned + 1) * sizeof(*p));
 	if (p == NULL)
 		return tfs_nomem(err);
