@@ -17,6 +17,7 @@
 #include <p11-kit/pkcs11.h>
 
 typedef struct part {
+	size_t seq;          /* order of arrival */
 	const char *uuid;
 	uint64_t cls, key_type;
 	char id[80];
@@ -259,6 +260,7 @@ void pairing_add(pairing *p, const char *uuid, const tfs_object *obj, const dump
 		p->parts = np;
 		p->cap = ncap;
 	}
+	pt.seq = p->n;
 	p->parts[p->n++] = pt;
 }
 
@@ -272,6 +274,54 @@ static bool agree(const part *a, const part *b)
 	return false;
 }
 
+static int by_id(const void *a, const void *b)
+{
+	const part *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+	/* Ties keep the order objects were read in (file-name order). */
+	return c != 0 ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Pairs the parts of one CKA_ID (parts[0..n)), appending keys to p. */
+static void pair_group(pairing *p, const part *parts, size_t n, bool *used)
+{
+	/* Each key is anchored at a private key, else a public key, else a
+	 * certificate; its parts join when their key agrees. */
+	static const uint64_t order[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE};
+	for (size_t o = 0; o < 3; o++) {
+		for (size_t i = 0; i < n; i++) {
+			if (used[i] || parts[i].cls != order[o])
+				continue;
+			dump_key *k = &p->keys[p->nkeys++];
+			const part *anchor = &parts[i];
+			used[i] = true;
+			snprintf(k->id, sizeof(k->id), "%s", anchor->id);
+			snprintf(k->summary, sizeof(k->summary), "%s", anchor->size);
+			const part *pub = anchor->cls == CKO_PUBLIC_KEY ? anchor : NULL;
+			*(anchor->cls == CKO_PRIVATE_KEY ? &k->private_uuid
+			  : anchor->cls == CKO_PUBLIC_KEY ? &k->public_uuid : &k->cert_uuid) = anchor->uuid;
+			for (size_t j = 0; j < n && k->public_uuid == NULL; j++) {
+				if (!used[j] && parts[j].cls == CKO_PUBLIC_KEY && agree(anchor, &parts[j])) {
+					k->public_uuid = parts[j].uuid;
+					pub = &parts[j];
+					used[j] = true;
+				}
+			}
+			/* An EC private key has no point: the certificate must agree
+			 * with the public key. */
+			for (size_t j = 0; j < n && k->cert_uuid == NULL; j++) {
+				if (!used[j] && parts[j].cls == CKO_CERTIFICATE &&
+				    agree(pub != NULL ? pub : anchor, &parts[j])) {
+					k->cert_uuid = parts[j].uuid;
+					used[j] = true;
+				}
+			}
+		}
+	}
+}
+
+/* Sorting by CKA_ID first keeps pairing linear in the number of objects
+ * (after the sort): every object is compared only with those of its ID. */
 const dump_key *pairing_keys(pairing *p, size_t *count)
 {
 	free(p->keys);
@@ -283,44 +333,12 @@ const dump_key *pairing_keys(pairing *p, size_t *count)
 		*count = 0;
 		return NULL;
 	}
-	/* Each key is anchored at a private key, else a public key, else a
-	 * certificate; its parts join when their ID and key agree. */
-	static const uint64_t order[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE};
-	for (size_t o = 0; o < 3; o++) {
-		for (size_t i = 0; i < p->n; i++) {
-			if (used[i] || p->parts[i].cls != order[o])
-				continue;
-			dump_key *k = &p->keys[p->nkeys++];
-			const part *anchor = &p->parts[i];
-			used[i] = true;
-			snprintf(k->id, sizeof(k->id), "%s", anchor->id);
-			snprintf(k->summary, sizeof(k->summary), "%s", anchor->size);
-			const part *pub = anchor->cls == CKO_PUBLIC_KEY ? anchor : NULL;
-			*(anchor->cls == CKO_PRIVATE_KEY ? &k->private_uuid
-			  : anchor->cls == CKO_PUBLIC_KEY ? &k->public_uuid : &k->cert_uuid) = anchor->uuid;
-			for (size_t j = 0; j < p->n; j++) {
-				const part *c = &p->parts[j];
-				if (used[j] || strcmp(c->id, anchor->id) != 0)
-					continue;
-				if (c->cls == CKO_PUBLIC_KEY && k->public_uuid == NULL && agree(anchor, c)) {
-					k->public_uuid = c->uuid;
-					pub = c;
-					used[j] = true;
-				}
-			}
-			for (size_t j = 0; j < p->n; j++) {
-				const part *c = &p->parts[j];
-				if (used[j] || strcmp(c->id, anchor->id) != 0 || c->cls != CKO_CERTIFICATE ||
-				    k->cert_uuid != NULL)
-					continue;
-				/* An EC private key has no point: the certificate must
-				 * agree with the public key. */
-				if (agree(pub != NULL ? pub : anchor, c)) {
-					k->cert_uuid = c->uuid;
-					used[j] = true;
-				}
-			}
-		}
+	if (p->n > 1)
+		qsort(p->parts, p->n, sizeof(*p->parts), by_id);
+	for (size_t g = 0, end; g < p->n; g = end) {
+		for (end = g + 1; end < p->n && strcmp(p->parts[end].id, p->parts[g].id) == 0; end++)
+			;
+		pair_group(p, p->parts + g, end - g, used + g);
 	}
 	free(used);
 	*count = p->nkeys;
