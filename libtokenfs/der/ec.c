@@ -34,6 +34,21 @@
 #define OID_CHAR2_FIELD "1.2.840.10045.1.2"
 
 /* Named curve: our Edwards/Montgomery table, else OpenSSL's. */
+/* The curves keys are made on in practice, so that naming one does not
+ * build an EC_GROUP (which was a tenth of a dump of a store of EC keys).
+ * Others still go through OpenSSL below; der_test checks both paths
+ * against OpenSSL's own reading. */
+static const struct {
+	const char *oid, *name;
+	unsigned bits;
+} common_curves[] = {
+	{"1.2.840.10045.3.1.7", "P-256", 256},
+	{"1.3.132.0.34", "P-384", 384},
+	{"1.3.132.0.35", "P-521", 521},
+	{"1.3.132.0.33", "P-224", 224},
+	{"1.2.840.10045.3.1.1", "P-192", 192},
+};
+
 static void named_curve(tfs_curve_info *ci)
 {
 	ci->openssl_name = tfs_der_oid_short_name(ci->oid);
@@ -43,6 +58,13 @@ static void named_curve(tfs_curve_info *ci)
 		ci->field_bits = x->field_bits;
 		ci->key_bits = x->key_bits;
 		return;
+	}
+	for (size_t i = 0; i < sizeof(common_curves) / sizeof(common_curves[0]); i++) {
+		if (strcmp(ci->oid, common_curves[i].oid) == 0) {
+			ci->name = common_curves[i].name;
+			ci->field_bits = ci->key_bits = common_curves[i].bits;
+			return;
+		}
 	}
 	ci->name = "unknown";
 	if (ci->openssl_name == NULL)
