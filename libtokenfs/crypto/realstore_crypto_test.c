@@ -71,8 +71,9 @@ static size_t check_values(const char *dir, const uint8_t key[TFS_KEY_LEN])
 		if (nl <= 7 || strcmp(e->d_name + nl - 7, ".object") != 0 ||
 		    strcmp(e->d_name, "token.object") == 0)
 			continue;
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		char path[8192];
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+			fail_msg("path too long: %s/%s", dir, e->d_name);
 		tfs_object *obj = load_object(path);
 		const tfs_attr *priv = tfs_object_find(obj, CKA_PRIVATE);
 		if (priv != NULL && !tfs_attr_bool(priv)) {

@@ -76,7 +76,7 @@ int tfs_der_decode(asn1_node *node, const char *type, uint8_t ident, const uint8
                    size_t len, uint64_t base, const char *what, tfs_error *err)
 {
 	*node = NULL;
-	asn1_node d;
+	asn1_node d = NULL;
 	int rc = defs(&d, err);
 	if (rc != TFS_OK)
 		return rc;

@@ -251,7 +251,7 @@ static int load_records(tfs_seal_manifest *m, tfs_error *err)
 static int authenticate(json_object *root, tfs_seal_load_status *status,
                         const tfs_token_key *key, tfs_error *err)
 {
-	size_t mac_len, salt_len;
+	size_t mac_len = 0, salt_len = 0;
 	const char *mac_hex = string_member(root, "mac", &mac_len);
 	const char *salt_hex = string_member(root, "salt", &salt_len);
 	const char *format = string_member(root, "format", NULL);
