@@ -8,23 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "pinspec.h"
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3
-	           : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
-	if (len == 0 || len > n || (len == 2 && p[0] < 0xC2) || (len == 4 && p[0] > 0xF4))
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	if ((len == 3 && p[0] == 0xE0 && p[1] < 0xA0) || (len == 3 && p[0] == 0xED && p[1] >= 0xA0) ||
-	    (len == 4 && p[0] == 0xF0 && p[1] < 0x90) || (len == 4 && p[0] == 0xF4 && p[1] >= 0x90))
-		return 0; /* overlong, surrogate or beyond U+10FFFF */
-	return len;
-}
 
 /* Copies s, escaping what `bad` rejects as \xNN; out holds at least one
  * byte and is always terminated. */
@@ -33,9 +18,9 @@ static void escape(const char *s, char *out, size_t size, bool terminal)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n = strlen(s), o = 0;
 	for (size_t i = 0; i < n && o + 5 < size;) {
-		size_t len = utf8_len(p + i, n - i);
-		bool control = len == 1 ? (p[i] < 0x20 || p[i] == 0x7F)
-		             : len == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0; /* C1 */
+		uint32_t cp = 0;
+		size_t len = tfs_utf8_decode(p + i, n - i, &cp);
+		bool control = cp < 0x20 || (cp >= 0x7F && cp < 0xA0); /* C0, DEL, C1 */
 		if (len == 0 || (terminal && control)) {
 			o += (size_t)snprintf(out + o, size - o, "\\x%02x", p[i]);
 			i++;

@@ -20,6 +20,7 @@
  * that is not UTF-8, lone surrogates, code points past U+10FFFF), those
  * bytes are escaped \XX as plain RFC2253 (esc_msb) prints them.
  */
+#include "core/utf8.h"
 #include "der/der_internal.h"
 
 #include <stdio.h>
@@ -114,38 +115,6 @@ static void push_ucs(chars *c, uint32_t cp)
 		push(c, b[i], true);
 }
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms,
- * no surrogates, nothing past U+10FFFF), or 0. */
-static size_t utf8_valid(const uint8_t *p, size_t n, uint32_t *cp)
-{
-	uint8_t b = p[0];
-	size_t len;
-	uint32_t v, min;
-	if (b < 0x80) {
-		*cp = b;
-		return 1;
-	} else if (b >= 0xc2 && b <= 0xdf) {
-		len = 2, v = b & 0x1f, min = 0x80;
-	} else if (b >= 0xe0 && b <= 0xef) {
-		len = 3, v = b & 0x0f, min = 0x800;
-	} else if (b >= 0xf0 && b <= 0xf4) {
-		len = 4, v = b & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		v = (v << 6) | (p[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return len;
-}
-
 /* The characters of a string value given its libtasn1 CHOICE alternative;
  * false when OpenSSL would not print it as text either. */
 static bool decode_chars(chars *c, const char *alt, const uint8_t *s, size_t n)
@@ -153,7 +122,7 @@ static bool decode_chars(chars *c, const char *alt, const uint8_t *s, size_t n)
 	if (strcmp(alt, "utf8String") == 0) {
 		for (size_t i = 0; i < n;) {
 			uint32_t cp;
-			size_t k = utf8_valid(s + i, n - i, &cp);
+			size_t k = tfs_utf8_decode(s + i, n - i, &cp);
 			if (k == 0) {
 				push(c, s[i], true);
 				i++;
