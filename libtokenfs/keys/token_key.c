@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "core/error_internal.h"
+#include "keys/keys_internal.h"
 
 struct tfs_token_key {
 	uint8_t key[TFS_KEY_LEN];
@@ -72,4 +73,15 @@ int tfs_token_key_decrypt(const tfs_token_key *key, uint8_t **out, size_t *out_l
                           tfs_layout *layout, const uint8_t *ct, size_t ct_len, tfs_error *err)
 {
 	return tfs_value_decrypt(out, out_len, layout, key->key, ct, ct_len, err);
+}
+
+int tfs_token_key_from_bytes(tfs_token_key **out, const uint8_t key[TFS_KEY_LEN],
+                             tfs_layout layout, tfs_error *err)
+{
+	*out = calloc(1, sizeof(**out));
+	if (*out == NULL)
+		return tfs_nomem(err);
+	memcpy((*out)->key, key, TFS_KEY_LEN);
+	(*out)->layout = layout;
+	return TFS_OK;
 }

@@ -53,14 +53,6 @@ bool tfs_seal_unhex_exact(uint8_t *out, size_t cap, const char *hex, size_t hex_
 	return true;
 }
 
-int tfs_seal_sha256(uint8_t out[32], const uint8_t *p, size_t n, tfs_error *err)
-{
-	unsigned int len = 0;
-	if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != 32)
-		return tfs_error_set(err, TFS_E_CRYPTO, TFS_NO_OFFSET, "SHA-256 failed");
-	return TFS_OK;
-}
-
 /* ---- growable text ---- */
 
 void tfs_seal_sb_add(tfs_seal_strbuf *b, const char *s, size_t n)

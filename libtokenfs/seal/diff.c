@@ -213,7 +213,7 @@ static void unparseable(diff *d, const tfs_error *pe)
 		const tfs_seal_attr *sa = &so->attrs[k];
 		uint8_t md[32];
 		if (sa->size > d->size - (pos < d->size ? pos : d->size) ||
-		    tfs_seal_sha256(md, d->data + pos, (size_t)sa->size, NULL) != TFS_OK ||
+		    tfs_sha256(md, d->data + pos, (size_t)sa->size, NULL) != TFS_OK ||
 		    memcmp(md, sa->sha256, 32) != 0) {
 			culprit = sa->type;
 			at = pos;
@@ -300,7 +300,7 @@ static void compare(diff *d, const tfs_object *obj)
 		uint64_t off, end;
 		uint8_t md[32];
 		current_span(d, obj, j, &off, &end);
-		if (tfs_seal_sha256(md, d->data + off, (size_t)(end - off), NULL) != TFS_OK) {
+		if (tfs_sha256(md, d->data + off, (size_t)(end - off), NULL) != TFS_OK) {
 			d->nomem = true;
 			break;
 		}
@@ -313,7 +313,7 @@ static void compare(diff *d, const tfs_object *obj)
 		uint64_t off, end;
 		uint8_t md[32];
 		current_span(d, obj, j, &off, &end);
-		if (tfs_seal_sha256(md, d->data + off, (size_t)(end - off), NULL) != TFS_OK)
+		if (tfs_sha256(md, d->data + off, (size_t)(end - off), NULL) != TFS_OK)
 			d->nomem = true;
 		else
 			added(d, obj, tfs_object_attr(obj, j), md);

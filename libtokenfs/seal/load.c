@@ -114,7 +114,7 @@ static int load_attr(tfs_seal_attr *sa, json_object *e, const char *file, size_t
 	int rc = TFS_OK;
 	if (!tfs_seal_unhex_exact(rec + 24, n / 2, hex, n))
 		rc = MALFORMED("%s: attribute %zu: value is not hex", file, k);
-	else if ((rc = tfs_seal_sha256(md, rec + 8, (size_t)sa->size, err)) == TFS_OK &&
+	else if ((rc = tfs_sha256(md, rec + 8, (size_t)sa->size, err)) == TFS_OK &&
 	         memcmp(md, sa->sha256, 32) != 0)
 		rc = MALFORMED("%s: attribute %zu: value does not match its sha256", file, k);
 	if (rc != TFS_OK) {

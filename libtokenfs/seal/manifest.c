@@ -90,7 +90,7 @@ static int attr_entry(builder *b, json_object *arr, const tfs_vtoken *vt, const 
 	put(b, e, "kind", json_object_new_int((int)tfs_attr_kind(a)));
 	put(b, e, "size", json_object_new_uint64(end - off));
 	uint8_t md[32];
-	int rc = tfs_seal_sha256(md, data + off, (size_t)(end - off), err);
+	int rc = tfs_sha256(md, data + off, (size_t)(end - off), err);
 	if (rc != TFS_OK)
 		return rc;
 	put(b, e, "sha256", hex_string(md, sizeof(md)));
@@ -222,7 +222,7 @@ static int files_and_objects(builder *b, json_object *root, tfs_vtoken *vt, cons
 			break;
 		uint8_t md[32];
 		put(b, f, "size", json_object_new_uint64(size));
-		rc = tfs_seal_sha256(md, data, size, err);
+		rc = tfs_sha256(md, data, size, err);
 		put(b, f, "sha256", hex_string(md, sizeof(md)));
 		/* The token's change counter, as read here, for a readable check. */
 		if (strcmp(ent->name, "generation") == 0 && size == 8)

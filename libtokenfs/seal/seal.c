@@ -158,7 +158,7 @@ static int generation_file(check *c, const tfs_seal_file *sf, const uint8_t *dat
 static int content_changed(check *c, const tfs_seal_file *sf, const uint8_t *data, size_t size)
 {
 	uint8_t md[32];
-	int rc = tfs_seal_sha256(md, data, size, NULL);
+	int rc = tfs_sha256(md, data, size, NULL);
 	if (rc != TFS_OK)
 		return rc;
 	if (size == sf->size && memcmp(md, sf->sha256, 32) == 0)

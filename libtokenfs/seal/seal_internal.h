@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "crypto/digest_internal.h"
 #include "store/fs_internal.h"
 #include "verify/verify_internal.h"
 
@@ -28,12 +29,11 @@
  * CKF_{USER,SO}_PIN_{COUNT_LOW,FINAL_TRY,LOCKED}. */
 #define TFS_SEAL_PIN_FLAGS UINT64_C(0x770000)
 
-/* ---- canon.c: hex, hashes, canonical JSON, HKDF, HMAC ---- */
+/* ---- canon.c: hex, canonical JSON, HKDF, HMAC ---- */
 
 void tfs_seal_hex(char *out, const uint8_t *p, size_t n); /* out: 2n + 1 bytes */
 /* Decodes exactly `cap` bytes of lowercase or uppercase hex; false otherwise. */
 bool tfs_seal_unhex_exact(uint8_t *out, size_t cap, const char *hex, size_t hex_len);
-int tfs_seal_sha256(uint8_t out[32], const uint8_t *p, size_t n, tfs_error *err);
 
 /*
  * The canonical text of a manifest: `root` without its top-level "mac"

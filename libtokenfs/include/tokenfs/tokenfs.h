@@ -11,6 +11,8 @@
 #include "tokenfs/names.h"
 #include "tokenfs/object.h"
 #include "tokenfs/store.h"
+#include "tokenfs/txn.h"
+#include "tokenfs/migrate.h"
 #include "tokenfs/verify.h"
 
 #define TFS_VERSION_STRING "0.1.0"

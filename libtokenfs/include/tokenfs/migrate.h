@@ -1,0 +1,96 @@
+/*
+ * Migration of a token between SoftHSM's AES-CBC layout and the AES-GCM
+ * layout of SoftHSMv2 pull request #627, as one write-engine transaction
+ * (tokenfs/txn.h). Every encrypted value not yet in the target layout is
+ * re-encrypted under the same token key with a fresh IV; each PIN blob whose
+ * PIN is given is re-wrapped with fresh salt and IV. Values, objects and
+ * blobs already in the target layout are left alone, so a migration is
+ * idempotent and completes a mixed token.
+ *
+ * Everything that can refuse runs before the first write: the PINs, every
+ * value of every object (a value that does not decrypt is reported through
+ * the problem callback and nothing is written), and the blobs.
+ */
+#ifndef TOKENFS_MIGRATE_H
+#define TOKENFS_MIGRATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenfs/crypto.h"
+#include "tokenfs/error.h"
+#include "tokenfs/store.h"
+#include "tokenfs/txn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tfs_blob_action {
+	TFS_BLOB_ABSENT = 0,  /* the token has no such blob (a user PIN never set) */
+	TFS_BLOB_ALREADY,     /* already in the target layout */
+	TFS_BLOB_REWRAPPED,   /* re-wrapped (or, in a dry run, would be) */
+	TFS_BLOB_KEPT         /* its PIN was not given: left as it is (--keep-other-blob) */
+} tfs_blob_action;
+
+/* "absent", "already", "rewrapped", "kept". */
+const char *tfs_blob_action_name(tfs_blob_action a);
+
+/* What happened to a token's seal (tokenfs.seal in its directory). */
+typedef enum tfs_seal_outcome {
+	TFS_SEAL_OUTCOME_NONE = 0,     /* no seal */
+	TFS_SEAL_OUTCOME_REMADE,       /* it verified before and was made anew after */
+	TFS_SEAL_OUTCOME_NOT_VERIFIED, /* it did not verify before: left alone */
+	TFS_SEAL_OUTCOME_UNCHANGED     /* nothing was written, so it still holds */
+} tfs_seal_outcome;
+
+/* "none", "remade", "not-verified", "unchanged". */
+const char *tfs_seal_outcome_name(tfs_seal_outcome s);
+
+typedef struct tfs_migrate_options {
+	tfs_layout to;            /* TFS_LAYOUT_CBC or TFS_LAYOUT_GCM */
+	const uint8_t *user_pin;  /* NULL: not given */
+	size_t user_pin_len;
+	const uint8_t *so_pin;    /* NULL: not given */
+	size_t so_pin_len;
+	bool keep_other_blob;     /* one PIN is enough; the other blob stays as it is */
+	bool dry_run;             /* decide and report; write nothing, lock nothing for writing */
+	unsigned lock_timeout_ms; /* 0: 5000 */
+	/* Both callbacks may be NULL. progress: objects examined or written so
+	 * far out of total, phase "checking" or "writing". problem: one value or
+	 * object that does not decrypt or parse (err names file and offset). */
+	void (*progress)(void *ctx, const char *phase, size_t done, size_t total);
+	void (*problem)(void *ctx, const tfs_error *err);
+	void *ctx;
+} tfs_migrate_options;
+
+typedef struct tfs_migrate_result {
+	size_t objects;            /* object files of the token */
+	size_t objects_rewritten;  /* ... rewritten (would be, in a dry run) */
+	size_t values_reencrypted; /* encrypted values moved to the target layout */
+	size_t values_already;     /* encrypted values already in it */
+	size_t problems;           /* values or objects reported through `problem` */
+	tfs_blob_action blob[2];   /* indexed by tfs_pin_role */
+	tfs_layout blob_layout[2]; /* each blob's layout before; NONE when unknown */
+	bool pending;              /* a dry run found an interrupted transaction */
+	tfs_seal_outcome seal;
+	tfs_txn_stats txn;         /* files and bytes written, recovery */
+} tfs_migrate_result;
+
+/*
+ * Migrates the token in directory token_dir. Errors: TFS_E_WRONG_PIN,
+ * TFS_E_INVALID (no PIN, a blob whose PIN is missing without
+ * keep_other_blob, a bad target), TFS_E_DAMAGED (values that do not decrypt,
+ * objects that do not parse, PIN blobs that wrap different token keys, a
+ * pending transaction that cannot be recovered; nothing written), TFS_E_IO,
+ * TFS_E_LOCKED. After an error at or after the commit point the message says
+ * the change is committed and recovery finishes it.
+ */
+int tfs_migrate_token(tfs_migrate_result *res, const char *token_dir,
+                      const tfs_migrate_options *opts, tfs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,404 @@
+/*
+ * tfs_migrate_token: see tokenfs/migrate.h. Two passes over the token:
+ *
+ *  1. check (read-only, SoftHSM's read locks): unlock with the given PINs,
+ *     decrypt every encrypted value of every object, decide per object and
+ *     per blob what changes. Anything that refuses, refuses here.
+ *  2. write (one transaction): read each object to change again under its
+ *     write lock, make sure it is still what pass 1 saw, re-encrypt, check
+ *     the result decrypts to the same plaintext, stage; re-wrap the blobs in
+ *     token.object the same way; commit.
+ *
+ * Memory stays flat: one object at a time, and per object only a bit and a
+ * hash between the passes.
+ */
+#include "tokenfs/migrate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+
+#include "core/error_internal.h"
+#include "crypto/digest_internal.h"
+#include "format/object_internal.h"
+#include "keys/keys_internal.h"
+#include "migrate/seal_step.h"
+#include "tokenfs/keys.h"
+#include "tokenfs/names.h"
+
+typedef struct planned {
+	bool rewrite;
+	uint8_t sha256[TFS_SHA256_LEN]; /* the bytes pass 1 checked */
+} planned;
+
+typedef struct migration {
+	const tfs_migrate_options *o;
+	tfs_migrate_result *res;
+	const tfs_token *tok;
+	tfs_token_key *key[2]; /* by role; NULL when that PIN was not given */
+	const tfs_token_key *any; /* one of them */
+	planned *plan;
+} migration;
+
+const char *tfs_blob_action_name(tfs_blob_action a)
+{
+	switch (a) {
+	case TFS_BLOB_ALREADY: return "already";
+	case TFS_BLOB_REWRAPPED: return "rewrapped";
+	case TFS_BLOB_KEPT: return "kept";
+	case TFS_BLOB_ABSENT: break;
+	}
+	return "absent";
+}
+
+static const char *role_name(tfs_pin_role r)
+{
+	return r == TFS_PIN_SO ? "SO" : "user";
+}
+
+static void progress(const migration *m, const char *phase, size_t done)
+{
+	if (m->o->progress != NULL)
+		m->o->progress(m->o->ctx, phase, done, m->res->objects);
+}
+
+static void problem(migration *m, const tfs_error *e)
+{
+	m->res->problems++;
+	if (m->o->problem != NULL)
+		m->o->problem(m->o->ctx, e);
+}
+
+/* Unlocks with every PIN given; both must open the same token key. */
+static int unlock(migration *m, tfs_error *err)
+{
+	const uint8_t *pin[2] = {m->o->so_pin, m->o->user_pin};
+	size_t len[2] = {m->o->so_pin_len, m->o->user_pin_len};
+	if (pin[0] == NULL && pin[1] == NULL)
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "migrate needs the user PIN or "
+		                     "the SO PIN: values are re-encrypted under the token key they unlock");
+	for (int r = TFS_PIN_SO; r <= TFS_PIN_USER; r++) {
+		if (pin[r] == NULL)
+			continue;
+		int rc = tfs_token_unlock(&m->key[r], m->tok, (tfs_pin_role)r, pin[r], len[r], err);
+		if (rc != TFS_OK)
+			return rc;
+		m->res->blob_layout[r] = tfs_token_key_layout(m->key[r]);
+		m->any = m->key[r];
+	}
+	if (m->key[0] != NULL && m->key[1] != NULL && !tfs_token_key_equal(m->key[0], m->key[1])) {
+		tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "the SO and user PIN blobs wrap "
+		              "different token keys; refusing to guess which one the objects use");
+		return tfs_error_where(err, "%s/token.object", tfs_token_path(m->tok));
+	}
+	return TFS_OK;
+}
+
+/* What happens to each blob; a blob whose PIN is missing refuses unless the
+ * caller said to keep it. */
+static int decide_blobs(migration *m, tfs_error *err)
+{
+	for (int r = TFS_PIN_SO; r <= TFS_PIN_USER; r++) {
+		size_t blen;
+		tfs_blob_action *a = &m->res->blob[r];
+		if (tfs_token_pin_blob(m->tok, (tfs_pin_role)r, &blen) == NULL)
+			*a = TFS_BLOB_ABSENT;
+		else if (m->key[r] != NULL)
+			*a = m->res->blob_layout[r] == m->o->to ? TFS_BLOB_ALREADY : TFS_BLOB_REWRAPPED;
+		else if (m->o->keep_other_blob)
+			*a = TFS_BLOB_KEPT;
+		else {
+			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "the %s PIN blob can only be "
+			              "re-wrapped with the %s PIN: give --%s-pin, or --keep-other-blob to "
+			              "leave that blob in its layout", role_name((tfs_pin_role)r),
+			              role_name((tfs_pin_role)r), r == TFS_PIN_SO ? "so" : "user");
+			return tfs_error_where(err, "%s", tfs_token_path(m->tok));
+		}
+	}
+	return TFS_OK;
+}
+
+/* Pass 1 for one object: does every value decrypt, and is any not yet in
+ * the target layout? Damage is a problem, not an error: every damaged value
+ * of the token gets named before the refusal. */
+static int check_object(migration *m, size_t i, tfs_error *err)
+{
+	uint8_t *data;
+	size_t size;
+	tfs_error e;
+	int rc = tfs_token_read_object(&data, &size, m->tok, i, &e);
+	if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED || rc == TFS_E_IO) {
+		*err = e;
+		return rc;
+	}
+	if (rc == TFS_OK)
+		rc = tfs_sha256(m->plan[i].sha256, data, size, err);
+	tfs_object *obj = NULL;
+	if (rc == TFS_OK && (rc = tfs_object_parse_owned(&obj, data, size, &e)) != TFS_OK) {
+		tfs_error_where(&e, "%s", tfs_token_object_path(m->tok, i));
+		problem(m, &e);
+		return TFS_OK;
+	}
+	if (rc != TFS_OK)
+		return rc;
+	for (size_t a = 0; a < tfs_object_attr_count(obj); a++) {
+		const tfs_attr *at = tfs_object_attr(obj, a);
+		if (!tfs_object_attr_encrypted(obj, at))
+			continue;
+		size_t ct_len, pt_len = 0;
+		const uint8_t *ct = tfs_attr_bytes(at, &ct_len);
+		uint8_t *pt = NULL;
+		tfs_layout l = TFS_LAYOUT_NONE;
+		rc = tfs_token_key_decrypt(m->any, &pt, &pt_len, &l, ct, ct_len, &e);
+		tfs_secure_free(pt, pt_len);
+		if (rc == TFS_E_NOMEM || rc == TFS_E_CRYPTO) {
+			*err = e;
+			break;
+		}
+		if (rc != TFS_OK) {
+			const char *n = tfs_name(TFS_NS_CKA, tfs_attr_type(at));
+			tfs_error_set(&e, TFS_E_DAMAGED, tfs_attr_value_offset(at), "%s does not decrypt "
+			              "with the token key (damaged or tampered); a migration must not turn "
+			              "it into valid-looking ciphertext", n ? n : "value");
+			tfs_error_where(&e, "%s", tfs_token_object_path(m->tok, i));
+			problem(m, &e);
+			rc = TFS_OK;
+			continue;
+		}
+		if (l == m->o->to)
+			m->res->values_already++;
+		else {
+			m->res->values_reencrypted++;
+			m->plan[i].rewrite = true;
+		}
+	}
+	tfs_object_free(obj);
+	return rc;
+}
+
+static int check_token(migration *m, tfs_error *err)
+{
+	for (size_t i = 0; i < m->res->objects; i++) {
+		int rc = check_object(m, i, err);
+		if (rc != TFS_OK)
+			return rc;
+		progress(m, "checking", i + 1);
+		m->res->objects_rewritten += m->plan[i].rewrite;
+	}
+	if (m->res->problems > 0) {
+		tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "%zu value%s or object%s cannot be "
+		              "read; nothing was written", m->res->problems, m->res->problems == 1 ? "" : "s",
+		              m->res->problems == 1 ? "" : "s");
+		return tfs_error_where(err, "%s", tfs_token_path(m->tok));
+	}
+	return TFS_OK;
+}
+
+static bool blobs_change(const migration *m)
+{
+	return m->res->blob[0] == TFS_BLOB_REWRAPPED || m->res->blob[1] == TFS_BLOB_REWRAPPED;
+}
+
+/* Reads a file in the transaction, checks it is what pass 1 checked (when
+ * want is given), and parses it twice: the object to change and the one to
+ * check the change against. */
+static int read_same(tfs_txn *txn, const char *name, const uint8_t *want, tfs_object **before,
+                     tfs_object **obj, tfs_error *err)
+{
+	uint8_t *data, md[TFS_SHA256_LEN];
+	size_t size;
+	int rc = tfs_txn_read(txn, name, &data, &size, err);
+	if (rc != TFS_OK)
+		return rc;
+	if (want != NULL && (rc = tfs_sha256(md, data, size, err)) == TFS_OK &&
+	    CRYPTO_memcmp(md, want, TFS_SHA256_LEN) != 0)
+		rc = tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "changed between the check and the "
+		                   "write (is SoftHSM running?); nothing was written");
+	if (rc == TFS_OK && before != NULL)
+		rc = tfs_object_parse(before, data, size, err);
+	if (rc == TFS_OK)
+		rc = tfs_object_parse(obj, data, size, err);
+	free(data);
+	return rc;
+}
+
+typedef struct staged_check {
+	const tfs_object *before;
+	const tfs_token_key *key;
+	tfs_layout layout;
+} staged_check;
+
+static int check_staged(void *ctx, const uint8_t *data, size_t size, tfs_error *err)
+{
+	const staged_check *c = ctx;
+	return tfs_object_check_reencrypted(c->before, c->key, data, size, tfs_token_key_bytes(c->key),
+	                                    c->layout, err);
+}
+
+static int rewrite_object(migration *m, tfs_txn *txn, size_t i, tfs_error *err)
+{
+	const char *name = tfs_token_object_file(m->tok, i);
+	tfs_object *before = NULL, *obj = NULL;
+	int rc = read_same(txn, name, m->plan[i].sha256, &before, &obj, err);
+	if (rc == TFS_OK)
+		rc = tfs_object_reencrypt_values(obj, m->any, tfs_token_key_bytes(m->any), m->o->to, true,
+		                                 NULL, NULL, err);
+	staged_check c = {before, m->any, m->o->to};
+	if (rc == TFS_OK)
+		rc = tfs_txn_stage_object(txn, name, obj, check_staged, &c, err);
+	tfs_object_free(obj);
+	tfs_object_free(before);
+	if (rc != TFS_OK && err->where[0] == '\0')
+		tfs_error_where(err, "%s", tfs_token_object_path(m->tok, i));
+	return rc;
+}
+
+/* The new token.object must hold blobs that unwrap, with their PINs, to the
+ * token key; everything else in it unchanged. */
+static int check_metadata(void *ctx, const uint8_t *data, size_t size, tfs_error *err)
+{
+	const migration *m = ctx;
+	tfs_object *meta;
+	int rc = tfs_object_parse(&meta, data, size, err);
+	const uint8_t *pin[2] = {m->o->so_pin, m->o->user_pin};
+	size_t len[2] = {m->o->so_pin_len, m->o->user_pin_len};
+	for (int r = TFS_PIN_SO; rc == TFS_OK && r <= TFS_PIN_USER; r++) {
+		if (m->res->blob[r] != TFS_BLOB_REWRAPPED)
+			continue;
+		const tfs_attr *a = tfs_object_find(meta, r == TFS_PIN_SO ? TFS_CKA_OS_SOPIN : TFS_CKA_OS_USERPIN);
+		size_t blen = 0;
+		const uint8_t *blob = a ? tfs_attr_bytes(a, &blen) : NULL;
+		uint8_t key[TFS_KEY_LEN];
+		tfs_layout l;
+		if (blob == NULL || tfs_pinblob_unwrap(key, &l, blob, blen, pin[r], len[r], err) != TFS_OK ||
+		    l != m->o->to || CRYPTO_memcmp(key, tfs_token_key_bytes(m->any), TFS_KEY_LEN) != 0)
+			rc = tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "the re-wrapped %s PIN blob "
+			                   "does not unwrap to the token key; nothing was written",
+			                   role_name((tfs_pin_role)r));
+		OPENSSL_cleanse(key, sizeof(key));
+	}
+	tfs_object_free(meta);
+	return rc;
+}
+
+static int rewrite_metadata(migration *m, tfs_txn *txn, tfs_error *err)
+{
+	tfs_object *meta = NULL;
+	int rc = read_same(txn, "token.object", NULL, NULL, &meta, err);
+	const uint8_t *pin[2] = {m->o->so_pin, m->o->user_pin};
+	size_t len[2] = {m->o->so_pin_len, m->o->user_pin_len};
+	for (int r = TFS_PIN_SO; rc == TFS_OK && r <= TFS_PIN_USER; r++) {
+		uint8_t blob[TFS_PIN_BLOB_LEN];
+		if (m->res->blob[r] != TFS_BLOB_REWRAPPED)
+			continue;
+		rc = tfs_pinblob_wrap(blob, m->o->to, tfs_token_key_bytes(m->any), pin[r], len[r], err);
+		if (rc == TFS_OK)
+			rc = tfs_metadata_set_pin_blob(meta, (tfs_pin_role)r, blob, err);
+	}
+	if (rc == TFS_OK)
+		rc = tfs_txn_stage_object(txn, "token.object", meta, check_metadata, m, err);
+	tfs_object_free(meta);
+	return rc;
+}
+
+static int write_token(migration *m, tfs_txn *txn, tfs_error *err)
+{
+	size_t done = 0;
+	for (size_t i = 0; i < m->res->objects; i++) {
+		if (!m->plan[i].rewrite)
+			continue;
+		int rc = rewrite_object(m, txn, i, err);
+		if (rc != TFS_OK)
+			return rc;
+		progress(m, "writing", ++done);
+	}
+	if (blobs_change(m)) {
+		int rc = rewrite_metadata(m, txn, err);
+		if (rc != TFS_OK)
+			return rc;
+	}
+	return tfs_txn_commit(txn, &m->res->txn, err);
+}
+
+/* A dry run writes nothing, recovery included: it only says whether an
+ * interrupted transaction is waiting. */
+static bool pending(const char *dir)
+{
+	char *p = NULL;
+	struct stat st;
+	bool found = asprintf(&p, "%s/%s", dir, TFS_TXN_JOURNAL) >= 0 && lstat(p, &st) == 0;
+	free(p);
+	return found;
+}
+
+static int open_token(tfs_store **store, const tfs_token **tok, const char *dir,
+                      const tfs_migrate_options *o, tfs_error *err)
+{
+	tfs_open_options oo = {.lock_timeout_ms = o->lock_timeout_ms};
+	int rc = tfs_store_open(store, dir, &oo, err);
+	if (rc != TFS_OK)
+		return rc;
+	if (tfs_store_kind(*store) != TFS_PATH_TOKEN || tfs_token_metadata(tfs_store_token(*store, 0)) == NULL) {
+		tfs_store_free(*store);
+		*store = NULL;
+		tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "not a token directory with a readable "
+		              "token.object");
+		return tfs_error_where(err, "%s", dir);
+	}
+	*tok = tfs_store_token(*store, 0);
+	return TFS_OK;
+}
+
+int tfs_migrate_token(tfs_migrate_result *res, const char *token_dir,
+                      const tfs_migrate_options *o, tfs_error *err)
+{
+	memset(res, 0, sizeof(*res));
+	tfs_error_clear(err);
+	if (o->to != TFS_LAYOUT_CBC && o->to != TFS_LAYOUT_GCM)
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "the target layout is cbc or gcm");
+	migration m = {.o = o, .res = res};
+	tfs_txn *txn = NULL;
+	tfs_store *store = NULL;
+	tfs_txn_options to = {.lock_timeout_ms = o->lock_timeout_ms};
+	tfs_seal_state seal = {0};
+	int rc = TFS_OK;
+	if (o->dry_run)
+		res->pending = pending(token_dir);
+	else
+		rc = tfs_txn_begin(&txn, token_dir, &to, err); /* recovers first */
+	if (rc == TFS_OK)
+		rc = open_token(&store, &m.tok, token_dir, o, err);
+	if (rc == TFS_OK)
+		rc = unlock(&m, err);
+	if (rc == TFS_OK)
+		rc = decide_blobs(&m, err);
+	if (rc == TFS_OK) {
+		res->objects = tfs_token_object_count(m.tok);
+		m.plan = calloc(res->objects ? res->objects : 1, sizeof(*m.plan));
+		rc = m.plan == NULL ? tfs_nomem(err) : check_token(&m, err);
+	}
+	bool work = res->objects_rewritten > 0 || blobs_change(&m);
+	if (rc == TFS_OK && work && !o->dry_run)
+		rc = tfs_seal_step_before(&seal, store, m.tok, o->user_pin, o->user_pin_len, o->so_pin,
+		                          o->so_pin_len, err);
+	if (rc == TFS_OK && work && !o->dry_run)
+		rc = write_token(&m, txn, err);
+	if (rc == TFS_OK && !o->dry_run) {
+		tfs_store_free(store);
+		store = NULL;
+		rc = tfs_seal_step_after(&seal, &res->seal, work, token_dir, o->lock_timeout_ms,
+		                         o->user_pin, o->user_pin_len, o->so_pin, o->so_pin_len, err);
+	}
+	if (res->txn.recovered == TFS_RECOVERY_NONE && txn != NULL)
+		res->txn.recovered = tfs_txn_recovered(txn);
+	tfs_txn_free(txn);
+	tfs_store_free(store);
+	for (int r = 0; r < 2; r++)
+		tfs_token_key_free(m.key[r]);
+	free(m.plan);
+	return rc;
+}

@@ -1,0 +1,32 @@
+/*
+ * What a writer does about a token's seal (tokenfs.seal, docs/seal.md): a
+ * change by design makes the seal fail, so a seal that verified before the
+ * change is made anew after it; one that did not verify is evidence and is
+ * left alone.
+ */
+#ifndef TFS_MIGRATE_SEAL_STEP_H
+#define TFS_MIGRATE_SEAL_STEP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenfs/migrate.h"
+
+typedef struct tfs_seal_state {
+	bool exists;
+	bool verified;
+} tfs_seal_state;
+
+/* Checks the token's seal, if it has one, with the PINs given. */
+int tfs_seal_step_before(tfs_seal_state *s, const tfs_store *store, const tfs_token *tok,
+                         const uint8_t *user_pin, size_t user_len, const uint8_t *so_pin,
+                         size_t so_len, tfs_error *err);
+
+/* After the change (changed: anything was written): re-seals a seal that
+ * verified, and says what happened. */
+int tfs_seal_step_after(const tfs_seal_state *s, tfs_seal_outcome *out, bool changed,
+                        const char *token_dir, unsigned lock_ms, const uint8_t *user_pin,
+                        size_t user_len, const uint8_t *so_pin, size_t so_len, tfs_error *err);
+
+#endif
