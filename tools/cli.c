@@ -208,3 +208,13 @@ void cli_common_free(cli_common *co)
 	free(co->tokens);
 	co->tokens = NULL;
 }
+
+int cli_parse_format(const char *arg, bool *json)
+{
+	if (strcmp(arg, "json") != 0 && strcmp(arg, "text") != 0) {
+		cli_error("unknown format '%s': use text or json", arg);
+		return -1;
+	}
+	*json = strcmp(arg, "json") == 0;
+	return 0;
+}

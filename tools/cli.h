@@ -73,7 +73,12 @@ char *cli_utf8(const char *s);
 struct json_object;
 struct json_object *cli_json_string(const char *s);
 
+/* --format text|json: sets *json; -1 (reported) for anything else. */
+int cli_parse_format(const char *arg, bool *json);
+
 int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
 
 #endif

@@ -98,11 +98,8 @@ static int parse_args(verify_opts *o, int argc, char **argv)
 			o->v.seal_path = optarg;
 			break;
 		case 'f':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-				cli_error("verify-integrity: unknown format '%s': use text or json", optarg);
+			if (cli_parse_format(optarg, &o->json) != 0)
 				return -1;
-			}
-			o->json = strcmp(optarg, "json") == 0;
 			break;
 		case 'F':
 			if (parse_severity(optarg, &o->fail_on) != 0) {

@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
 	{"dump", cmd_dump, "show every token and object of a store"},
 	{"verify-integrity", cmd_verify, "prove a store or a backup intact; find what is wrong"},
+	{"migrate", cmd_migrate, "re-encrypt tokens in AES-GCM (PR #627) or AES-CBC, crash-safe"},
+	{"recover", cmd_recover, "finish or undo an interrupted write"},
 };
 
 static void usage(FILE *out)
@@ -18,10 +20,11 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: tokenfs COMMAND [OPTIONS] PATH...\n"
 	        "\n"
-	        "Offline inspection of SoftHSMv2 token stores. PATH is a tokendir (the\n"
-	        "directories.tokendir of softhsm2.conf), one token directory, or one\n"
-	        ".object file. Read-only commands never create, modify or write-lock\n"
-	        "anything.\n"
+	        "Offline inspection, migration and recovery of SoftHSMv2 token stores.\n"
+	        "PATH is a tokendir (the directories.tokendir of softhsm2.conf), one token\n"
+	        "directory, or one .object file. dump and verify-integrity never create,\n"
+	        "modify or write-lock anything. migrate and recover write, crash-safe\n"
+	        "(docs/writes.md), and refuse while SoftHSM runs.\n"
 	        "\n"
 	        "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -31,7 +34,7 @@ static void usage(FILE *out)
 	        "Exit codes:\n"
 	        "  0  done, nothing wrong\n"
 	        "  1  something could not be parsed or is anomalous (reported on stderr)\n"
-	        "  2  usage or I/O error\n"
+	        "  2  usage or I/O error, a wrong PIN, a lock, a running SoftHSM\n"
 	        "\n"
 	        "Run 'tokenfs COMMAND --help' for a command's options.\n");
 }

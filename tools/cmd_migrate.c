@@ -1,0 +1,278 @@
+/*
+ * tokenfs migrate: move tokens between SoftHSM's AES-CBC layout and the
+ * AES-GCM layout of SoftHSMv2 pull request #627. The work is
+ * tfs_migrate_token's (libtokenfs/migrate); this file parses options and
+ * renders what happened.
+ */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "writer.h"
+
+typedef struct migrate_opts {
+	cli_common co; /* --token, --lock-timeout, PINs */
+	tfs_migrate_options m;
+	bool json, force;
+	json_object *tokens;
+	const char *label; /* of the token being migrated, for progress */
+} migrate_opts;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: tokenfs migrate --to gcm|cbc [OPTIONS] PATH...\n"
+	        "\n"
+	        "Re-encrypt SoftHSMv2 tokens in another layout, offline: gcm is the\n"
+	        "authenticated AES-GCM layout of SoftHSMv2 pull request #627 (tampering\n"
+	        "with a value becomes detectable), cbc is stock SoftHSM's AES-CBC. Every\n"
+	        "encrypted value is re-encrypted under the same token key with a fresh IV,\n"
+	        "and each PIN blob whose PIN is given is re-wrapped. Each token changes in\n"
+	        "one crash-safe transaction (docs/writes.md): after a crash it is wholly as\n"
+	        "before or wholly migrated once 'tokenfs recover' (or any write command)\n"
+	        "has run. Anything already in the target layout is left alone, so running\n"
+	        "it again completes an interrupted migration and otherwise writes nothing.\n"
+	        "\n"
+	        "SoftHSM must be stopped: a running SoftHSM writes its cached objects back\n"
+	        "over the migrated ones. migrate refuses while any process has\n"
+	        "libsofthsm2.so loaded, and names it.\n"
+	        "\n"
+	        "Options:\n"
+	        "      --to LAYOUT       gcm or cbc (required)\n"
+	        "      --user-pin [SPEC] the user PIN; SPEC: pass:PIN, env:VAR, file:PATH,\n"
+	        "      --so-pin [SPEC]   fd:N or stdin (first line); no SPEC: prompt.\n"
+	        "                        One PIN unlocks the values; each PIN blob needs\n"
+	        "                        its own PIN to be re-wrapped\n"
+	        "      --keep-other-blob with one PIN only: leave the other PIN's blob in\n"
+	        "                        its layout (the output says who can then log in)\n"
+	        "  -n, --dry-run         say what would change; write and lock nothing\n"
+	        "      --force           go on although a process has SoftHSM loaded\n"
+	        "  -f, --format FMT      text (default) or json (docs/json.md)\n"
+	        "  -t, --token SEL       only tokens whose label, serial or directory is SEL\n"
+	        "      --lock-timeout MS how long to wait for locks, in all (default 5000)\n"
+	        "  -h, --help            this text\n"
+	        "\n"
+	        "Before writing, every value of the token must decrypt: a damaged or\n"
+	        "tampered value is named and nothing is written, so a migration never turns\n"
+	        "damage into valid-looking GCM. A seal (verify-integrity --seal) that held\n"
+	        "before is made anew; one that did not is left alone and reported.\n"
+	        "pass:PIN is for tests: other users see it in ps.\n"
+	        "\n"
+	        "Exit codes: 0 done, or nothing to do; 1 refused because of the store\n"
+	        "(damaged values, a pending transaction that cannot be recovered); 2 usage,\n"
+	        "I/O, a lock held past --lock-timeout, a running SoftHSM, a wrong or\n"
+	        "missing PIN.\n");
+}
+
+static int parse_args(migrate_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{"to", required_argument, NULL, 'T'},        {"keep-other-blob", no_argument, NULL, 'K'},
+		{"dry-run", no_argument, NULL, 'n'},         {"force", no_argument, NULL, 'F'},
+		{"format", required_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "nf:t:h", longopts, NULL)) != -1) {
+		int common = cli_common_option(&o->co, c, argc, argv);
+		if (common < 0)
+			return -1;
+		if (common > 0)
+			continue;
+		switch (c) {
+		case 'T':
+			if (strcmp(optarg, "gcm") != 0 && strcmp(optarg, "cbc") != 0) {
+				cli_error("migrate: --to takes gcm or cbc");
+				return -1;
+			}
+			o->m.to = strcmp(optarg, "gcm") == 0 ? TFS_LAYOUT_GCM : TFS_LAYOUT_CBC;
+			break;
+		case 'K': o->m.keep_other_blob = true; break;
+		case 'n': o->m.dry_run = true; break;
+		case 'F': o->force = true; break;
+		case 'f':
+			if (cli_parse_format(optarg, &o->json) != 0)
+				return -1;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(TFS_EXIT_OK);
+		default:
+			fprintf(stderr, "Try 'tokenfs migrate --help'.\n");
+			return -1;
+		}
+	}
+	if (o->m.to == TFS_LAYOUT_NONE) {
+		cli_error("migrate: say which layout with --to gcm or --to cbc");
+		return -1;
+	}
+	if (optind >= argc) {
+		cli_error("migrate: no PATH given; see 'tokenfs migrate --help'");
+		return -1;
+	}
+	if (!o->co.want_user && !o->co.want_so) {
+		cli_error("migrate: give --user-pin or --so-pin (or both): values are re-encrypted "
+		          "under the token key a PIN unlocks");
+		return -1;
+	}
+	return optind;
+}
+
+static void on_progress(void *ctx, const char *phase, size_t done, size_t total)
+{
+	const migrate_opts *o = ctx;
+	writer_progress("migrate", o->label, phase, done, total);
+}
+
+static void on_problem(void *ctx, const tfs_error *err)
+{
+	(void)ctx;
+	cli_report(err);
+}
+
+/* Who can log in after a migration that kept one blob as it was. */
+static void kept_blob_note(const tfs_migrate_result *r, tfs_layout to)
+{
+	for (int k = TFS_PIN_SO; k <= TFS_PIN_USER; k++) {
+		if (r->blob[k] != TFS_BLOB_KEPT)
+			continue;
+		const char *kept = k == TFS_PIN_SO ? "SO" : "user", *other = k == TFS_PIN_SO ? "user" : "SO";
+		printf("  the %s PIN blob was kept as it was (its layout cannot be told without the %s "
+		       "PIN).\n", kept, kept);
+		if (to == TFS_LAYOUT_GCM)
+			printf("  A SoftHSM built with pull request #627 logs in with the %s PIN, and with "
+			       "the %s PIN only\n  if that blob was already GCM; stock SoftHSM reads no "
+			       "private value of this token any more.\n", other, kept);
+		else
+			printf("  Stock SoftHSM 2.6.1 logs in with the %s PIN, and with the %s PIN only if "
+			       "that blob\n  was already CBC; a #627 build can no longer decrypt its values.\n",
+			       other, kept);
+		printf("  Run migrate again with --%s-pin to finish it.\n", k == TFS_PIN_SO ? "so" : "user");
+	}
+}
+
+static void render_text(const tfs_token *tok, const tfs_migrate_result *r, const migrate_opts *o)
+{
+	char lb[200], sb[100], pb[4 * 4096 + 8];
+	bool work = r->objects_rewritten > 0 || r->blob[0] == TFS_BLOB_REWRAPPED ||
+	            r->blob[1] == TFS_BLOB_REWRAPPED;
+	const char *to = tfs_layout_name(o->m.to);
+	printf("token \"%s\" (serial %s, %s): %s\n", cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
+	       cli_safe(tfs_token_serial(tok), sb, sizeof(sb)), cli_safe(tfs_token_path(tok), pb, sizeof(pb)),
+	       !work ? "already wholly in the target layout; nothing written"
+	       : o->m.dry_run ? "would be migrated (dry run: nothing written)" : "migrated");
+	if (r->pending)
+		printf("  an interrupted transaction is pending: migrate (or recover) finishes it first\n");
+	if (r->txn.recovered != TFS_RECOVERY_NONE)
+		printf("  recovered an interrupted transaction first: %s\n", tfs_recovery_name(r->txn.recovered));
+	printf("  objects: %zu, %s %zu; values: %zu %s %s, %zu already %s\n", r->objects,
+	       o->m.dry_run ? "to rewrite" : "rewritten", r->objects_rewritten, r->values_reencrypted,
+	       o->m.dry_run ? "to re-encrypt in" : "re-encrypted in", to, r->values_already, to);
+	printf("  PIN blobs: SO %s, user %s\n", tfs_blob_action_name(r->blob[TFS_PIN_SO]),
+	       tfs_blob_action_name(r->blob[TFS_PIN_USER]));
+	if (!o->m.dry_run && work)
+		printf("  written: %zu files, %llu bytes (and a %llu-byte journal)\n", r->txn.files_written,
+		       (unsigned long long)r->txn.bytes_written, (unsigned long long)r->txn.journal_bytes);
+	if (r->seal == TFS_SEAL_OUTCOME_REMADE)
+		printf("  seal: it verified before the migration and was made anew\n");
+	else if (r->seal == TFS_SEAL_OUTCOME_NOT_VERIFIED)
+		printf("  seal: it did NOT verify before the migration; left alone (check it with "
+		       "verify-integrity --check-seal)\n");
+	kept_blob_note(r, o->m.to);
+}
+
+static json_object *render_json(const tfs_token *tok, const tfs_migrate_result *r, int status)
+{
+	json_object *j = json_object_new_object(), *blobs = json_object_new_object();
+	json_object_object_add(j, "dir", cli_json_string(tfs_token_path(tok)));
+	json_object_object_add(j, "label", cli_json_string(tfs_token_label(tok)));
+	json_object_object_add(j, "serial", cli_json_string(tfs_token_serial(tok)));
+	json_object_object_add(j, "objects", json_object_new_uint64(r->objects));
+	json_object_object_add(j, "objects_rewritten", json_object_new_uint64(r->objects_rewritten));
+	json_object_object_add(j, "values_reencrypted", json_object_new_uint64(r->values_reencrypted));
+	json_object_object_add(j, "values_already", json_object_new_uint64(r->values_already));
+	json_object_object_add(j, "problems", json_object_new_uint64(r->problems));
+	json_object_object_add(blobs, "so", json_object_new_string(tfs_blob_action_name(r->blob[TFS_PIN_SO])));
+	json_object_object_add(blobs, "user", json_object_new_string(tfs_blob_action_name(r->blob[TFS_PIN_USER])));
+	json_object_object_add(j, "blobs", blobs);
+	json_object_object_add(j, "files_written", json_object_new_uint64(r->txn.files_written));
+	json_object_object_add(j, "bytes_written", json_object_new_uint64(r->txn.bytes_written));
+	json_object_object_add(j, "journal_bytes", json_object_new_uint64(r->txn.journal_bytes));
+	json_object_object_add(j, "pending", json_object_new_boolean(r->pending));
+	json_object_object_add(j, "recovered", json_object_new_string(tfs_recovery_name(r->txn.recovered)));
+	json_object_object_add(j, "seal", json_object_new_string(tfs_seal_outcome_name(r->seal)));
+	json_object_object_add(j, "exit", json_object_new_int(status));
+	return j;
+}
+
+static int migrate_one(void *ctx, const tfs_token *tok)
+{
+	migrate_opts *o = ctx;
+	tfs_migrate_result r;
+	tfs_error err;
+	o->label = tfs_token_label(tok);
+	int rc = tfs_migrate_token(&r, tfs_token_path(tok), &o->m, &err);
+	writer_progress("migrate", o->label, "", 1, 1);
+	int status = writer_exit_code(rc);
+	if (rc != TFS_OK)
+		cli_report(&err);
+	if (o->json)
+		json_object_array_add(o->tokens, render_json(tok, &r, status));
+	else if (rc == TFS_OK)
+		render_text(tok, &r, o);
+	return status;
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	migrate_opts o = {.co = {.cmd = "migrate"}};
+	int status = TFS_EXIT_USAGE;
+	int first = parse_args(&o, argc, argv);
+	if (first < 0)
+		goto out;
+	if (!o.m.dry_run && (status = writer_check_softhsm("migrate", o.force)) != TFS_EXIT_OK)
+		goto out;
+	status = TFS_EXIT_USAGE;
+	if (cli_read_pins(&o.co) != 0)
+		goto out;
+	o.m.user_pin = o.co.user_pin;
+	o.m.user_pin_len = o.co.user_len;
+	o.m.so_pin = o.co.so_pin;
+	o.m.so_pin_len = o.co.so_len;
+	o.m.lock_timeout_ms = o.co.lock_ms;
+	o.m.progress = on_progress;
+	o.m.problem = on_problem;
+	o.m.ctx = &o;
+	o.tokens = json_object_new_array();
+	status = TFS_EXIT_OK;
+	for (int i = first; i < argc; i++) {
+		int s = writer_each_token(&o.co, argv[i], migrate_one, &o);
+		status = s > status ? s : status;
+	}
+	int sel = cli_check_selection(&o.co);
+	status = sel > status ? sel : status;
+	if (o.json) {
+		json_object *doc = json_object_new_object();
+		json_object_object_add(doc, "format_version", json_object_new_int(1));
+		json_object_object_add(doc, "command", json_object_new_string("migrate"));
+		json_object_object_add(doc, "to", json_object_new_string(tfs_layout_name(o.m.to)));
+		json_object_object_add(doc, "dry_run", json_object_new_boolean(o.m.dry_run));
+		json_object_object_add(doc, "tokens", json_object_get(o.tokens));
+		json_object_object_add(doc, "exit", json_object_new_int(status));
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+	}
+	json_object_put(o.tokens);
+	if (fflush(stdout) != 0) {
+		cli_error("migrate: writing the output failed");
+		status = TFS_EXIT_USAGE;
+	}
+out:
+	cli_common_free(&o.co);
+	return status;
+}

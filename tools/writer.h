@@ -1,0 +1,32 @@
+/*
+ * What every command that changes a store shares in the tool: the
+ * running-SoftHSM refusal, walking the selected token directories of each
+ * PATH, progress at a terminal, and mapping library errors to exit codes.
+ */
+#ifndef TFS_TOOLS_WRITER_H
+#define TFS_TOOLS_WRITER_H
+
+#include <stdbool.h>
+
+#include "cli.h"
+
+/* Refuses (returns TFS_EXIT_USAGE, reported) while a process has SoftHSM
+ * loaded, naming each, unless force; with force it only warns. */
+int writer_check_softhsm(const char *cmd, bool force);
+
+/* The exit code for a library error of a write command: 1 for a refusal
+ * caused by the store itself (damage), 2 for everything else. */
+int writer_exit_code(int rc);
+
+/* Calls fn for every token directory of PATH that --token selects; a PATH
+ * that is a single .object file is a usage error. Returns the worst exit
+ * status of fn and of opening PATH. */
+typedef int (*writer_token_fn)(void *ctx, const tfs_token *tok);
+int writer_each_token(cli_common *co, const char *path, writer_token_fn fn, void *ctx);
+
+/* Progress on stderr at a terminal only, at most every 1/10 s; done ==
+ * total clears the line. */
+void writer_progress(const char *cmd, const char *label, const char *phase, size_t done,
+                     size_t total);
+
+#endif
