@@ -110,7 +110,7 @@ static int read_generation(tfs_store *store, tfs_token *tok, const char *path, t
 }
 
 static int add_object(tfs_token *tok, const char *dir, const char *name, size_t *cap,
-                      tfs_error *err)
+                      char *path, tfs_error *err)
 {
 	if (tok->nobjs == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 64;
@@ -124,7 +124,7 @@ static int add_object(tfs_token *tok, const char *dir, const char *name, size_t 
 	memset(o, 0, sizeof(*o));
 	o->file = strdup(name);
 	o->uuid = strndup(name, strlen(name) - strlen(".object"));
-	o->path = join(dir, name);
+	o->path = path != NULL ? path : join(dir, name);
 	tok->nobjs++; /* counted first so a failure below is freed with the token */
 	if (o->file == NULL || o->uuid == NULL || o->path == NULL)
 		return tfs_nomem(err);
@@ -161,21 +161,24 @@ static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents
                         tfs_error *err)
 {
 	size_t cap = 0;
-	bool have_meta = false;
+	bool have_meta = false, overlay;
+	int rc = tfs_pending_scan(store, tok->path, ents, n, &overlay, err);
+	if (rc != TFS_OK)
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		const char *name = ents[i].name;
 		tfs_ent_type type = ents[i].st.type;
-		char *path = join(tok->path, name);
+		char *path = tfs_pending_path(tok->path, name, ents, n, overlay);
 		if (path == NULL)
 			return tfs_nomem(err);
-		int rc = TFS_OK;
 		if (type == TFS_ENT_FILE && strcmp(name, "token.object") == 0) {
 			have_meta = true;
 			rc = read_token_object(store, tok, path, err);
 		} else if (type == TFS_ENT_FILE && strcmp(name, "generation") == 0) {
 			rc = read_generation(store, tok, path, err);
 		} else if (type == TFS_ENT_FILE && is_object_name(name)) {
-			rc = add_object(tok, tok->path, name, &cap, err);
+			rc = add_object(tok, tok->path, name, &cap, path, err);
+			path = NULL; /* the entry owns it */
 		} else if (type == TFS_ENT_FILE && strcmp(name, "token.lock") == 0) {
 			if (ents[i].st.size != 0 &&
 			    tfs_findings_add(&store->findings, "token.lock-not-empty", TFS_SEV_INFO, path,
@@ -188,8 +191,9 @@ static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents
 			                     TFS_NO_OFFSET, "lock file without its object file; "
 			                     "the object was deleted or lost") != TFS_OK)
 				rc = tfs_nomem(err);
-		} else if (type == TFS_ENT_FILE && strcmp(name, "tokenfs.seal") == 0) {
-			/* tokenfs's own manifest; SoftHSM ignores it. */
+		} else if (type == TFS_ENT_FILE && (strcmp(name, "tokenfs.seal") == 0 ||
+		                                    tfs_pending_is_txn_file(name))) {
+			/* tokenfs's own files; SoftHSM ignores them. */
 		} else {
 			const char *why = type == TFS_ENT_SYMLINK
 			                ? "symbolic link in a token directory; SoftHSM ignores it and tokenfs does not follow it"
@@ -292,7 +296,7 @@ static int open_object_file(tfs_store *store, tfs_error *err)
 	size_t cap = 0;
 	int rc = new_token(store, dir, &tok, err);
 	if (rc == TFS_OK)
-		rc = add_object(tok, dir, name, &cap, err);
+		rc = add_object(tok, dir, name, &cap, NULL, err);
 	if (rc == TFS_OK) {
 		char *lock = NULL;
 		tfs_stat st;

@@ -37,6 +37,17 @@ struct tfs_store {
 	tfs_findings findings;
 };
 
+/* pending.c: what an interrupted transaction left (see there). Adds the
+ * findings; *overlay: a committed journal, so staged files stand in for
+ * their targets. */
+int tfs_pending_scan(tfs_store *store, const char *tokpath, const tfs_dirent *ents, size_t n,
+                     bool *overlay, tfs_error *err);
+/* Whether a name is the engine's (journal, its temporary file, staged). */
+bool tfs_pending_is_txn_file(const char *name);
+/* "<tokpath>/<name>", or its staged copy under an overlay; free(). */
+char *tfs_pending_path(const char *tokpath, const char *name, const tfs_dirent *ents, size_t n,
+                       bool overlay);
+
 /* Reads token metadata (label, serial) out of a parsed token.object. */
 void tfs_token_take_metadata(tfs_token *tok, tfs_object *meta);
 

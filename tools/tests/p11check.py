@@ -463,8 +463,8 @@ def p11_call(hsm, fn, *args):
 
 
 def perform(hsm, session, objects, key, op):
-    """Runs a planned operation now: the output, and whether SoftHSM
-    verifies (signatures, MACs) or decrypts (ciphertexts) it."""
+    """Runs a planned operation now: {"output": hex, "error": None} or
+    {"output": None, "error": "CKR_..."}."""
     h = objects[key]["handle"]
     data = bytes.fromhex(op["input"])
     out, err = None, None

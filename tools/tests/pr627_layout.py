@@ -72,6 +72,7 @@ try:
     from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     sys.path.insert(0, HERE)
+    sys.dont_write_bytecode = True  # no __pycache__ in the source tree
     import tfsdecode as td
 except ImportError as e:
     missing(f"python3-cryptography ({e})")
@@ -618,9 +619,10 @@ def canonical(v):
     return v
 
 
-def predicted_signature(sig, expect):
-    """The layout signature SRC must have once migrated: encrypted rows in the
-    expected layout and length, everything else as it was; no generations."""
+def predicted_signature(sig, expect, roles):
+    """The layout signature SRC must have once migrated: encrypted rows and the
+    blobs of `roles` in the expected layout and length, everything else as it
+    was; no generations."""
     objects = {}
     for name, o in sig["objects"].items():
         rows = []
@@ -629,13 +631,14 @@ def predicted_signature(sig, expect):
                 shape, stored = expect, td.expected_stored_length(plain, expect)
             rows.append([type_, kind, shape, stored, plain])
         objects[name] = rows
-    blobs = {r: None if b is None else [td.PIN_BLOB_LEN, expect] for r, b in sig["blobs"].items()}
+    blobs = {r: [td.PIN_BLOB_LEN, expect] if b is not None and r in roles else b
+             for r, b in sig["blobs"].items()}
     return {"blobs": blobs, "objects": objects}
 
 
-def signature_problems(src, dst, expect):
+def signature_problems(src, dst, expect, roles):
     """Order, types, kinds, shapes and lengths of every attribute, predicted from SRC."""
-    want = predicted_signature(td.layout_signature(src), expect)
+    want = predicted_signature(td.layout_signature(src), expect, roles)
     got = td.layout_signature(dst)
     problems = []
     if got["blobs"] != want["blobs"]:
@@ -684,8 +687,9 @@ def object_problems(name, a, b, expect, changed, writer):
     return problems
 
 
-def token_object_problems(src, dst, expect, changed, writer):
-    """token.object: label, serial, flags kept; blobs rewrapped only if needed."""
+def token_object_problems(src, dst, expect, changed, writer, roles):
+    """token.object: label, serial, flags kept; the blobs of `roles` rewrapped
+    only if needed, any other blob (no PIN given: --keep-other-blob) kept."""
     a, b = src["token_object"], dst["token_object"]
     problems = []
     if [(x.type, x.kind) for x in a.attributes] != [(y.type, y.kind) for y in b.attributes]:
@@ -694,14 +698,18 @@ def token_object_problems(src, dst, expect, changed, writer):
     for x, y in zip(a.attributes, b.attributes):
         if x.type not in blob_types and (x.type, x.kind, x.value) != (y.type, y.kind, y.value):
             problems.append(f"token.object: {x.type:#x} changed")
-    needed = any(b_ is not None and b_["layout"] != expect for b_ in src["blobs"].values())
+    needed = any(src["blobs"][r] is not None and src["blobs"][r]["layout"] != expect for r in roles)
     if needed and not changed:
         problems.append("token.object: blobs not in the layout, file not rewritten")
-    if writer == "migrate":
-        for role, type_ in td.BLOB_TYPES.items():
-            if src["blobs"][role] and src["blobs"][role]["layout"] == expect and \
-                    a.last(type_).value != b.last(type_).value:
-                problems.append(f"token.object: {role} blob was already {expect} but changed")
+    for role, type_ in td.BLOB_TYPES.items():
+        if src["blobs"][role] is None:
+            continue
+        same = a.last(type_).value == b.last(type_).value
+        if role not in roles and not same:
+            problems.append(f"token.object: {role} blob changed although its PIN was not given")
+        if writer == "migrate" and role in roles and src["blobs"][role]["layout"] == expect \
+                and not same:
+            problems.append(f"token.object: {role} blob was already {expect} but changed")
     if changed and b.generation != a.generation + 1:
         problems.append(f"token.object: generation {b.generation}, want {a.generation + 1}")
     return problems
@@ -744,8 +752,11 @@ def migration_problems(src_dir, dst_dir, so_pin, user_pin, expect, writer="migra
 
     before: optional {name: (inode, mtime_ns)} of DST taken before the writer
     ran; files that needed no change must then keep inode and mtime.
+    A PIN given as None (--keep-other-blob) means that blob must be kept.
     Returns (problems, facts) where facts counts what changed.
     """
+    if so_pin is None and user_pin is None:
+        raise ValueError("migration_problems needs at least one PIN")
     try:
         src = td.decode_token(src_dir, so_pin, user_pin)
     except (td.FormatError, td.DecryptError) as e:
@@ -754,28 +765,44 @@ def migration_problems(src_dir, dst_dir, so_pin, user_pin, expect, writer="migra
         dst = td.decode_token(dst_dir, so_pin, user_pin)
     except (td.FormatError, td.DecryptError) as e:
         return [f"DST does not decode: {e}"], {}
-    problems = list(td.layout_problems(dst, expect))
+    roles = tuple(r for r, pin in (("so", so_pin), ("user", user_pin)) if pin is not None)
+    problems = list(td.layout_problems(dst, expect, roles))
     problems += file_set_problems(src, dst, writer)
     if src["token_key"] != dst["token_key"]:
         problems.append("token key differs")
-    problems += signature_problems(src, dst, expect)
+    problems += signature_problems(src, dst, expect, roles)
     problems += iv_problems(src, dst)
     changed = {f for f in src["files"] if f in dst["files"] and
                read_bytes(os.path.join(src_dir, f)) != read_bytes(os.path.join(dst_dir, f))}
     for name, a in src["objects"].items():
         if name in dst["objects"]:
             problems += object_problems(name, a, dst["objects"][name], expect, name in changed, writer)
-    problems += token_object_problems(src, dst, expect, "token.object" in changed, writer)
+    problems += token_object_problems(src, dst, expect, "token.object" in changed, writer, roles)
     problems += generation_problems(src, dst, bool(changed - {"generation"}), writer)
     if writer == "migrate":
         problems += mode_problems(src_dir, dst_dir, set(src["files"]) & set(dst["files"]))
         if before is not None:
             problems += untouched_problems(dst_dir, before, changed)
-    facts = {"objects_rewritten": len(changed & set(src["objects"])),
-             "values_reencrypted": sum(1 for o in src["objects"].values()
-                                       for a in td.encrypted_attributes(o) if a.layout != expect),
-             "files_written": len(changed)}
-    return problems, facts
+    return problems, change_facts(src, dst_dir, expect, roles, changed)
+
+
+def change_facts(src, dst_dir, expect, roles, changed):
+    """What a migration of SRC must report, in the terms of migrate's JSON."""
+    layouts = [a.layout for o in src["objects"].values() for a in td.encrypted_attributes(o)]
+    blobs = {}
+    for role, blob in src["blobs"].items():
+        if blob is None:
+            blobs[role] = "absent"
+        elif role not in roles:
+            blobs[role] = "kept"
+        else:
+            blobs[role] = "already" if blob["layout"] == expect else "rewrapped"
+    return {"objects_rewritten": len(changed & set(src["objects"])),
+            "values_reencrypted": sum(1 for x in layouts if x != expect),
+            "values_already": sum(1 for x in layouts if x == expect),
+            "blobs": blobs,
+            "files_written": len(changed),
+            "bytes_written": sum(os.path.getsize(os.path.join(dst_dir, f)) for f in changed)}
 
 
 def file_set_problems(src, dst, writer):
@@ -820,7 +847,10 @@ def untouched_problems(dst_dir, before, changed):
 
 
 def pin_from_env(var):
-    if var is None or var not in os.environ:
+    """A PIN from the environment; None when no variable is named."""
+    if var is None:
+        return None
+    if var not in os.environ:
         raise SystemExit(f"pr627_layout: PIN variable {var} is not set")
     return os.environ[var]
 
@@ -831,6 +861,8 @@ def run_compare(res, args):
         if not os.path.isfile(os.path.join(d, "token.object")):
             raise SystemExit(f"pr627_layout: {d} is not a token directory")
     so, user = pin_from_env(args.so_pin_env), pin_from_env(args.user_pin_env)
+    if so is None and user is None:
+        raise SystemExit("pr627_layout: --compare needs --so-pin-env, --user-pin-env or both")
     problems, facts = migration_problems(src, dst, so, user, args.expect, args.writer)
     res.none(f"{dst} is {src} migrated to {args.expect} ({facts})", problems)
 
@@ -853,11 +885,20 @@ class Writer:
                 missing(f"'tokenfs migrate' in {self.binary}")
 
     def run(self, tokdir, layout, so, user):
-        """Returns (exit code, stdout, stderr); the PINs go through the environment."""
-        env = dict(os.environ, TFS_SO_PIN=so, TFS_USER_PIN=user)
+        """Returns (exit code, stdout, stderr); the PINs go through the environment.
+        A PIN of None: migrate with --keep-other-blob (tfs_testkit cannot)."""
+        env = dict(os.environ)
+        env.update({k: v for k, v in (("TFS_SO_PIN", so), ("TFS_USER_PIN", user)) if v is not None})
         if self.kind == "migrate":
-            cmd = [self.binary, "migrate", "--to", layout, "--so-pin", "env:TFS_SO_PIN",
-                   "--user-pin", "env:TFS_USER_PIN", "--format", "json", *self.extra_args, tokdir]
+            # --force: the store is a fresh private copy no SoftHSM can have open, and
+            # another test of a parallel ctest run may well have libsofthsm2.so loaded.
+            cmd = [self.binary, "migrate", "--to", layout, "--format", "json", "--force"]
+            for role, pin in (("so", so), ("user", user)):
+                if pin is not None:
+                    cmd += [f"--{role}-pin", f"env:TFS_{role.upper()}_PIN"]
+            if so is None or user is None:
+                cmd.append("--keep-other-blob")
+            cmd += [*self.extra_args, tokdir]
         else:
             cmd = [self.binary, "to-layout", tokdir, layout]
         p = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -872,7 +913,7 @@ def migrate_step(res, writer, src, dst, layout, so, user, what):
     if not res.check(f"{what}: {writer.kind} to {layout} exits 0", rc == 0, f"exit {rc}: {err.strip()}"):
         return False
     for secret in (so, user):
-        if len(secret) >= 6:  # a 4-digit PIN can occur in any number printed
+        if secret is not None and len(secret) >= 6:  # a 4-digit PIN can occur in any number printed
             res.check(f"{what}: no PIN in the writer's output", secret not in out + err)
     problems, facts = migration_problems(src, dst, so, user, layout, writer.kind, before)
     ok = res.none(f"{what}: DST is SRC migrated to {layout} ({facts})", problems)
@@ -888,8 +929,8 @@ def check_migrate_json(res, what, out, facts):
     except (ValueError, KeyError, IndexError) as e:
         res.check(f"{what}: migrate --format json parses", False, str(e))
         return
-    got = {k: tok.get(k) for k in ("objects_rewritten", "values_reencrypted")}
-    want = {k: facts[k] for k in got}
+    got = {k: tok.get(k) for k in facts}
+    want = facts
     res.equal(f"{what}: migrate JSON counts match the files", got, want)
 
 
@@ -907,6 +948,8 @@ def roundtrip(res, writer, work):
         if kind == "migrate":
             migrate_step(res, writer, path, os.path.join(work, f"rt-{label}-noop"), "cbc", so, user,
                          f"{label} CBC -> CBC (nothing to do)")
+            migrate_step(res, writer, path, os.path.join(work, f"rt-{label}-keep-so"), "gcm", None,
+                         user, f"{label} CBC -> GCM, user PIN only, SO blob kept")
     pr627 = os.path.join(work, "rt-pr627")
     copy_tree(pr627_root(), pr627)
     tokdir = os.path.join(pr627, "tokens", PR627_TOKEN)
@@ -1068,7 +1111,7 @@ def parse_args(argv):
     p.add_argument("--writer", choices=("migrate", "testkit"), default="migrate",
                    help="what made DST (testkit rewrites every object)")
     p.add_argument("--migrate-arg", action="append", default=[], metavar="ARG",
-                   help="extra argument for tokenfs migrate in --roundtrip (e.g. --force)")
+                   help="extra argument for tokenfs migrate in --roundtrip (--force is given)")
     return p.parse_args(argv)
 
 

@@ -476,24 +476,28 @@ def expected_stored_length(n, layout):
     return IV_LEN + (n // 16 + 1) * 16
 
 
-def layout_problems(tok, expect):
+def layout_problems(tok, expect, roles=("so", "user")):
     """Everything in a decoded token that is not exactly the `expect` layout.
 
-    For gcm that is PR #627's layout: both blobs 72 bytes decrypting with
-    GCM; every encrypted value IV16 || ct || tag16, stored = plaintext + 32.
+    For gcm that is PR #627's layout: blobs of 72 bytes decrypting with GCM;
+    every encrypted value IV16 || ct || tag16, stored = plaintext + 32.
     For cbc: blobs with the magic, values IV16 || PKCS#7 ciphertext.
-    Returns a list of messages (empty when all is as expected).  The token
-    must have been decoded with both PINs.
+    roles: the PIN blobs that must be in the layout; the token must have
+    been decoded with their PINs.  An absent blob is no problem here (a
+    token whose user PIN was never set has none).
+    Returns a list of messages (empty when all is as expected).
     """
     problems = []
-    for role, blob in tok["blobs"].items():
+    for role in roles:
+        blob = tok["blobs"][role]
         if blob is None:
-            problems.append(f"{role} PIN blob absent")
-        elif blob["layout"] is None:
+            continue
+        if blob["layout"] is None:
             problems.append(f"{role} PIN blob not checked (no PIN)")
         elif blob["length"] != PIN_BLOB_LEN or blob["layout"] != expect:
             problems.append(f"{role} PIN blob: {blob['length']} bytes, {blob['layout']}")
-    if tok["token_keys_equal"] is not True:
+    if all(tok["blobs"][r] for r in ("so", "user")) and set(roles) == {"so", "user"} \
+            and tok["token_keys_equal"] is not True:
         problems.append("SO and user blobs not both checked to wrap one token key")
     for name, obj in tok["objects"].items():
         for a in encrypted_attributes(obj):
