@@ -16,6 +16,9 @@ packages=(
   # tests
   libcmocka-dev
   softhsm2 opensc python3-pykcs11 openssl   # real SoftHSM 2.6.1 to compare with
+  python3-cryptography  # the tests' own decoder, independent of libtokenfs
+  strace                # kill and I/O-error injection at every system call
+  util-linux            # setpriv: a read-only store as an unprivileged user
   # fuzzing
   clang libclang-rt-14-dev
   # benchmarks

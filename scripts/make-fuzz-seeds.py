@@ -4,8 +4,13 @@
 fuzz/corpus/fuzz_object:   every .object file of testdata (store and malformed)
 fuzz/corpus/fuzz_tokendir: each token directory of testdata/store, and the
                            whole store, as images in fuzz_tokendir.c's format
+fuzz/corpus/fuzz_journal:  write-engine journals (libtokenfs/txn/journal.h):
+                           valid ones, each cut at every field, and damaged
+                           ones that each break one rule of the parser
 
 Deterministic: seeds are named by the SHA-256 of their bytes.
+
+Usage: make-fuzz-seeds.py [TARGET...]   (default: every target above)
 """
 import hashlib
 import os
@@ -52,17 +57,130 @@ def image(top, prefix):
     return out
 
 
-def main():
+# --- journals: the format of libtokenfs/txn/journal.h, keep the two in step
+JOURNAL_MAGIC = b"TFSJRNL1"
+
+
+def be64(v):
+    return struct.pack(">Q", v)
+
+
+def journal_entry(name, old, new):
+    """One entry: the file's name and its old and new contents (None: absent)."""
+    def part(content):
+        if content is None:
+            return be64(0) + bytes(32)
+        return be64(len(content)) + hashlib.sha256(content).digest()
+    n = name.encode()
+    return be64(len(n)) + n + part(old) + part(new)
+
+
+def journal(entries, count=None, check=None):
+    body = JOURNAL_MAGIC + be64(len(entries) if count is None else count) + b"".join(entries)
+    return body + (hashlib.sha256(body).digest() if check is None else check)
+
+
+def seal_journal(body):
+    """A body (anything) followed by its correct check sum."""
+    return body + hashlib.sha256(body).digest()
+
+
+def uuid_name(i):
+    h = hashlib.sha256(b"tokenfs journal seed %d" % i).hexdigest()
+    return "%s-%s-%s-%s-%s.object" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:32])
+
+
+def journal_seeds():
+    seeds = []
+    tok_old, tok_new = b"token.object before" * 20, b"token.object after" * 21
+    gen_old, gen_new = be64(41), be64(42)
+    # what the write engine writes: an object added, changed, removed; a
+    # migration of a whole token; a PIN change; nothing at all
+    add = journal([journal_entry("generation", gen_old, gen_new),
+                   journal_entry(uuid_name(0), None, b"new object" * 50)])
+    change = journal([journal_entry(uuid_name(1), b"old value" * 40, b"new value" * 41)])
+    remove = journal([journal_entry(uuid_name(2), b"doomed" * 30, None),
+                      journal_entry("generation", gen_old, gen_new)])
+    migrate = journal([journal_entry("token.object", tok_old, tok_new),
+                       journal_entry("generation", gen_old, gen_new)] +
+                      [journal_entry(uuid_name(10 + i), b"cbc %d" % i * 60, b"gcm %d" % i * 61)
+                       for i in range(6)])
+    pin = journal([journal_entry("token.object", tok_old, tok_new)])
+    empty = journal([])
+    longest = journal([journal_entry("x" * 248 + ".object", b"a", b"b"),
+                       journal_entry("a.object", b"", b"")])
+    valid = [add, change, remove, migrate, pin, empty, longest]
+    seeds += valid
+    # torn writes: a journal cut at, just before and just after the end of
+    # each of its fields, and a longer one cut in a few places
+    cuts = {0, 1, 7, 8, 9, 15, 16, 17, len(add) - 33, len(add) - 32, len(add) - 1}
+    p = 16
+    while p < len(add) - 32:   # the fields of each entry
+        (n,) = struct.unpack(">Q", add[p:p + 8])
+        for off in (8, 8 + n, 16 + n, 48 + n, 56 + n, 88 + n):
+            cuts.update((p + off - 1, p + off, p + off + 1))
+        p += 88 + n
+    seeds += [add[:c] for c in sorted(cuts)]
+    seeds += [empty[:c] for c in (8, 16, len(empty) - 1)]
+    seeds += [migrate[:c] for c in (len(migrate) // 2, len(migrate) - 32, len(migrate) - 1)]
+    # damaged: each breaks one rule
+    flip = bytearray(migrate)
+    flip[100] ^= 0x01
+    seeds.append(bytes(flip))                                  # a bit flipped: check sum
+    seeds.append(migrate[:-1] + bytes([migrate[-1] ^ 0x80]))   # the check sum itself
+    seeds.append(b"TFSJRNL2" + add[8:])                        # magic
+    seeds.append(add + b"\0")                                 # a byte after the check sum
+    seeds.append(add + add)                                    # two journals back to back
+    e = journal_entry("token.object", tok_old, tok_new)
+    seeds.append(journal([e], count=2))                        # fewer entries than counted
+    seeds.append(journal([e, e], count=1))                     # more
+    seeds.append(journal([e], count=2 ** 64 - 1))              # a count no input can hold
+    seeds.append(journal([e], count=2 ** 63))
+    seeds.append(journal([e, journal_entry("generation", gen_old, gen_new), e]))  # twice
+    seeds.append(journal([journal_entry(uuid_name(3), b"a", b"b"),
+                          journal_entry(uuid_name(3), b"b", b"c")]))
+    for bad in ("../token.object", "a/b.object", ".object", "..object", ".hidden.object",
+                "object", "token.lock", "tokens", "generation.tmp", "x.object\0y",
+                "x" * 249 + ".object", "x" * 300 + ".object"):
+        seeds.append(journal([journal_entry(bad, b"a", b"b")]))     # a name never replaced
+    zero = be64(0) + bytes(72)                                  # name_len 0
+    seeds.append(seal_journal(JOURNAL_MAGIC + be64(1) + zero))
+    huge = be64(2 ** 64 - 1) + b"token.object" + bytes(80)       # name_len past the end
+    seeds.append(seal_journal(JOURNAL_MAGIC + be64(1) + huge))
+    seeds.append(seal_journal(JOURNAL_MAGIC + be64(1) + be64(256) + b"x" * 256 + bytes(80)))
+    seeds.append(b"")
+    seeds.append(JOURNAL_MAGIC)
+    return seeds
+
+
+def object_seeds():
     for sub in ("store", "malformed"):
         for dirpath, _, filenames in os.walk(os.path.join(TESTDATA, sub)):
             for fn in sorted(filenames):
                 if fn.endswith(".object"):
                     with open(os.path.join(dirpath, fn), "rb") as f:
                         write_seed("fuzz_object", f.read())
+
+
+def tokendir_seeds():
     store = os.path.join(TESTDATA, "store")
     for tok in sorted(os.listdir(store)):
         write_seed("fuzz_tokendir", image(os.path.join(store, tok), tok))
     write_seed("fuzz_tokendir", image(store, ""))
+
+
+def main():
+    targets = set(sys.argv[1:]) or {"fuzz_object", "fuzz_tokendir", "fuzz_journal"}
+    unknown = targets - {"fuzz_object", "fuzz_tokendir", "fuzz_journal"}
+    if unknown:
+        raise SystemExit("unknown target: " + " ".join(sorted(unknown)))
+    if "fuzz_journal" in targets:
+        for data in journal_seeds():
+            write_seed("fuzz_journal", data)
+    if "fuzz_object" in targets:
+        object_seeds()
+    if "fuzz_tokendir" in targets:
+        tokendir_seeds()
     return 0
 
 

@@ -23,9 +23,9 @@ int writer_check_softhsm(const char *cmd, bool force)
 		else
 			cli_error("%s: process %ld (%s) has SoftHSM loaded", cmd, p[i].pid, p[i].comm);
 	}
-	if (unreadable > 0)
-		cli_warning("%s: %zu processes could not be checked for SoftHSM (not ours; run as "
-		            "root to check them)", cmd, unreadable);
+	if (unreadable > 0 && !force)
+		cli_warning("%s: the memory maps of %zu process%s could not be read, so a SoftHSM "
+		            "in them would go unnoticed", cmd, unreadable, unreadable == 1 ? "" : "es");
 	tfs_softhsm_users_free(p);
 	if (n > 0 && !force) {
 		cli_error("%s: a running SoftHSM writes its cached objects back over changes made "

@@ -2,7 +2,7 @@
 """Is what tokenfs writes exactly the AES-GCM layout of SoftHSMv2 PR #627?
 
 Checked with tfsdecode (next to this script), a decoder that shares no code
-with libtokenfs and never runs tokenfs, in three steps:
+with libtokenfs and never runs tokenfs, in three modes:
 
   --fixture-only
       Proves the decoder right before trusting it: decodes a copy of the
@@ -10,31 +10,37 @@ with libtokenfs and never runs tokenfs, in three steps:
       ../shared/fixtures/pr627-store) and checks every fact and plaintext of
       its README, sensitive values by their relations to the public ones;
       decodes a copy of testdata/store (CBC, SoftHSM 2.6.1; TFS_TESTDATA or
-      testdata/) against its README and inventory; runs the crypto vectors
+      testdata/) against its README, inventory and certs/; runs the vectors
       of testdata/crypto and the offsets of testdata/malformed/MANIFEST.tsv.
 
   --compare SRC DST --so-pin-env VAR --user-pin-env VAR --expect gcm|cbc
             [--writer migrate|testkit]
       Checks that token directory DST is SRC migrated to the expected
-      layout: same files, same token key, same plaintext everywhere; both
-      PIN blobs 72 bytes in the layout; every encrypted value in the layout
-      with the right stored length (GCM: IV16 || ct || tag16 = plaintext +
-      32), none left in the other; empty byte strings stored empty; every
-      other value, attribute order, type and kind unchanged; a rewritten
-      file's generation = source + 1; the token's generation file old + 1
-      if anything changed and it existed (absent stays absent); a file that
-      needed no change byte-identical.  No IV is used for two different
-      ciphertexts.  --writer testkit accepts what tfs_testkit does
-      differently from `tokenfs migrate`: it rewrites every object (generation
-      + 1, content the same) and creates the generation file when absent.
+      layout: same files, same token key, same plaintext everywhere; the PIN
+      blobs 72 bytes in the layout; every encrypted value in the layout with
+      the right stored length (GCM: IV16 || ct || tag16 = plaintext + 32),
+      none left in the other; empty byte strings stored empty; every other
+      value, attribute order, type and kind unchanged; a rewritten file's
+      generation = source + 1; the token's generation file old + 1 if
+      anything changed and it existed (absent stays absent); a file that
+      needed no change byte-identical; file modes kept; no IV used for two
+      different ciphertexts.  Leaving out one PIN variable means that blob
+      must be kept as it was (migrate --keep-other-blob).  --writer testkit
+      accepts what tfs_testkit does differently from `tokenfs migrate`: it
+      rewrites every object (generation + 1, content the same), writes
+      0600, and creates the generation file (1) when there was none.
 
-  --roundtrip migrate|testkit
-      Self-test of --compare on copies of the fixtures: converts testdata's
-      tokens to GCM and back, the pr627 token to CBC and back, with
-      `$TOKENFS migrate` or `$TESTKIT to-layout`, compares each step, and
-      then damages a good GCM copy in ten ways (a value left in CBC, an
-      empty value encrypted, a generation not raised, a staged file left,
-      two ciphertexts swapped, ...) that --compare must each report.
+  --roundtrip migrate|testkit [--migrate-arg ARG]...
+      The fixture checks, then --compare on real conversions of copies:
+      testdata's tokens to GCM and back, the pr627 token to CBC and back
+      (its README plaintexts checked again at the end), with
+      `$TOKENFS migrate --force` (the copies are private; other tests may
+      have SoftHSM loaded) or `$TESTKIT to-layout`.  For migrate also: a
+      second run writes nothing, --keep-other-blob keeps the SO blob, and
+      its JSON counts match the files.  Then a good GCM copy is damaged in
+      ten ways (a value left in CBC, an empty value encrypted, a generation
+      not raised, a staged file left, two ciphertexts swapped, ...) that
+      --compare must each report.
 
 Prints "N passed, N failed"; exit 0 only when nothing failed.  A missing
 tool or fixture skips (exit 77), or fails (exit 1) when CI=true.  PINs are
