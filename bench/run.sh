@@ -16,6 +16,15 @@
 #   cat of every .object (the floor), openssl speed's AES-256-CBC floor, and the
 #   peak resident memory of every tokenfs run (/usr/bin/time -v).
 #
+# and, for one store (BENCH_MIGRATE_N, default 10,000 objects), writing:
+#
+#   tokenfs migrate --to gcm (CBC -> GCM)  vs  the write floor: cp -a of the
+#                                            token directory, then sync
+#
+# each run on a fresh copy of the store (made, and flushed, outside the timed
+# part), on the file system of the cache, floor and migrate runs alternating;
+# median and best wall time, and migrate's peak resident memory (time %M).
+#
 # Stores are cached under BUILD/bench-cache/nN/ and rebuilt only when
 # bench/make-store.py or the key pool changes. Nothing here is committed.
 #
@@ -29,6 +38,13 @@
 #                    "verify-integrity --user-pin env:BENCH_PIN"
 #   SOFTHSM2_MODULE  default /usr/lib/softhsm/libsofthsm2.so
 #   NO_HYPERFINE=1   use the built-in timing loop even if hyperfine exists
+#   BENCH_PARTS      what to run: "read" (dump, verify), "migrate", or both
+#                    (the default): BENCH_PARTS=migrate bench/run.sh BUILD
+#                    times migrate alone, and makes only its store
+#   BENCH_MIGRATE_N  the store migrate runs on (default 10000)
+#   BENCH_MIGRATE_RUNS  timed runs of migrate and of the floor (default 5)
+#   BENCH_MIGRATE_CMD   how to call migrate, default "migrate --to gcm
+#                    --user-pin env:BENCH_PIN --so-pin env:BENCH_SO_PIN"
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,11 +60,16 @@ MIN_RUNS=${BENCH_MIN_RUNS:-3}
 MAX_RUNS=${BENCH_MAX_RUNS:-10}
 BASELINES=${BENCH_BASELINES:-1}
 VERIFY_CMD=${BENCH_VERIFY_CMD:-verify-integrity --user-pin env:BENCH_PIN}
+PARTS=${BENCH_PARTS:-read migrate}
+MIGRATE_N=${BENCH_MIGRATE_N:-10000}
+MIGRATE_RUNS=${BENCH_MIGRATE_RUNS:-5}
+MIGRATE_CMD=${BENCH_MIGRATE_CMD:-migrate --to gcm --user-pin env:BENCH_PIN --so-pin env:BENCH_SO_PIN}
 TARGET_N=10000 # the issue's targets are stated for 10,000 objects
 RSS_N=20000    # ... and the memory target for 20,000
 LABEL=bench
 SO_PIN=bench-so-pin
 export BENCH_PIN=bench-user-pin # read by tokenfs as --user-pin env:BENCH_PIN
+export BENCH_SO_PIN=$SO_PIN     # ... and --so-pin env:BENCH_SO_PIN
 POOL_KEYS=8 # RSA 2048 keys (with certificates) and EC certificates reused
 
 TTY=false
@@ -57,6 +78,22 @@ say() { printf '%s\n' "$*"; }
 step() { if $TTY; then printf '\r\033[K%s' "$*"; else printf '%s\n' "$*"; fi; }
 endstep() { if $TTY; then printf '\r\033[K'; fi; }
 die() { endstep; echo "bench: $*" >&2; exit 1; }
+
+RUN_READ=false RUN_MIGRATE=false
+for part in $PARTS; do
+	case $part in
+	read) RUN_READ=true ;;
+	migrate) RUN_MIGRATE=true ;;
+	*) die "BENCH_PARTS: unknown part '$part' (read, migrate)" ;;
+	esac
+done
+READ_SIZES=
+$RUN_READ && READ_SIZES=$SIZES
+# every store a part uses, each once
+STORE_SIZES=$READ_SIZES
+if $RUN_MIGRATE && ! grep -qw -- "$MIGRATE_N" <<<"$READ_SIZES"; then
+	STORE_SIZES="$READ_SIZES $MIGRATE_N"
+fi
 
 # --- prerequisites ------------------------------------------------------------
 [ -x "$TOKENFS" ] || die "no $TOKENFS: build first (make bench builds)"
@@ -76,7 +113,12 @@ fi
 mkdir -p "$CACHE"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokenfs-bench.XXXXXX")
 STAGE=
-cleanup() { rm -rf "$WORK"; [ -z "$STAGE" ] || rm -rf "$STAGE"; }
+SCRATCH= # migrate's copies, next to the cached stores (same file system)
+cleanup() {
+	rm -rf "$WORK"
+	[ -z "$STAGE" ] || rm -rf "$STAGE"
+	[ -z "$SCRATCH" ] || rm -rf "$SCRATCH"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -246,11 +288,14 @@ aes_bps() { # bytes per second of AES-256-CBC decryption in chunks of $1 bytes
 	openssl speed -elapsed -seconds 1 -bytes "$1" -decrypt -evp aes-256-cbc -mr 2>/dev/null |
 		awk -F: '/^\+F:/ { print $4 }'
 }
-step "bench: openssl speed (AES-256-CBC decryption) ..."
-AES_BULK=$(aes_bps 16384)
-AES_SMALL=$(aes_bps 64)
-endstep
-say "bench: AES-256-CBC decryption: $(awk -v b="$AES_BULK" 'BEGIN { printf "%.0f", b / 1e6 }') MB/s in 16 KiB chunks, $(awk -v b="$AES_SMALL" 'BEGIN { printf "%.0f", b / 1e6 }') MB/s in 64-byte chunks"
+AES_BULK=
+if $RUN_READ; then
+	step "bench: openssl speed (AES-256-CBC decryption) ..."
+	AES_BULK=$(aes_bps 16384)
+	AES_SMALL=$(aes_bps 64)
+	endstep
+	say "bench: AES-256-CBC decryption: $(awk -v b="$AES_BULK" 'BEGIN { printf "%.0f", b / 1e6 }') MB/s in 16 KiB chunks, $(awk -v b="$AES_SMALL" 'BEGIN { printf "%.0f", b / 1e6 }') MB/s in 64-byte chunks"
+fi
 
 VERIFY=false
 if "$TOKENFS" ${VERIFY_CMD%% *} --help >/dev/null 2>&1; then
@@ -258,7 +303,7 @@ if "$TOKENFS" ${VERIFY_CMD%% *} --help >/dev/null 2>&1; then
 fi
 
 # --- stores -------------------------------------------------------------------
-for n in $SIZES; do make_store "$n"; done
+for n in $STORE_SIZES; do make_store "$n"; done
 
 # --- runs ---------------------------------------------------------------------
 P11_MATCH='^((Private Key|Public Key|Secret Key|Certificate) Object|Data object)'
@@ -271,7 +316,7 @@ NOTES=()
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 T_START=$(date +%s)
 
-for n in $SIZES; do
+for n in $READ_SIZES; do
 	dir=$CACHE/n$n
 	store=$dir/tokens
 	conf_for "$dir/softhsm-tokens" "$dir/softhsm2.conf"
@@ -340,6 +385,120 @@ for n in $SIZES; do
 	fi
 done
 unset SOFTHSM2_CONF
+
+# --- migrate vs the write floor -------------------------------------------------
+# timed CMD: one run of CMD (a shell command; output to $WORK/run.out and
+# $WORK/run.err). Sets RUN_RC, RUN_MS (wall clock), RUN_CPU (user + system
+# ms) and RUN_RSS (peak resident MiB of the largest process, /usr/bin/time %M).
+timed() {
+	local t0 t1
+	set +e
+	t0=$(date +%s%N)
+	/usr/bin/time -f '%U %S %M' -o "$WORK/run.time" bash -c "$1" >"$WORK/run.out" 2>"$WORK/run.err"
+	RUN_RC=$?
+	t1=$(date +%s%N)
+	set -e
+	RUN_MS=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.1f", d / 1e6 }')
+	# the last line: time puts "Command exited with non-zero status" first
+	read -r RUN_CPU RUN_RSS < <(awk 'END { printf "%.0f %.1f\n", ($1 + $2) * 1000, $3 / 1024 }' "$WORK/run.time")
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
+	printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+smallest() { printf '%s\n' "$@" | sort -n | head -n 1; }
+largest() { printf '%s\n' "$@" | sort -n | tail -n 1; }
+mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.1f", s / NR }'; }
+MIGRATE_LABEL="tokenfs $(cut -d' ' -f1-3 <<<"$MIGRATE_CMD") (CBC -> GCM)"
+MIG_MS='' MIG_BEST='' FLOOR_MS='' FLOOR_BEST='' MIG_RSS=''
+
+if $RUN_MIGRATE; then
+	n=$MIGRATE_N
+	store=$CACHE/n$n/tokens
+	SCRATCH=$(mktemp -d "$CACHE/migrate.XXXXXX")
+	say "bench: migrate N=$n ($(meta "$n" files) files, $(meta "$n" bytes) bytes) on $(stat -f -c %T "$SCRATCH") ($(df -P "$SCRATCH" | awk 'NR==2 { print $1 }')), $MIGRATE_RUNS runs each after a checked warm-up"
+	mcmd="exec '$TOKENFS' $MIGRATE_CMD '$SCRATCH/copy'"
+	mcmd_json="exec '$TOKENFS' $MIGRATE_CMD --format json '$SCRATCH/copy'"
+	# migrate CMD [again]: one timed run of CMD on a fresh copy of the CBC
+	# store, made and flushed before the timed part (with "again": on the
+	# copy as the last run left it). migrate refuses while any
+	# process has SoftHSM loaded (a pkcs11-tool of someone else's on a shared
+	# machine): such a run is not counted, and is tried again a little later.
+	SOFTHSM_WAITS=0
+	migrate() {
+		local tries=0
+		while :; do
+			[ "${2:-}" = again ] || { rm -rf "$SCRATCH/copy" && cp -a "$store" "$SCRATCH/copy" && sync; }
+			timed "$1"
+			[ "$RUN_RC" -eq 2 ] && grep -q 'has SoftHSM loaded' "$WORK/run.err" || return 0
+			tries=$((tries + 1)) SOFTHSM_WAITS=$((SOFTHSM_WAITS + 1))
+			[ $tries -lt 30 ] || return 0
+			sleep 2
+		done
+	}
+
+	# Warm-up (also warms the page cache), checked: every object seen and
+	# every value re-encrypted; a second run finds nothing left to do.
+	step "bench:   warm-up migrate ..."
+	check_json() { # check_json KEY=VALUE|KEY>VALUE...: what does not hold of run.out's token
+		"$PY" - "$WORK/run.out" "$@" 2>&1 <<-'EOF'
+			import json, sys
+			t = json.load(open(sys.argv[1]))["tokens"][0]
+			bad = []
+			for c in sys.argv[2:]:
+			    k, op, v = c.partition(">") if ">" in c else c.partition("=")
+			    if not (t[k] > int(v) if op == ">" else str(t[k]) == v):
+			        bad.append("%s is %s" % (k, t[k]))
+			print(", ".join(bad))
+		EOF
+	}
+	migrate "$mcmd_json"
+	warm_bad=
+	if [ "$RUN_RC" -ne 0 ]; then
+		warm_bad="exited $RUN_RC: $(head -c 300 "$WORK/run.err" | tr -cd '[:print:]\n' | tr '\n' ' ')"
+	else
+		warm_bad=$(check_json objects=$n values_already=0 'values_reencrypted>0' 'objects_rewritten>0')
+		if [ -z "$warm_bad" ]; then
+			migrate "$mcmd_json" again
+			[ "$RUN_RC" -eq 0 ] || warm_bad="a second run exited $RUN_RC"
+			[ -n "$warm_bad" ] || warm_bad=$(check_json values_reencrypted=0 files_written=0)
+			[ -z "$warm_bad" ] || warm_bad="a second run found more to do: $warm_bad"
+		fi
+	fi
+	endstep
+
+	if [ -n "$warm_bad" ]; then
+		NOTES+=("N=$n: migrate's warm-up failed, not timed: $warm_bad")
+		row "$n" migrate - - - "cp -a + sync" - - - -
+	else
+		f_ms=() f_cpu=() m_ms=() m_cpu=() m_rss=()
+		for i in $(seq 1 "$MIGRATE_RUNS"); do
+			# floor and migrate alternate, so a change of load hits both
+			step "bench:   timing cp -a + sync ($i/$MIGRATE_RUNS) ..."
+			rm -rf "$SCRATCH/floor"
+			sync
+			timed "cp -a '$store' '$SCRATCH/floor' && sync"
+			[ "$RUN_RC" -eq 0 ] || die "cp -a + sync failed: $(head -c 300 "$WORK/run.err")"
+			f_ms+=("$RUN_MS") f_cpu+=("$RUN_CPU")
+			rm -rf "$SCRATCH/floor"
+			step "bench:   timing migrate ($i/$MIGRATE_RUNS) ..."
+			migrate "$mcmd"
+			[ "$RUN_RC" -eq 0 ] || die "migrate exited $RUN_RC: $(head -c 300 "$WORK/run.err")"
+			m_ms+=("$RUN_MS") m_cpu+=("$RUN_CPU") m_rss+=("$RUN_RSS")
+		done
+		rm -rf "$SCRATCH/copy"
+		LOAD_MAX=$(awk -v m="${LOAD_MAX:-0}" '{ print ($1 > m) ? $1 : m }' /proc/loadavg)
+		endstep
+		[ $SOFTHSM_WAITS -eq 0 ] ||
+			NOTES+=("N=$n: migrate refused $SOFTHSM_WAITS times because another process had SoftHSM loaded; those runs were repeated, not counted")
+		FLOOR_MS=$(median "${f_ms[@]}") FLOOR_BEST=$(smallest "${f_ms[@]}")
+		MIG_MS=$(median "${m_ms[@]}") MIG_BEST=$(smallest "${m_ms[@]}")
+		MIG_RSS=$(largest "${m_rss[@]}")
+		cat_ms=$(awk -F'\t' -v n="$n" '$1 == n && $2 == "cat" { print $3 }' "$ROWS")
+		row "$n" copy "$FLOOR_MS" "$MIGRATE_RUNS" "$(mean "${f_cpu[@]}")" - - - - -
+		row "$n" migrate "$MIG_MS" "$MIGRATE_RUNS" "$(mean "${m_cpu[@]}")" "cp -a + sync" \
+			"$FLOOR_MS" "${cat_ms:--}" - "$MIG_RSS"
+		say "bench:   migrate ${m_ms[*]} ms (median $MIG_MS), cp -a + sync ${f_ms[*]} ms (median $FLOOR_MS): $(ratio "$MIG_MS" "$FLOOR_MS")x the floor; peak RSS $MIG_RSS MiB"
+	fi
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 T_SPENT=$(($(date +%s) - T_START))
 
@@ -350,6 +509,8 @@ label_of() {
 	dump) echo "tokenfs dump" ;;
 	dump-pin) echo "tokenfs dump --user-pin --format json" ;;
 	verify) echo "tokenfs ${VERIFY_CMD%% *} --user-pin" ;;
+	copy) echo "cp -a of the token directory + sync (write floor)" ;;
+	migrate) echo "$MIGRATE_LABEL" ;;
 	esac
 }
 REPORT=$CACHE/latest.md
@@ -358,34 +519,40 @@ REPORT=$CACHE/latest.md
 	echo "tokenfs: $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown), built in $BUILD"
 	echo "Timing: $TIMER, $MIN_RUNS..$MAX_RUNS runs after one checked warm-up; runs took ${T_SPENT} s; load average before $LOAD_BEFORE, highest after a measurement ${LOAD_MAX:-?}, after $LOAD_AFTER"
 	printf 'Stores (generation through SoftHSM, cached):'
-	for n in $SIZES; do printf ' N=%s %s ms;' "$n" "$(meta "$n" generation_ms)"; done
+	for n in $STORE_SIZES; do printf ' N=%s %s ms;' "$n" "$(meta "$n" generation_ms)"; done
 	echo
 	echo
 	echo "Medians of wall-clock time in ms; CPU = mean user + system ms; speed-up = baseline / tokenfs;"
-	echo "x cat = tokenfs / cat of the same files; AES floor = the store's encrypted bytes at openssl speed's"
-	echo "AES-256-CBC rate ($(awk -v b="$AES_BULK" 'BEGIN { printf "%.0f", b / 1e6 }') MB/s); for verify-integrity, speed-up is verify / decrypting dump (target <= 2)."
+	if [ -n "$AES_BULK" ]; then
+		echo "x cat = tokenfs / cat of the same files; AES floor = the store's encrypted bytes at openssl speed's"
+		echo "AES-256-CBC rate ($(awk -v b="$AES_BULK" 'BEGIN { printf "%.0f", b / 1e6 }') MB/s); for verify-integrity, speed-up is verify / decrypting dump (target <= 2)."
+	fi
+	$RUN_MIGRATE && echo "For migrate, speed-up is migrate / the write floor (target <= 2), each run on a fresh copy: median of $MIGRATE_RUNS."
 	echo
 	echo "| N | command | median ms | CPU ms | runs | baseline | baseline ms | speed-up | x cat | us/object | AES floor ms | peak RSS MiB |"
 	echo "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
 	while IFS=$'\t' read -r n what ms runs cpu bname bms cms fms rss; do
 		if [ "$what" = verify ]; then
 			speed="$(ratio "$ms" "$bms") of dump"
+		elif [ "$what" = migrate ]; then
+			speed="$(ratio "$ms" "$bms") of floor"
 		elif [ "$bms" = - ] || [ "$ms" = - ]; then
 			speed=-
 		else
 			speed="$(ratio "$bms" "$ms")x"
 		fi
 		xcat=-
-		[ "$what" = cat ] || [ "$ms" = - ] || xcat=$(ratio "$ms" "$cms")
+		[ "$what" = cat ] || [ "$ms" = - ] || [ "$cms" = - ] || xcat=$(ratio "$ms" "$cms")
 		uso=-
 		[ "$ms" = - ] || uso=$(per_obj "$ms" "$n")
 		echo "| $n | $(label_of "$what") | $ms | $cpu | $runs | $bname | $bms | $speed | $xcat | $uso | $fms | $rss |"
 	done <"$ROWS"
-	$VERIFY || {
+	$VERIFY || ! $RUN_READ || {
 		echo
 		echo "verify-integrity: skipped: \`tokenfs ${VERIFY_CMD%% *} --help\` fails (the command does not exist yet); the row appears once it does."
 	}
 
+	[ -z "$READ_SIZES" ] || {
 	echo
 	echo "Growth: us per object (median wall time / N); linear cost keeps a row flat."
 	echo
@@ -402,10 +569,16 @@ REPORT=$CACHE/latest.md
 	[ -z "$line" ] || echo "| softhsm2-dump-file (baseline) | $(cut -d' ' -f2 <<<"$line" | paste -sd'|' | sed 's/|/ | /g') | $(ratio "$(tail -n 1 <<<"$line" | cut -d' ' -f2)" "$(head -n 1 <<<"$line" | cut -d' ' -f2)") |"
 	line=$(awk -F'\t' '$2 == "dump-pin" && $7 != "-" { printf "%s %.1f\n", $1, $7 * 1000 / $1 }' "$ROWS")
 	[ -z "$line" ] || echo "| pkcs11-tool (baseline) | $(cut -d' ' -f2 <<<"$line" | paste -sd'|' | sed 's/|/ | /g') | $(ratio "$(tail -n 1 <<<"$line" | cut -d' ' -f2)" "$(head -n 1 <<<"$line" | cut -d' ' -f2)") |"
+	}
 
 	echo
-	echo "Targets (issue): N=$TARGET_N, warm page cache; memory at N=$RSS_N"
+	if $RUN_READ; then
+		echo "Targets (issue): N=$TARGET_N, warm page cache; memory at N=$RSS_N"
+	else
+		echo "Targets (issue):"
+	fi
 	echo
+	if $RUN_READ; then
 	t=$(awk -F'\t' -v n=$TARGET_N '$1 == n && $2 == "dump-pin"' "$ROWS")
 	if [ -n "$t" ]; then
 		IFS=$'\t' read -r _ _ ms _ _ _ bms cms _ _ <<<"$t"
@@ -440,6 +613,18 @@ REPORT=$CACHE/latest.md
 		read -r m w <<<"$t"
 		ok=$(awk -v m="$m" 'BEGIN { print (m < 64) ? "MET" : "NOT MET" }')
 		echo "- peak memory < 64 MB at N=$RSS_N: largest tokenfs peak RSS ${m} MiB ($(label_of "$w")): $ok"
+	fi
+	fi # RUN_READ
+	if $RUN_MIGRATE; then
+		if [ -z "$MIG_MS" ]; then
+			echo "- migrate within 2x of the write floor (cp -a + sync), N=$MIGRATE_N: NOT MET (migrate failed)"
+		else
+			v=$(ratio "$MIG_MS" "$FLOOR_MS")
+			ok=$(awk -v v="$v" 'BEGIN { print (v <= 2) ? "MET" : "NOT MET" }')
+			echo "- migrate within 2x of the write floor (cp -a + sync), N=$MIGRATE_N: ${v}x (median $MIG_MS vs $FLOOR_MS ms; best $MIG_BEST vs $FLOOR_BEST ms, $(ratio "$MIG_BEST" "$FLOOR_BEST")x): $ok"
+			ok=$(awk -v m="$MIG_RSS" 'BEGIN { print (m < 64) ? "MET" : "NOT MET" }')
+			echo "- migrate peak memory < 64 MB, N=$MIGRATE_N: ${MIG_RSS} MiB: $ok"
+		fi
 	fi
 	if awk -v m="${LOAD_MAX:-0}" 'BEGIN { exit !(m > 1.5) }'; then
 		NOTES+=("other processes competed for the CPUs (1-minute load average up to $LOAD_MAX during the runs, on $(nproc) CPUs; the benchmark itself accounts for about 1): wall times are noisy, the CPU column is steadier")

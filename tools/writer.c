@@ -56,9 +56,12 @@ int writer_each_token(cli_common *co, const char *path, writer_token_fn fn, void
 	if (tfs_store_kind(store) == TFS_PATH_OBJECT_FILE) {
 		cli_error("%s: %s is one object file; give its token directory or the tokendir", co->cmd,
 		          path);
-		status = TFS_EXIT_USAGE;
+		tfs_store_free(store);
+		return TFS_EXIT_USAGE;
 	}
-	for (size_t t = 0; status == TFS_EXIT_OK && t < tfs_store_token_count(store); t++) {
+	/* One token failing does not stop the others: each is its own
+	 * transaction, and each failure is reported. */
+	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
 		const tfs_token *tok = tfs_store_token(store, t);
 		if (!cli_token_selected(co, tok))
 			continue;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -177,6 +178,13 @@ static int check_object(migration *m, size_t i, tfs_error *err)
 		}
 	}
 	tfs_object_free(obj);
+	/* A file that cannot be rewritten refuses now, not half-way. */
+	if (rc == TFS_OK && m->plan[i].rewrite && !m->o->dry_run &&
+	    access(tfs_token_object_path(m->tok, i), R_OK | W_OK) != 0) {
+		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "cannot be rewritten: %s; nothing was "
+		              "written", strerror(errno));
+		rc = tfs_error_where(err, "%s", tfs_token_object_path(m->tok, i));
+	}
 	return rc;
 }
 
@@ -369,6 +377,9 @@ int tfs_migrate_token(tfs_migrate_result *res, const char *token_dir,
 	if (o->dry_run)
 		res->pending = pending(token_dir);
 	else
+		rc = tfs_seal_step_before(&seal, token_dir, o->lock_timeout_ms, o->user_pin,
+		                          o->user_pin_len, o->so_pin, o->so_pin_len, err);
+	if (rc == TFS_OK && !o->dry_run)
 		rc = tfs_txn_begin(&txn, token_dir, &to, err); /* recovers first */
 	if (rc == TFS_OK)
 		rc = open_token(&store, &m.tok, token_dir, o, err);
@@ -383,19 +394,13 @@ int tfs_migrate_token(tfs_migrate_result *res, const char *token_dir,
 	}
 	bool work = res->objects_rewritten > 0 || blobs_change(&m);
 	if (rc == TFS_OK && work && !o->dry_run)
-		rc = tfs_seal_step_before(&seal, store, m.tok, o->user_pin, o->user_pin_len, o->so_pin,
-		                          o->so_pin_len, err);
-	if (rc == TFS_OK && work && !o->dry_run)
 		rc = write_token(&m, txn, err);
-	if (rc == TFS_OK && !o->dry_run) {
-		tfs_store_free(store);
-		store = NULL;
+	if (txn != NULL && res->txn.recovered == TFS_RECOVERY_NONE)
+		res->txn.recovered = tfs_txn_recovered(txn);
+	tfs_txn_free(txn); /* ends the transaction and its locks before re-sealing */
+	if (rc == TFS_OK && !o->dry_run)
 		rc = tfs_seal_step_after(&seal, &res->seal, work, token_dir, o->lock_timeout_ms,
 		                         o->user_pin, o->user_pin_len, o->so_pin, o->so_pin_len, err);
-	}
-	if (res->txn.recovered == TFS_RECOVERY_NONE && txn != NULL)
-		res->txn.recovered = tfs_txn_recovered(txn);
-	tfs_txn_free(txn);
 	tfs_store_free(store);
 	for (int r = 0; r < 2; r++)
 		tfs_token_key_free(m.key[r]);

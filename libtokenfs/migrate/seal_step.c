@@ -52,16 +52,33 @@ static int run_seal(const tfs_store *store, const tfs_token *tok, tfs_seal_mode 
 	return rc;
 }
 
-int tfs_seal_step_before(tfs_seal_state *s, const tfs_store *store, const tfs_token *tok,
+/* Runs the seal step over the token directory as it is now. */
+static int seal_dir(const char *token_dir, unsigned lock_ms, tfs_seal_mode mode,
+                    const uint8_t *user_pin, size_t user_len, const uint8_t *so_pin, size_t so_len,
+                    bool *clean, tfs_error *err)
+{
+	tfs_open_options oo = {.lock_timeout_ms = lock_ms};
+	tfs_store *store;
+	int rc = tfs_store_open(&store, token_dir, &oo, err);
+	if (rc == TFS_OK && tfs_store_kind(store) != TFS_PATH_TOKEN)
+		rc = tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "not a token directory");
+	if (rc == TFS_OK)
+		rc = run_seal(store, tfs_store_token(store, 0), mode, user_pin, user_len, so_pin, so_len,
+		              clean, err);
+	tfs_store_free(store);
+	return rc;
+}
+
+int tfs_seal_step_before(tfs_seal_state *s, const char *token_dir, unsigned lock_ms,
                          const uint8_t *user_pin, size_t user_len, const uint8_t *so_pin,
                          size_t so_len, tfs_error *err)
 {
 	memset(s, 0, sizeof(*s));
-	s->exists = seal_exists(tfs_token_path(tok));
+	s->exists = seal_exists(token_dir);
 	if (!s->exists)
 		return TFS_OK;
-	return run_seal(store, tok, TFS_SEAL_CHECK, user_pin, user_len, so_pin, so_len, &s->verified,
-	                err);
+	return seal_dir(token_dir, lock_ms, TFS_SEAL_CHECK, user_pin, user_len, so_pin, so_len,
+	                &s->verified, err);
 }
 
 int tfs_seal_step_after(const tfs_seal_state *s, tfs_seal_outcome *out, bool changed,
@@ -69,20 +86,14 @@ int tfs_seal_step_after(const tfs_seal_state *s, tfs_seal_outcome *out, bool cha
                         size_t user_len, const uint8_t *so_pin, size_t so_len, tfs_error *err)
 {
 	if (!s->exists) {
-		*out = seal_exists(token_dir) ? TFS_SEAL_OUTCOME_UNCHANGED : TFS_SEAL_OUTCOME_NONE;
+		*out = TFS_SEAL_OUTCOME_NONE;
 		return TFS_OK;
 	}
 	*out = !changed ? TFS_SEAL_OUTCOME_UNCHANGED
 	       : s->verified ? TFS_SEAL_OUTCOME_REMADE : TFS_SEAL_OUTCOME_NOT_VERIFIED;
 	if (*out != TFS_SEAL_OUTCOME_REMADE)
 		return TFS_OK;
-	tfs_open_options oo = {.lock_timeout_ms = lock_ms};
-	tfs_store *store;
-	int rc = tfs_store_open(&store, token_dir, &oo, err);
 	bool clean;
-	if (rc == TFS_OK)
-		rc = run_seal(store, tfs_store_token(store, 0), TFS_SEAL_WRITE, user_pin, user_len,
-		              so_pin, so_len, &clean, err);
-	tfs_store_free(store);
-	return rc;
+	return seal_dir(token_dir, lock_ms, TFS_SEAL_WRITE, user_pin, user_len, so_pin, so_len, &clean,
+	                err);
 }

@@ -18,12 +18,15 @@ typedef struct tfs_seal_state {
 	bool verified;
 } tfs_seal_state;
 
-/* Checks the token's seal, if it has one, with the PINs given. */
-int tfs_seal_step_before(tfs_seal_state *s, const tfs_store *store, const tfs_token *tok,
+/* Checks the token's seal, if it has one, with the PINs given. Runs before
+ * the transaction begins: the seal reads every file of the token, lock files
+ * included, under read locks that would conflict with the transaction's. */
+int tfs_seal_step_before(tfs_seal_state *s, const char *token_dir, unsigned lock_ms,
                          const uint8_t *user_pin, size_t user_len, const uint8_t *so_pin,
                          size_t so_len, tfs_error *err);
 
-/* After the change (changed: anything was written): re-seals a seal that
+/* After the change and after the transaction ended (changed: anything was
+ * written): re-seals a seal that
  * verified, and says what happened. */
 int tfs_seal_step_after(const tfs_seal_state *s, tfs_seal_outcome *out, bool changed,
                         const char *token_dir, unsigned lock_ms, const uint8_t *user_pin,

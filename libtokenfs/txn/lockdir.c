@@ -43,16 +43,22 @@ static int locked_error(tfs_error *err, const tfs_locked_dir *d, const char *nam
 		tfs_error_set(err, TFS_E_LOCKED, TFS_NO_OFFSET, "locked by another process (pid %ld) "
 		              "for more than %u ms; stop SoftHSM and its users, or retry", pid, d->lock_ms);
 	else
-		tfs_error_set(err, TFS_E_LOCKED, TFS_NO_OFFSET, "locked by another tokenfs writer for "
-		              "more than %u ms", d->lock_ms);
+		tfs_error_set(err, TFS_E_LOCKED, TFS_NO_OFFSET, "locked by another process or tokenfs "
+		              "writer for more than %u ms; stop SoftHSM and its users, or retry", d->lock_ms);
 	return tfs_error_where(err, "%s/%s", d->path, name);
 }
 
+/*
+ * Open-file-description locks: they conflict with SoftHSM's classic fcntl
+ * locks, but belong to our descriptor, not to the process, so a reader in
+ * this process that opens and closes the same file (a seal check, a hard
+ * link) cannot silently release them, as it would a classic lock.
+ */
 int tfs_txn_wrlock(tfs_locked_dir *d, int fd, const char *name, tfs_error *err)
 {
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
 	for (;;) {
-		if (fcntl(fd, F_SETLK, &fl) == 0)
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 			return TFS_OK;
 		if (errno != EACCES && errno != EAGAIN)
 			return tfs_txn_errno(err, d, name, "taking the write lock");
@@ -61,7 +67,7 @@ int tfs_txn_wrlock(tfs_locked_dir *d, int fd, const char *name, tfs_error *err)
 		sleep_step(d);
 	}
 	struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-	long pid = (fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK) ? (long)who.l_pid : -1;
+	long pid = (fcntl(fd, F_OFD_GETLK, &who) == 0 && who.l_type != F_UNLCK) ? (long)who.l_pid : -1;
 	return locked_error(err, d, name, pid);
 }
 
@@ -84,8 +90,11 @@ int tfs_txn_open_locked(tfs_locked_dir *d, const char *name, bool missing_ok, in
 	int rc = TFS_OK;
 	if (fstat(f, &st) != 0)
 		rc = tfs_txn_errno(err, d, name, "fstat");
-	else if (!S_ISREG(st.st_mode)) {
-		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "not a regular file");
+	else if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		/* SoftHSM never makes hard links; one could alias a file we
+		 * hold locked or reach outside the token. */
+		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s; refusing to write through it",
+		              S_ISREG(st.st_mode) ? "hard-linked to another name" : "not a regular file");
 		rc = tfs_error_where(err, "%s/%s", d->path, name);
 	} else
 		rc = tfs_txn_wrlock(d, f, name, err);

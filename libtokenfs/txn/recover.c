@@ -74,45 +74,62 @@ static int damaged(tfs_error *err, const tfs_locked_dir *d, const char *name, co
 	return tfs_error_where(err, "%s/%s", d->path, name);
 }
 
-/* Whether file `name` holds exactly `size` bytes with this SHA-256. */
-static int holds(tfs_locked_dir *d, const char *name, uint64_t size,
-                 const uint8_t sha[TFS_SHA256_LEN], bool *exists, bool *match, tfs_error *err)
+/* What a file holds: OLD or NEW contents of a journal entry, OTHER, or
+ * MISSING. Only regular files count. */
+enum held { MISSING, OLD, NEW, OTHER };
+
+static int holds(tfs_locked_dir *d, const char *name, const tfs_journal_entry *e, enum held *out,
+                 tfs_error *err)
 {
-	*exists = *match = false;
+	*out = MISSING;
 	int fd = openat(d->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? TFS_OK : tfs_txn_errno(err, d, name, "opening");
-	*exists = true;
-	uint8_t *data, md[TFS_SHA256_LEN];
-	size_t got;
-	int rc = tfs_txn_read_fd(d, fd, name, &data, &got, err);
+	struct stat st;
+	uint8_t *data = NULL, md[TFS_SHA256_LEN];
+	size_t got = 0;
+	int rc = TFS_OK;
+	*out = OTHER;
+	if (fstat(fd, &st) != 0)
+		rc = tfs_txn_errno(err, d, name, "fstat");
+	else if (S_ISREG(st.st_mode))
+		rc = tfs_txn_read_fd(d, fd, name, &data, &got, err);
 	close(fd);
-	if (rc != TFS_OK)
+	if (rc != TFS_OK || !S_ISREG(st.st_mode))
 		return rc;
 	rc = tfs_sha256(md, data, got, err);
 	free(data);
-	*match = rc == TFS_OK && got == size && CRYPTO_memcmp(md, sha, TFS_SHA256_LEN) == 0;
+	if (rc == TFS_OK && got == e->new_size && CRYPTO_memcmp(md, e->new_sha256, TFS_SHA256_LEN) == 0)
+		*out = NEW;
+	else if (rc == TFS_OK && got == e->old_size && CRYPTO_memcmp(md, e->old_sha256, TFS_SHA256_LEN) == 0)
+		*out = OLD;
 	return rc;
 }
 
-/* Checks every entry before anything is renamed. */
+/*
+ * Checks every entry before anything is renamed: each staged copy must hold
+ * the new contents, and each target the old ones (not yet replaced) or the
+ * new ones (already replaced). A target that holds anything else was changed
+ * after the crash (a SoftHSM that ran on the old files meanwhile): rolling
+ * forward would bring back a state that is neither before nor after.
+ */
 static int check_entries(tfs_locked_dir *d, const tfs_journal_entry *e, size_t n, tfs_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		char staged[TFS_JOURNAL_NAME_MAX + sizeof(TFS_TXN_STAGED_SUFFIX)];
-		bool exists, match;
+		enum held s, t;
 		tfs_txn_staged_name(staged, sizeof(staged), e[i].name);
-		int rc = holds(d, staged, e[i].new_size, e[i].new_sha256, &exists, &match, err);
+		int rc = holds(d, staged, &e[i], &s, err);
+		if (rc == TFS_OK)
+			rc = holds(d, e[i].name, &e[i], &t, err);
 		if (rc != TFS_OK)
 			return rc;
-		if (exists && !match)
+		if (s != MISSING && s != NEW)
 			return damaged(err, d, staged, "staged file does not hold what the journal records");
-		if (exists)
-			continue;
-		rc = holds(d, e[i].name, e[i].new_size, e[i].new_sha256, &exists, &match, err);
-		if (rc != TFS_OK)
-			return rc;
-		if (!match)
+		if (s == NEW && t != OLD && t != NEW)
+			return damaged(err, d, e[i].name, "file changed since the transaction was committed "
+			               "(did SoftHSM run on the old files?)");
+		if (s == MISSING && t != NEW)
 			return damaged(err, d, e[i].name, "neither the file nor a staged copy holds the "
 			               "new contents the journal records");
 	}

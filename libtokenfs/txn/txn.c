@@ -129,7 +129,7 @@ static int remember(tfs_txn *t, const char *name, int fd, const uint8_t *data, s
 	f->ctime = st.st_ctim;
 	f->uid = st.st_uid;
 	f->gid = st.st_gid;
-	f->mode = st.st_mode & 07777;
+	f->mode = st.st_mode & 0777; /* never carry set-id bits into a rewrite */
 	f->has_generation = size >= 8;
 	f->generation = size >= 8 ? tfs_be64(data) : 0;
 	t->nfiles++;
@@ -396,8 +396,11 @@ static int publish_journal(tfs_txn *t, bool *committed, tfs_error *err)
 		return TFS_OK;
 	}
 	int rc = tfs_txn_errno(err, &t->dir, TFS_TXN_JOURNAL, "renaming the journal into place");
+	/* Only a journal that is certainly absent means "not committed": when
+	 * even that cannot be told, the staged files stay for recovery. */
 	struct stat st;
-	*committed = fstatat(t->dir.fd, TFS_TXN_JOURNAL, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	*committed = fstatat(t->dir.fd, TFS_TXN_JOURNAL, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	             errno != ENOENT;
 	return rc;
 }
 

@@ -216,8 +216,11 @@ static void test_recover_rolls_forward(void **state)
 	tfs_error err;
 	assert_int_equal(tfs_sha256(e[0].new_sha256, (const uint8_t *)"AAA", 3, &err), TFS_OK);
 	assert_int_equal(tfs_sha256(e[1].new_sha256, (const uint8_t *)"BBBB", 4, &err), TFS_OK);
-	uint8_t *data;
-	size_t size;
+	uint8_t *data, *old;
+	size_t size, old_size;
+	old = get("b.object", &old_size); /* as the transaction read it */
+	e[1].old_size = old_size;
+	assert_int_equal(tfs_sha256(e[1].old_sha256, old, old_size, &err), TFS_OK);
 	assert_int_equal(tfs_journal_encode(&data, &size, e, 2, &err), TFS_OK);
 	put(TFS_TXN_JOURNAL, data, size, 0600);
 	put("a.object", "AAA", 3, 0600);
@@ -227,6 +230,14 @@ static void test_recover_rolls_forward(void **state)
 	assert_int_equal(tfs_txn_recover(&r, dir, NULL, &err), TFS_E_DAMAGED);
 	assert_true(exists(TFS_TXN_JOURNAL));
 	put("b.object" TFS_TXN_STAGED_SUFFIX, "BBBB", 4, 0600);
+	/* A target changed after the commit (a SoftHSM ran on the old files):
+	 * rolling forward would bring back neither state. */
+	put("b.object", "changed by SoftHSM", 18, 0600);
+	assert_int_equal(tfs_txn_recover(&r, dir, NULL, &err), TFS_E_DAMAGED);
+	assert_non_null(strstr(err.what, "changed since the transaction was committed"));
+	assert_true(exists("b.object" TFS_TXN_STAGED_SUFFIX));
+	put("b.object", old, old_size, 0600);
+	free(old);
 	assert_int_equal(tfs_txn_recover(&r, dir, NULL, &err), TFS_OK);
 	assert_int_equal(r, TFS_RECOVERY_ROLLED_FORWARD);
 	uint8_t *b = get("b.object", &size);

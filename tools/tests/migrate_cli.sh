@@ -146,6 +146,25 @@ check "SO blob kept CBC, user blob GCM ($lay)" [ "$lay" = "cbc gcm" ]
 out=$("$TOKENFS" migrate --force --to gcm --user-pin env:U --so-pin env:S --token demo "$work/store" 2>&1)
 check "with both PINs the migration completes: $out" grep -q "SO rewrapped, user already" <<<"$out"
 
+# --- seals: one that verified is made anew; one that did not is left alone
+fresh
+demo=$(tokdir demo)
+"$TOKENFS" verify-integrity --seal --user-pin env:U --token demo "$work/store" >/dev/null 2>&1
+check "seal written" [ -f "$demo/tokenfs.seal" ]
+out=$("$TOKENFS" migrate --force --to gcm --user-pin env:U --so-pin env:S --token demo "$work/store" 2>&1)
+check "a seal that verified is remade: $out" grep -q "verified before the migration and was made anew" <<<"$out"
+"$TOKENFS" verify-integrity --check-seal --fail-on error --user-pin env:U --token demo "$work/store" >/dev/null 2>&1
+check "the remade seal verifies the migrated token" [ $? -eq 0 ]
+fresh
+demo=$(tokdir demo)
+"$TOKENFS" verify-integrity --seal --user-pin env:U --token demo "$work/store" >/dev/null 2>&1
+pub=$(awk -F'\t' '$1=="demo" && $4=="rsa2048-gen-pub" {print $3}' "$TFS_TESTDATA/store-inventory.tsv")
+sed -i 's/rsa2048-gen-pub/rsa2048-gen-PUB/' "$demo/$pub"
+sealsum=$(sha256sum <"$demo/tokenfs.seal")
+out=$("$TOKENFS" migrate --force --to gcm --user-pin env:U --so-pin env:S --token demo "$work/store" 2>&1)
+check "a seal that did not verify is reported: $out" grep -q "did NOT verify" <<<"$out"
+check "... and left alone" [ "$sealsum" = "$(sha256sum <"$demo/tokenfs.seal")" ]
+
 # --- no PIN in any output or file other than as its wrapped blob
 fresh
 export U2=user-pin-2 S2=so-secret-2
