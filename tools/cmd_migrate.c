@@ -136,7 +136,7 @@ static void on_problem(void *ctx, const tfs_error *err)
 }
 
 /* Who can log in after a migration that kept one blob as it was. */
-static void kept_blob_note(const tfs_migrate_result *r, tfs_layout to)
+static void kept_blob_note(const tfs_change_result *r, tfs_layout to)
 {
 	for (int k = TFS_PIN_SO; k <= TFS_PIN_USER; k++) {
 		if (r->blob[k] != TFS_BLOB_KEPT)
@@ -156,7 +156,7 @@ static void kept_blob_note(const tfs_migrate_result *r, tfs_layout to)
 	}
 }
 
-static void render_text(const tfs_token *tok, const tfs_migrate_result *r, const migrate_opts *o)
+static void render_text(const tfs_token *tok, const tfs_change_result *r, const migrate_opts *o)
 {
 	char lb[200], sb[100], pb[4 * 4096 + 8];
 	bool work = r->objects_rewritten > 0 || r->blob[0] == TFS_BLOB_REWRAPPED ||
@@ -186,7 +186,7 @@ static void render_text(const tfs_token *tok, const tfs_migrate_result *r, const
 	kept_blob_note(r, o->m.to);
 }
 
-static json_object *render_json(const tfs_token *tok, const tfs_migrate_result *r, int status)
+static json_object *render_json(const tfs_token *tok, const tfs_change_result *r, int status)
 {
 	json_object *j = json_object_new_object(), *blobs = json_object_new_object();
 	json_object_object_add(j, "dir", cli_json_string(tfs_token_path(tok)));
@@ -213,7 +213,7 @@ static json_object *render_json(const tfs_token *tok, const tfs_migrate_result *
 static int migrate_one(void *ctx, const tfs_token *tok)
 {
 	migrate_opts *o = ctx;
-	tfs_migrate_result r;
+	tfs_change_result r;
 	tfs_error err;
 	o->label = tfs_token_label(tok);
 	int rc = tfs_migrate_token(&r, tfs_token_path(tok), &o->m, &err);

@@ -408,6 +408,42 @@ int tfs_object_set_bytes(tfs_object *obj, size_t i, const uint8_t *data, size_t 
 	return TFS_OK;
 }
 
+int tfs_object_set_ulong(tfs_object *obj, size_t i, uint64_t value, tfs_error *err)
+{
+	if (i >= obj->count || obj->attrs[i].kind != TFS_KIND_ULONG)
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		                     "attribute %zu is not a top-level ulong", i);
+	obj->attrs[i].v.ul = value;
+	return TFS_OK;
+}
+
+int tfs_object_insert_bytes(tfs_object *obj, uint64_t type, const uint8_t *data, size_t len,
+                            tfs_error *err)
+{
+	if (obj->count >= TFS_MAX_ATTRS)
+		return tfs_error_set(err, TFS_E_LIMIT, TFS_NO_OFFSET, "object already has %u attributes",
+		                     TFS_MAX_ATTRS);
+	tfs_attr *p = realloc(obj->attrs, (obj->count + 1) * sizeof(*p));
+	if (p == NULL)
+		return tfs_nomem(err);
+	obj->attrs = p;
+	/* SoftHSM writes attributes in ascending type order. */
+	size_t at = obj->count;
+	while (at > 0 && obj->attrs[at - 1].type > type)
+		at--;
+	memmove(&obj->attrs[at + 1], &obj->attrs[at], (obj->count - at) * sizeof(*p));
+	memset(&obj->attrs[at], 0, sizeof(*p));
+	obj->attrs[at].type = type;
+	obj->attrs[at].kind = TFS_KIND_BYTES;
+	obj->count++;
+	int rc = tfs_object_set_bytes(obj, at, data, len, err);
+	if (rc != TFS_OK) {
+		memmove(&obj->attrs[at], &obj->attrs[at + 1], (obj->count - at - 1) * sizeof(*p));
+		obj->count--;
+	}
+	return rc;
+}
+
 void tfs_object_set_generation(tfs_object *obj, uint64_t generation)
 {
 	obj->generation = generation;

@@ -12,8 +12,9 @@ int tfs_token_key_from_bytes(tfs_token_key **out, const uint8_t key[TFS_KEY_LEN]
                              tfs_layout layout, tfs_error *err);
 
 /*
- * tfs_object_reencrypt, with a choice: when keep_in_layout, a value that is
- * already in `layout` is left as it is (for migrations under the same key).
+ * tfs_object_reencrypt, with choices: layout TFS_LAYOUT_NONE keeps each
+ * value's own layout; when keep_in_layout, a value that is already in the
+ * target layout is left as it is (for migrations under the same key).
  * Counts what changed and what was kept; either pointer may be NULL.
  */
 int tfs_object_reencrypt_values(tfs_object *obj, const tfs_token_key *from,
@@ -26,7 +27,8 @@ int tfs_object_reencrypt_values(tfs_object *obj, const tfs_token_key *from,
  * new file's bytes) must parse, have before's attributes in the same order
  * with the same types and kinds, equal bytes wherever nothing is encrypted,
  * and every encrypted value must decrypt under after_key to exactly the
- * plaintext before's value has under before_key, in layout `layout`.
+ * plaintext before's value has under before_key, in layout `layout` (NONE:
+ * the layout before's value has).
  * TFS_E_DAMAGED names the first attribute that differs.
  */
 int tfs_object_check_reencrypted(const tfs_object *before, const tfs_token_key *before_key,

@@ -22,9 +22,10 @@ int tfs_object_reencrypt_values(tfs_object *obj, const tfs_token_key *from,
 		uint64_t off = tfs_attr_value_offset(a);
 		tfs_layout now = TFS_LAYOUT_NONE;
 		int rc = tfs_token_key_decrypt(from, &pt, &pt_len, &now, ct, ct_len, err);
-		bool keep = rc == TFS_OK && keep_in_layout && now == layout;
+		tfs_layout target = layout != TFS_LAYOUT_NONE ? layout : now;
+		bool keep = rc == TFS_OK && keep_in_layout && now == target;
 		if (rc == TFS_OK && !keep)
-			rc = tfs_value_encrypt(&out, &out_len, layout, to_key, pt, pt_len, err);
+			rc = tfs_value_encrypt(&out, &out_len, target, to_key, pt, pt_len, err);
 		if (rc == TFS_OK && !keep)
 			rc = tfs_object_set_bytes(obj, i, out, out_len, err);
 		tfs_secure_free(pt, pt_len);
@@ -61,11 +62,11 @@ static int check_value(const tfs_attr *b, const tfs_token_key *before_key, const
 	size_t blen, alen, p1len = 0, p2len = 0;
 	const uint8_t *bct = tfs_attr_bytes(b, &blen), *act = tfs_attr_bytes(a, &alen);
 	uint8_t *p1 = NULL, *p2 = NULL;
-	tfs_layout got = TFS_LAYOUT_NONE;
-	int rc = tfs_token_key_decrypt(before_key, &p1, &p1len, NULL, bct, blen, err);
+	tfs_layout got = TFS_LAYOUT_NONE, was = TFS_LAYOUT_NONE;
+	int rc = tfs_token_key_decrypt(before_key, &p1, &p1len, &was, bct, blen, err);
 	if (rc == TFS_OK && tfs_token_key_decrypt(after_key, &p2, &p2len, &got, act, alen, NULL) != TFS_OK)
 		rc = mismatch(err, a, "does not decrypt");
-	else if (rc == TFS_OK && got != layout)
+	else if (rc == TFS_OK && got != (layout != TFS_LAYOUT_NONE ? layout : was))
 		rc = mismatch(err, a, "is in the wrong layout");
 	else if (rc == TFS_OK && (p1len != p2len || CRYPTO_memcmp(p1, p2, p1len) != 0))
 		rc = mismatch(err, a, "decrypts to a different plaintext");

@@ -69,6 +69,17 @@ int tfs_object_serialize(const tfs_object *obj, uint8_t **out, size_t *size,
 int tfs_object_set_bytes(tfs_object *obj, size_t i, const uint8_t *data, size_t len,
                          tfs_error *err);
 
+/* Replaces the value of top-level attribute i, which must be a ulong. */
+int tfs_object_set_ulong(tfs_object *obj, size_t i, uint64_t value, tfs_error *err);
+
+/*
+ * Adds a top-level byte-string attribute of this type, in SoftHSM's ascending
+ * type order (after any attribute of the same type). Every tfs_attr pointer
+ * previously returned for obj becomes invalid.
+ */
+int tfs_object_insert_bytes(tfs_object *obj, uint64_t type, const uint8_t *data, size_t len,
+                            tfs_error *err);
+
 /* Sets the generation counter written by tfs_object_serialize. */
 void tfs_object_set_generation(tfs_object *obj, uint64_t generation);
 

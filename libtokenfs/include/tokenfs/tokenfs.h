@@ -12,7 +12,7 @@
 #include "tokenfs/object.h"
 #include "tokenfs/store.h"
 #include "tokenfs/txn.h"
-#include "tokenfs/migrate.h"
+#include "tokenfs/change.h"
 #include "tokenfs/verify.h"
 
 #define TFS_VERSION_STRING "0.1.0"

@@ -1,5 +1,5 @@
-/* Seals around a write: see migrate/seal_step.h. */
-#include "migrate/seal_step.h"
+/* Seals around a write: see change/seal_step.h. */
+#include "change/seal_step.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +75,9 @@ int tfs_seal_step_before(tfs_seal_state *s, const char *token_dir, unsigned lock
 {
 	memset(s, 0, sizeof(*s));
 	s->exists = seal_exists(token_dir);
-	if (!s->exists)
+	/* Without a PIN a seal cannot be checked: it counts as not verified and
+	 * is left alone. */
+	if (!s->exists || (user_pin == NULL && so_pin == NULL))
 		return TFS_OK;
 	return seal_dir(token_dir, lock_ms, TFS_SEAL_CHECK, user_pin, user_len, so_pin, so_len,
 	                &s->verified, err);

@@ -4,14 +4,14 @@
  * change is made anew after it; one that did not verify is evidence and is
  * left alone.
  */
-#ifndef TFS_MIGRATE_SEAL_STEP_H
-#define TFS_MIGRATE_SEAL_STEP_H
+#ifndef TFS_CHANGE_SEAL_STEP_H
+#define TFS_CHANGE_SEAL_STEP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tokenfs/migrate.h"
+#include "tokenfs/change.h"
 
 typedef struct tfs_seal_state {
 	bool exists;

@@ -1,18 +1,5 @@
-/*
- * tfs_migrate_token: see tokenfs/migrate.h. Two passes over the token:
- *
- *  1. check (read-only, SoftHSM's read locks): unlock with the given PINs,
- *     decrypt every encrypted value of every object, decide per object and
- *     per blob what changes. Anything that refuses, refuses here.
- *  2. write (one transaction): read each object to change again under its
- *     write lock, make sure it is still what pass 1 saw, re-encrypt, check
- *     the result decrypts to the same plaintext, stage; re-wrap the blobs in
- *     token.object the same way; commit.
- *
- * Memory stays flat: one object at a time, and per object only a bit and a
- * hash between the passes.
- */
-#include "tokenfs/migrate.h"
+/* tfs_change_token: see change/change.h. */
+#include "change/change.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,12 +9,14 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "core/error_internal.h"
 #include "crypto/digest_internal.h"
 #include "format/object_internal.h"
 #include "keys/keys_internal.h"
-#include "migrate/seal_step.h"
+#include "change/seal_step.h"
+#include "core/cursor.h"
 #include "tokenfs/keys.h"
 #include "tokenfs/names.h"
 
@@ -37,13 +26,22 @@ typedef struct planned {
 } planned;
 
 typedef struct migration {
-	const tfs_migrate_options *o;
-	tfs_migrate_result *res;
+	const tfs_change *o;
+	tfs_change_result *res;
 	const tfs_token *tok;
-	tfs_token_key *key[2]; /* by role; NULL when that PIN was not given */
-	const tfs_token_key *any; /* one of them */
+	tfs_token_key *key[2];    /* by role; NULL when that PIN was not given */
+	const tfs_token_key *any; /* one of them: the token key as it is */
+	tfs_token_key *fresh;     /* a rotation's new token key, or NULL */
+	const tfs_token_key *to;  /* the token key afterwards: fresh or any */
+	/* Per role: the PIN a re-wrapped blob is wrapped with, and its layout. */
+	const uint8_t *wrap_pin[2];
+	size_t wrap_len[2];
+	tfs_layout wrap_layout[2];
+	bool metadata;            /* token.object changes */
 	planned *plan;
 } migration;
+
+static int missing_blob_pin(tfs_error *err, const migration *m, tfs_pin_role r);
 
 const char *tfs_blob_action_name(tfs_blob_action a)
 {
@@ -77,11 +75,11 @@ static void problem(migration *m, const tfs_error *e)
 /* Unlocks with every PIN given; both must open the same token key. */
 static int unlock(migration *m, tfs_error *err)
 {
-	const uint8_t *pin[2] = {m->o->so_pin, m->o->user_pin};
-	size_t len[2] = {m->o->so_pin_len, m->o->user_pin_len};
+	const uint8_t *const *pin = m->o->pin;
+	const size_t *len = m->o->pin_len;
 	if (pin[0] == NULL && pin[1] == NULL)
-		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "migrate needs the user PIN or "
-		                     "the SO PIN: values are re-encrypted under the token key they unlock");
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "needs the user PIN or the SO "
+		                     "PIN: values and blobs are re-encrypted under the token key they unlock");
 	for (int r = TFS_PIN_SO; r <= TFS_PIN_USER; r++) {
 		if (pin[r] == NULL)
 			continue;
@@ -96,29 +94,89 @@ static int unlock(migration *m, tfs_error *err)
 		              "different token keys; refusing to guess which one the objects use");
 		return tfs_error_where(err, "%s/token.object", tfs_token_path(m->tok));
 	}
+	m->to = m->any;
+	if (!m->o->rotate)
+		return TFS_OK;
+	uint8_t k[TFS_KEY_LEN];
+	if (RAND_bytes(k, sizeof(k)) != 1)
+		return tfs_error_set(err, TFS_E_CRYPTO, TFS_NO_OFFSET, "RAND_bytes failed");
+	int rc = tfs_token_key_from_bytes(&m->fresh, k, tfs_token_key_layout(m->any), err);
+	OPENSSL_cleanse(k, sizeof(k));
+	m->to = m->fresh;
+	return rc;
+}
+
+/* What happens to one blob: re-wrapped with a new PIN, re-wrapped with its
+ * own PIN (a new key or layout), or left alone. */
+static int decide_blob(migration *m, tfs_pin_role r, tfs_error *err)
+{
+	size_t blen;
+	bool present = tfs_token_pin_blob(m->tok, r, &blen) != NULL;
+	tfs_layout known = m->key[r] != NULL ? m->res->blob_layout[r] : TFS_LAYOUT_NONE;
+	tfs_layout target = m->o->blobs_to != TFS_LAYOUT_NONE ? m->o->blobs_to : known;
+	tfs_blob_action *a = &m->res->blob[r];
+	if (m->o->new_pin[r] != NULL) {
+		*a = TFS_BLOB_REWRAPPED;
+		m->wrap_pin[r] = m->o->new_pin[r];
+		m->wrap_len[r] = m->o->new_pin_len[r];
+		/* A blob whose layout cannot be told gets the token's. */
+		m->wrap_layout[r] = target != TFS_LAYOUT_NONE ? target : tfs_token_key_layout(m->any);
+		m->res->pin_set[r] = true;
+	} else if (!present) {
+		*a = TFS_BLOB_ABSENT;
+	} else if (m->key[r] != NULL) {
+		*a = m->o->rotate || target != known ? TFS_BLOB_REWRAPPED : TFS_BLOB_ALREADY;
+		m->wrap_pin[r] = m->o->pin[r];
+		m->wrap_len[r] = m->o->pin_len[r];
+		m->wrap_layout[r] = target;
+	} else if (!m->o->rotate && (m->o->blobs_to == TFS_LAYOUT_NONE || m->o->keep_other_blob)) {
+		*a = TFS_BLOB_KEPT;
+	} else {
+		return missing_blob_pin(err, m, r);
+	}
+	m->metadata |= *a == TFS_BLOB_REWRAPPED;
 	return TFS_OK;
 }
 
-/* What happens to each blob; a blob whose PIN is missing refuses unless the
- * caller said to keep it. */
-static int decide_blobs(migration *m, tfs_error *err)
+static int missing_blob_pin(tfs_error *err, const migration *m, tfs_pin_role r)
+{
+	const char *n = role_name(r), *opt = r == TFS_PIN_SO ? "so" : "user";
+	if (m->o->rotate)
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "a new token key must be wrapped into "
+		              "the %s PIN blob too: give the %s PIN (--%s-pin) or a new one (--new-%s-pin)",
+		              n, n, opt, opt);
+	else
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "the %s PIN blob can only be re-wrapped "
+		              "with the %s PIN: give --%s-pin, or --keep-other-blob to leave that blob in "
+		              "its layout", n, n, opt);
+	return tfs_error_where(err, "%s", tfs_token_path(m->tok));
+}
+
+/* Blobs, flags and label. A change that needs no key (a label alone)
+ * touches no blob. */
+static int decide_metadata(migration *m, tfs_error *err)
 {
 	for (int r = TFS_PIN_SO; r <= TFS_PIN_USER; r++) {
 		size_t blen;
-		tfs_blob_action *a = &m->res->blob[r];
-		if (tfs_token_pin_blob(m->tok, (tfs_pin_role)r, &blen) == NULL)
-			*a = TFS_BLOB_ABSENT;
-		else if (m->key[r] != NULL)
-			*a = m->res->blob_layout[r] == m->o->to ? TFS_BLOB_ALREADY : TFS_BLOB_REWRAPPED;
-		else if (m->o->keep_other_blob)
-			*a = TFS_BLOB_KEPT;
-		else {
-			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "the %s PIN blob can only be "
-			              "re-wrapped with the %s PIN: give --%s-pin, or --keep-other-blob to "
-			              "leave that blob in its layout", role_name((tfs_pin_role)r),
-			              role_name((tfs_pin_role)r), r == TFS_PIN_SO ? "so" : "user");
-			return tfs_error_where(err, "%s", tfs_token_path(m->tok));
-		}
+		bool present = tfs_token_pin_blob(m->tok, (tfs_pin_role)r, &blen) != NULL;
+		int rc = TFS_OK;
+		if (m->o->need_key)
+			rc = decide_blob(m, (tfs_pin_role)r, err);
+		else
+			m->res->blob[r] = present ? TFS_BLOB_KEPT : TFS_BLOB_ABSENT;
+		if (rc != TFS_OK)
+			return rc;
+	}
+	uint64_t flags = 0;
+	if (tfs_token_flags(m->tok, &flags) &&
+	    ((flags & ~m->o->flags_clear) | m->o->flags_set) != flags)
+		m->metadata = true;
+	if (m->o->label != NULL) {
+		const tfs_attr *a = tfs_object_find(tfs_token_metadata(m->tok), TFS_CKA_OS_TOKENLABEL);
+		size_t len = 0;
+		const uint8_t *p = a != NULL && tfs_attr_kind(a) == TFS_KIND_BYTES ? tfs_attr_bytes(a, &len) : NULL;
+		m->res->label_set = p == NULL || len != 32 || memcmp(p, m->o->label, 32) != 0;
+		m->metadata |= m->res->label_set;
 	}
 	return TFS_OK;
 }
@@ -170,7 +228,7 @@ static int check_object(migration *m, size_t i, tfs_error *err)
 			rc = TFS_OK;
 			continue;
 		}
-		if (l == m->o->to)
+		if (!m->o->rotate && (m->o->values_to == TFS_LAYOUT_NONE || l == m->o->values_to))
 			m->res->values_already++;
 		else {
 			m->res->values_reencrypted++;
@@ -206,11 +264,6 @@ static int check_token(migration *m, tfs_error *err)
 	return TFS_OK;
 }
 
-static bool blobs_change(const migration *m)
-{
-	return m->res->blob[0] == TFS_BLOB_REWRAPPED || m->res->blob[1] == TFS_BLOB_REWRAPPED;
-}
-
 /* Reads a file in the transaction, checks it is what pass 1 checked (when
  * want is given), and parses it twice: the object to change and the one to
  * check the change against. */
@@ -236,14 +289,14 @@ static int read_same(tfs_txn *txn, const char *name, const uint8_t *want, tfs_ob
 
 typedef struct staged_check {
 	const tfs_object *before;
-	const tfs_token_key *key;
-	tfs_layout layout;
+	const tfs_token_key *key, *to; /* the token key before and after */
+	tfs_layout layout;             /* NONE: each value's own */
 } staged_check;
 
 static int check_staged(void *ctx, const uint8_t *data, size_t size, tfs_error *err)
 {
 	const staged_check *c = ctx;
-	return tfs_object_check_reencrypted(c->before, c->key, data, size, tfs_token_key_bytes(c->key),
+	return tfs_object_check_reencrypted(c->before, c->key, data, size, tfs_token_key_bytes(c->to),
 	                                    c->layout, err);
 }
 
@@ -253,9 +306,9 @@ static int rewrite_object(migration *m, tfs_txn *txn, size_t i, tfs_error *err)
 	tfs_object *before = NULL, *obj = NULL;
 	int rc = read_same(txn, name, m->plan[i].sha256, &before, &obj, err);
 	if (rc == TFS_OK)
-		rc = tfs_object_reencrypt_values(obj, m->any, tfs_token_key_bytes(m->any), m->o->to, true,
-		                                 NULL, NULL, err);
-	staged_check c = {before, m->any, m->o->to};
+		rc = tfs_object_reencrypt_values(obj, m->any, tfs_token_key_bytes(m->to), m->o->values_to,
+		                                 !m->o->rotate, NULL, NULL, err);
+	staged_check c = {before, m->any, m->to, m->o->values_to};
 	if (rc == TFS_OK)
 		rc = tfs_txn_stage_object(txn, name, obj, check_staged, &c, err);
 	tfs_object_free(obj);
@@ -265,15 +318,14 @@ static int rewrite_object(migration *m, tfs_txn *txn, size_t i, tfs_error *err)
 	return rc;
 }
 
-/* The new token.object must hold blobs that unwrap, with their PINs, to the
- * token key; everything else in it unchanged. */
+/* The new token.object must hold blobs that unwrap, with the PINs they were
+ * wrapped with, to the token key afterwards, in their layouts, and the flags
+ * and label asked for. */
 static int check_metadata(void *ctx, const uint8_t *data, size_t size, tfs_error *err)
 {
 	const migration *m = ctx;
 	tfs_object *meta;
 	int rc = tfs_object_parse(&meta, data, size, err);
-	const uint8_t *pin[2] = {m->o->so_pin, m->o->user_pin};
-	size_t len[2] = {m->o->so_pin_len, m->o->user_pin_len};
 	for (int r = TFS_PIN_SO; rc == TFS_OK && r <= TFS_PIN_USER; r++) {
 		if (m->res->blob[r] != TFS_BLOB_REWRAPPED)
 			continue;
@@ -282,31 +334,55 @@ static int check_metadata(void *ctx, const uint8_t *data, size_t size, tfs_error
 		const uint8_t *blob = a ? tfs_attr_bytes(a, &blen) : NULL;
 		uint8_t key[TFS_KEY_LEN];
 		tfs_layout l;
-		if (blob == NULL || tfs_pinblob_unwrap(key, &l, blob, blen, pin[r], len[r], err) != TFS_OK ||
-		    l != m->o->to || CRYPTO_memcmp(key, tfs_token_key_bytes(m->any), TFS_KEY_LEN) != 0)
+		if (blob == NULL ||
+		    tfs_pinblob_unwrap(key, &l, blob, blen, m->wrap_pin[r], m->wrap_len[r], err) != TFS_OK ||
+		    l != m->wrap_layout[r] || CRYPTO_memcmp(key, tfs_token_key_bytes(m->to), TFS_KEY_LEN) != 0)
 			rc = tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "the re-wrapped %s PIN blob "
 			                   "does not unwrap to the token key; nothing was written",
 			                   role_name((tfs_pin_role)r));
 		OPENSSL_cleanse(key, sizeof(key));
 	}
+	const tfs_attr *f = rc == TFS_OK ? tfs_object_find(meta, TFS_CKA_OS_TOKENFLAGS) : NULL;
+	if (f != NULL && (tfs_attr_ulong(f) & m->o->flags_clear) != 0)
+		rc = tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "token flags were not updated");
 	tfs_object_free(meta);
 	return rc;
+}
+
+/* Sets a byte-string attribute of token.object, adding it (in SoftHSM's
+ * ascending order) where the token has none, as C_InitPIN does for a user
+ * PIN never set. */
+static int set_meta_bytes(tfs_object *meta, uint64_t type, const uint8_t *p, size_t len,
+                          tfs_error *err)
+{
+	for (size_t i = tfs_object_attr_count(meta); i-- > 0;)
+		if (tfs_attr_type(tfs_object_attr(meta, i)) == type)
+			return tfs_object_set_bytes(meta, i, p, len, err);
+	return tfs_object_insert_bytes(meta, type, p, len, err);
 }
 
 static int rewrite_metadata(migration *m, tfs_txn *txn, tfs_error *err)
 {
 	tfs_object *meta = NULL;
 	int rc = read_same(txn, "token.object", NULL, NULL, &meta, err);
-	const uint8_t *pin[2] = {m->o->so_pin, m->o->user_pin};
-	size_t len[2] = {m->o->so_pin_len, m->o->user_pin_len};
 	for (int r = TFS_PIN_SO; rc == TFS_OK && r <= TFS_PIN_USER; r++) {
 		uint8_t blob[TFS_PIN_BLOB_LEN];
 		if (m->res->blob[r] != TFS_BLOB_REWRAPPED)
 			continue;
-		rc = tfs_pinblob_wrap(blob, m->o->to, tfs_token_key_bytes(m->any), pin[r], len[r], err);
+		rc = tfs_pinblob_wrap(blob, m->wrap_layout[r], tfs_token_key_bytes(m->to), m->wrap_pin[r],
+		                      m->wrap_len[r], err);
 		if (rc == TFS_OK)
-			rc = tfs_metadata_set_pin_blob(meta, (tfs_pin_role)r, blob, err);
+			rc = set_meta_bytes(meta, r == TFS_PIN_SO ? TFS_CKA_OS_SOPIN : TFS_CKA_OS_USERPIN,
+			                    blob, sizeof(blob), err);
 	}
+	for (size_t i = 0; rc == TFS_OK && i < tfs_object_attr_count(meta); i++) {
+		const tfs_attr *a = tfs_object_attr(meta, i);
+		if (tfs_attr_type(a) == TFS_CKA_OS_TOKENFLAGS && tfs_attr_kind(a) == TFS_KIND_ULONG)
+			rc = tfs_object_set_ulong(meta, i, (tfs_attr_ulong(a) & ~m->o->flags_clear) |
+			                                       m->o->flags_set, err);
+	}
+	if (rc == TFS_OK && m->res->label_set)
+		rc = set_meta_bytes(meta, TFS_CKA_OS_TOKENLABEL, m->o->label, 32, err);
 	if (rc == TFS_OK)
 		rc = tfs_txn_stage_object(txn, "token.object", meta, check_metadata, m, err);
 	tfs_object_free(meta);
@@ -324,7 +400,7 @@ static int write_token(migration *m, tfs_txn *txn, tfs_error *err)
 			return rc;
 		progress(m, "writing", ++done);
 	}
-	if (blobs_change(m)) {
+	if (m->metadata) {
 		int rc = rewrite_metadata(m, txn, err);
 		if (rc != TFS_OK)
 			return rc;
@@ -344,9 +420,9 @@ static bool pending(const char *dir)
 }
 
 static int open_token(tfs_store **store, const tfs_token **tok, const char *dir,
-                      const tfs_migrate_options *o, tfs_error *err)
+                      unsigned lock_ms, tfs_error *err)
 {
-	tfs_open_options oo = {.lock_timeout_ms = o->lock_timeout_ms};
+	tfs_open_options oo = {.lock_timeout_ms = lock_ms};
 	int rc = tfs_store_open(store, dir, &oo, err);
 	if (rc != TFS_OK)
 		return rc;
@@ -361,13 +437,18 @@ static int open_token(tfs_store **store, const tfs_token **tok, const char *dir,
 	return TFS_OK;
 }
 
-int tfs_migrate_token(tfs_migrate_result *res, const char *token_dir,
-                      const tfs_migrate_options *o, tfs_error *err)
+/* The PIN that opens a role's blob afterwards: its new PIN, or the one given. */
+static const uint8_t *pin_after(const tfs_change *c, tfs_pin_role r, size_t *len)
+{
+	*len = c->new_pin[r] != NULL ? c->new_pin_len[r] : c->pin_len[r];
+	return c->new_pin[r] != NULL ? c->new_pin[r] : c->pin[r];
+}
+
+int tfs_change_token(tfs_change_result *res, const char *token_dir, const tfs_change *o,
+                     tfs_error *err)
 {
 	memset(res, 0, sizeof(*res));
 	tfs_error_clear(err);
-	if (o->to != TFS_LAYOUT_CBC && o->to != TFS_LAYOUT_GCM)
-		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "the target layout is cbc or gcm");
 	migration m = {.o = o, .res = res};
 	tfs_txn *txn = NULL;
 	tfs_store *store = NULL;
@@ -377,33 +458,38 @@ int tfs_migrate_token(tfs_migrate_result *res, const char *token_dir,
 	if (o->dry_run)
 		res->pending = pending(token_dir);
 	else
-		rc = tfs_seal_step_before(&seal, token_dir, o->lock_timeout_ms, o->user_pin,
-		                          o->user_pin_len, o->so_pin, o->so_pin_len, err);
+		rc = tfs_seal_step_before(&seal, token_dir, o->lock_timeout_ms, o->pin[TFS_PIN_USER],
+		                          o->pin_len[TFS_PIN_USER], o->pin[TFS_PIN_SO],
+		                          o->pin_len[TFS_PIN_SO], err);
 	if (rc == TFS_OK && !o->dry_run)
 		rc = tfs_txn_begin(&txn, token_dir, &to, err); /* recovers first */
 	if (rc == TFS_OK)
-		rc = open_token(&store, &m.tok, token_dir, o, err);
-	if (rc == TFS_OK)
+		rc = open_token(&store, &m.tok, token_dir, o->lock_timeout_ms, err);
+	if (rc == TFS_OK && o->need_key)
 		rc = unlock(&m, err);
 	if (rc == TFS_OK)
-		rc = decide_blobs(&m, err);
-	if (rc == TFS_OK) {
+		rc = decide_metadata(&m, err);
+	if (rc == TFS_OK && o->need_key) {
 		res->objects = tfs_token_object_count(m.tok);
 		m.plan = calloc(res->objects ? res->objects : 1, sizeof(*m.plan));
 		rc = m.plan == NULL ? tfs_nomem(err) : check_token(&m, err);
 	}
-	bool work = res->objects_rewritten > 0 || blobs_change(&m);
+	res->key_rotated = o->rotate && rc == TFS_OK;
+	bool work = res->objects_rewritten > 0 || m.metadata;
 	if (rc == TFS_OK && work && !o->dry_run)
 		rc = write_token(&m, txn, err);
 	if (txn != NULL && res->txn.recovered == TFS_RECOVERY_NONE)
 		res->txn.recovered = tfs_txn_recovered(txn);
 	tfs_txn_free(txn); /* ends the transaction and its locks before re-sealing */
+	size_t ul, sl;
+	const uint8_t *up = pin_after(o, TFS_PIN_USER, &ul), *sp = pin_after(o, TFS_PIN_SO, &sl);
 	if (rc == TFS_OK && !o->dry_run)
-		rc = tfs_seal_step_after(&seal, &res->seal, work, token_dir, o->lock_timeout_ms,
-		                         o->user_pin, o->user_pin_len, o->so_pin, o->so_pin_len, err);
+		rc = tfs_seal_step_after(&seal, &res->seal, work, token_dir, o->lock_timeout_ms, up, ul,
+		                         sp, sl, err);
 	tfs_store_free(store);
 	for (int r = 0; r < 2; r++)
 		tfs_token_key_free(m.key[r]);
+	tfs_token_key_free(m.fresh);
 	free(m.plan);
 	return rc;
 }
