@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "core/utf8.h"
 #include "pinspec.h"
 
@@ -105,6 +107,18 @@ static bool is_pin_spec(const char *s)
 	       strncmp(s, "file:", 5) == 0 || strncmp(s, "fd:", 3) == 0 || strcmp(s, "stdin") == 0;
 }
 
+const char *cli_spec_arg(cli_common *co, int argc, char **argv)
+{
+	/* "--user-pin SPEC" as well as "--user-pin=SPEC"; a bare --user-pin
+	 * (next word not a SPEC) prompts. */
+	const char *spec = optarg;
+	if (spec == NULL && optind < argc && is_pin_spec(argv[optind]))
+		spec = argv[optind++];
+	else if (spec == NULL && optind < argc)
+		co->suspect = argv[optind];
+	return spec;
+}
+
 int cli_common_option(cli_common *co, int c, int argc, char **argv)
 {
 	switch (c) {
@@ -130,13 +144,7 @@ int cli_common_option(cli_common *co, int c, int argc, char **argv)
 	}
 	case 'U':
 	case 'S': {
-		/* "--user-pin SPEC" as well as "--user-pin=SPEC"; a bare
-		 * --user-pin (next word not a SPEC) prompts. */
-		const char *spec = optarg;
-		if (spec == NULL && optind < argc && is_pin_spec(argv[optind]))
-			spec = argv[optind++];
-		else if (spec == NULL && optind < argc)
-			co->suspect = argv[optind];
+		const char *spec = cli_spec_arg(co, argc, argv);
 		*(c == 'U' ? &co->want_user : &co->want_so) = true;
 		*(c == 'U' ? &co->user_spec : &co->so_spec) = spec;
 		return 1;
@@ -178,6 +186,32 @@ static int read_pin(const cli_common *co, const char *option, const char *spec,
 		return 0;
 	cli_error("%s: %s: %s", co->cmd, option, err.what);
 	return -1;
+}
+
+int cli_read_new_pin(const cli_common *co, const char *option, const char *spec,
+                     const char *prompt, uint8_t **pin, size_t *len)
+{
+	if (read_pin(co, option, spec, prompt, pin, len) != 0)
+		return -1;
+	if (spec != NULL)
+		return 0;
+	/* Typed blind: ask again, as softhsm2-util does. */
+	uint8_t *again = NULL;
+	size_t again_len = 0;
+	char prompt2[128];
+	snprintf(prompt2, sizeof(prompt2), "Repeat %s", prompt);
+	int rc = read_pin(co, option, NULL, prompt2, &again, &again_len);
+	if (rc == 0 && (again_len != *len || CRYPTO_memcmp(again, *pin, *len) != 0)) {
+		cli_error("%s: %s: the two entries differ; nothing was changed", co->cmd, option);
+		rc = -1;
+	}
+	tfs_secure_free(again, again_len);
+	if (rc != 0) {
+		tfs_secure_free(*pin, *len);
+		*pin = NULL;
+		*len = 0;
+	}
+	return rc;
 }
 
 void cli_report_open(const cli_common *co, const char *path, const tfs_error *err)

@@ -44,6 +44,14 @@ typedef struct cli_common {
 	{"user-pin", optional_argument, NULL, 'U'},           \
 	{"so-pin", optional_argument, NULL, 'S'}
 
+/* The optional SPEC of an option like --user-pin: optarg, or the next word
+ * when it is a SPEC (consumed); NULL: prompt. */
+const char *cli_spec_arg(cli_common *co, int argc, char **argv);
+/* Reads a new PIN as spec says; without spec, prompts twice and refuses a
+ * mismatch. -1 (reported) on failure; free with tfs_secure_free. */
+int cli_read_new_pin(const cli_common *co, const char *option, const char *spec,
+                     const char *prompt, uint8_t **pin, size_t *len);
+
 /* Handles getopt result c when it is a common option: returns 1 when it was
  * (and consumed it), 0 when it is not, -1 on a usage error (reported). */
 int cli_common_option(cli_common *co, int c, int argc, char **argv);
@@ -80,5 +88,6 @@ int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+int cmd_rekey(int argc, char **argv);
 
 #endif

@@ -186,30 +186,6 @@ static void render_text(const tfs_token *tok, const tfs_change_result *r, const 
 	kept_blob_note(r, o->m.to);
 }
 
-static json_object *render_json(const tfs_token *tok, const tfs_change_result *r, int status)
-{
-	json_object *j = json_object_new_object(), *blobs = json_object_new_object();
-	json_object_object_add(j, "dir", cli_json_string(tfs_token_path(tok)));
-	json_object_object_add(j, "label", cli_json_string(tfs_token_label(tok)));
-	json_object_object_add(j, "serial", cli_json_string(tfs_token_serial(tok)));
-	json_object_object_add(j, "objects", json_object_new_uint64(r->objects));
-	json_object_object_add(j, "objects_rewritten", json_object_new_uint64(r->objects_rewritten));
-	json_object_object_add(j, "values_reencrypted", json_object_new_uint64(r->values_reencrypted));
-	json_object_object_add(j, "values_already", json_object_new_uint64(r->values_already));
-	json_object_object_add(j, "problems", json_object_new_uint64(r->problems));
-	json_object_object_add(blobs, "so", json_object_new_string(tfs_blob_action_name(r->blob[TFS_PIN_SO])));
-	json_object_object_add(blobs, "user", json_object_new_string(tfs_blob_action_name(r->blob[TFS_PIN_USER])));
-	json_object_object_add(j, "blobs", blobs);
-	json_object_object_add(j, "files_written", json_object_new_uint64(r->txn.files_written));
-	json_object_object_add(j, "bytes_written", json_object_new_uint64(r->txn.bytes_written));
-	json_object_object_add(j, "journal_bytes", json_object_new_uint64(r->txn.journal_bytes));
-	json_object_object_add(j, "pending", json_object_new_boolean(r->pending));
-	json_object_object_add(j, "recovered", json_object_new_string(tfs_recovery_name(r->txn.recovered)));
-	json_object_object_add(j, "seal", json_object_new_string(tfs_seal_outcome_name(r->seal)));
-	json_object_object_add(j, "exit", json_object_new_int(status));
-	return j;
-}
-
 static int migrate_one(void *ctx, const tfs_token *tok)
 {
 	migrate_opts *o = ctx;
@@ -222,7 +198,7 @@ static int migrate_one(void *ctx, const tfs_token *tok)
 	if (rc != TFS_OK)
 		cli_report(&err);
 	if (o->json)
-		json_object_array_add(o->tokens, render_json(tok, &r, status));
+		json_object_array_add(o->tokens, writer_change_json(tok, &r, status));
 	else if (rc == TFS_OK)
 		render_text(tok, &r, o);
 	return status;
@@ -257,17 +233,13 @@ int cmd_migrate(int argc, char **argv)
 	int sel = cli_check_selection(&o.co);
 	status = sel > status ? sel : status;
 	if (o.json) {
-		json_object *doc = json_object_new_object();
-		json_object_object_add(doc, "format_version", json_object_new_int(1));
-		json_object_object_add(doc, "command", json_object_new_string("migrate"));
-		json_object_object_add(doc, "to", json_object_new_string(tfs_layout_name(o.m.to)));
-		json_object_object_add(doc, "dry_run", json_object_new_boolean(o.m.dry_run));
-		json_object_object_add(doc, "tokens", json_object_get(o.tokens));
-		json_object_object_add(doc, "exit", json_object_new_int(status));
-		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(doc);
+		json_object *extra = json_object_new_object();
+		json_object_object_add(extra, "to", json_object_new_string(tfs_layout_name(o.m.to)));
+		json_object_object_add(extra, "dry_run", json_object_new_boolean(o.m.dry_run));
+		writer_print_json("migrate", extra, o.tokens, status);
+	} else {
+		json_object_put(o.tokens);
 	}
-	json_object_put(o.tokens);
 	if (fflush(stdout) != 0) {
 		cli_error("migrate: writing the output failed");
 		status = TFS_EXIT_USAGE;

@@ -127,16 +127,10 @@ int cmd_recover(int argc, char **argv)
 	}
 	int sel = cli_check_selection(&o.co);
 	status = sel > status ? sel : status;
-	if (o.json) {
-		json_object *doc = json_object_new_object();
-		json_object_object_add(doc, "format_version", json_object_new_int(1));
-		json_object_object_add(doc, "command", json_object_new_string("recover"));
-		json_object_object_add(doc, "tokens", json_object_get(o.tokens));
-		json_object_object_add(doc, "exit", json_object_new_int(status));
-		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(doc);
-	}
-	json_object_put(o.tokens);
+	if (o.json)
+		writer_print_json("recover", NULL, o.tokens, status);
+	else
+		json_object_put(o.tokens);
 	if (fflush(stdout) != 0) {
 		cli_error("recover: writing the output failed");
 		status = TFS_EXIT_USAGE;

@@ -12,6 +12,7 @@ static const struct {
 	{"dump", cmd_dump, "show every token and object of a store"},
 	{"verify-integrity", cmd_verify, "prove a store or a backup intact; find what is wrong"},
 	{"migrate", cmd_migrate, "re-encrypt tokens in AES-GCM (PR #627) or AES-CBC, crash-safe"},
+	{"rekey", cmd_rekey, "change or reset PINs, recover an SO PIN, rotate the token key"},
 	{"recover", cmd_recover, "finish or undo an interrupted write"},
 };
 
@@ -20,11 +21,11 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: tokenfs COMMAND [OPTIONS] PATH...\n"
 	        "\n"
-	        "Offline inspection, migration and recovery of SoftHSMv2 token stores.\n"
-	        "PATH is a tokendir (the directories.tokendir of softhsm2.conf), one token\n"
-	        "directory, or one .object file. dump and verify-integrity never create,\n"
-	        "modify or write-lock anything. migrate and recover write, crash-safe\n"
-	        "(docs/writes.md), and refuse while SoftHSM runs.\n"
+	        "Offline inspection, migration, re-keying and recovery of SoftHSMv2 token\n"
+	        "stores. PATH is a tokendir (the directories.tokendir of softhsm2.conf), one\n"
+	        "token directory, or one .object file. dump and verify-integrity never\n"
+	        "create, modify or write-lock anything. migrate, rekey and recover write,\n"
+	        "crash-safe (docs/writes.md), and refuse while SoftHSM runs.\n"
 	        "\n"
 	        "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

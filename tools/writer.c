@@ -1,6 +1,7 @@
 /* Shared by the write commands: see writer.h. */
 #include "writer.h"
 
+#include <json-c/json.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,4 +92,48 @@ void writer_progress(const char *cmd, const char *label, const char *phase, size
 	char lb[200];
 	fprintf(stderr, "\rtokenfs: %s '%s': %s %zu/%zu objects\033[K", cmd,
 	        cli_safe(label, lb, sizeof(lb)), phase, done, total);
+}
+
+json_object *writer_change_json(const tfs_token *tok, const tfs_change_result *r, int status)
+{
+	json_object *j = json_object_new_object(), *blobs = json_object_new_object();
+	json_object_object_add(j, "dir", cli_json_string(tfs_token_path(tok)));
+	json_object_object_add(j, "label", cli_json_string(tfs_token_label(tok)));
+	json_object_object_add(j, "serial", cli_json_string(tfs_token_serial(tok)));
+	json_object_object_add(j, "objects", json_object_new_uint64(r->objects));
+	json_object_object_add(j, "objects_rewritten", json_object_new_uint64(r->objects_rewritten));
+	json_object_object_add(j, "values_reencrypted", json_object_new_uint64(r->values_reencrypted));
+	json_object_object_add(j, "values_already", json_object_new_uint64(r->values_already));
+	json_object_object_add(j, "problems", json_object_new_uint64(r->problems));
+	json_object_object_add(blobs, "so", json_object_new_string(tfs_blob_action_name(r->blob[TFS_PIN_SO])));
+	json_object_object_add(blobs, "user", json_object_new_string(tfs_blob_action_name(r->blob[TFS_PIN_USER])));
+	json_object_object_add(j, "blobs", blobs);
+	json_object_object_add(j, "so_pin_set", json_object_new_boolean(r->pin_set[TFS_PIN_SO]));
+	json_object_object_add(j, "user_pin_set", json_object_new_boolean(r->pin_set[TFS_PIN_USER]));
+	json_object_object_add(j, "token_key_rotated", json_object_new_boolean(r->key_rotated));
+	json_object_object_add(j, "label_set", json_object_new_boolean(r->label_set));
+	json_object_object_add(j, "files_written", json_object_new_uint64(r->txn.files_written));
+	json_object_object_add(j, "bytes_written", json_object_new_uint64(r->txn.bytes_written));
+	json_object_object_add(j, "journal_bytes", json_object_new_uint64(r->txn.journal_bytes));
+	json_object_object_add(j, "pending", json_object_new_boolean(r->pending));
+	json_object_object_add(j, "recovered", json_object_new_string(tfs_recovery_name(r->txn.recovered)));
+	json_object_object_add(j, "seal", json_object_new_string(tfs_seal_outcome_name(r->seal)));
+	json_object_object_add(j, "exit", json_object_new_int(status));
+	return j;
+}
+
+void writer_print_json(const char *cmd, json_object *extra, json_object *tokens, int status)
+{
+	json_object *doc = json_object_new_object();
+	json_object_object_add(doc, "format_version", json_object_new_int(1));
+	json_object_object_add(doc, "command", json_object_new_string(cmd));
+	if (extra != NULL) {
+		json_object_object_foreach(extra, k, v)
+			json_object_object_add(doc, k, json_object_get(v));
+		json_object_put(extra);
+	}
+	json_object_object_add(doc, "tokens", tokens);
+	json_object_object_add(doc, "exit", json_object_new_int(status));
+	puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(doc);
 }

@@ -29,4 +29,13 @@ int writer_each_token(cli_common *co, const char *path, writer_token_fn fn, void
 void writer_progress(const char *cmd, const char *label, const char *phase, size_t done,
                      size_t total);
 
+/* A token's tfs_change_result as JSON (docs/json.md). */
+struct json_object;
+struct json_object *writer_change_json(const tfs_token *tok, const tfs_change_result *r, int status);
+
+/* The JSON document of a write command: {"format_version", "command",
+ * extra members, "tokens", "exit"}; takes ownership of extra and tokens. */
+void writer_print_json(const char *cmd, struct json_object *extra, struct json_object *tokens,
+                       int status);
+
 #endif

@@ -1,0 +1,276 @@
+/*
+ * tokenfs rekey: change or reset PINs offline, recover a lost SO PIN from the
+ * user PIN, rotate the token key, relabel. The work is tfs_rekey_token's
+ * (libtokenfs/change); this file parses options, reads the new PINs and
+ * renders what happened.
+ */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "writer.h"
+
+typedef struct rekey_opts {
+	cli_common co; /* --token, --lock-timeout, current PINs */
+	tfs_rekey_options r;
+	bool json, force;
+	bool want_new_user, want_new_so;
+	const char *new_user_spec, *new_so_spec; /* NULL: prompt twice */
+	uint8_t *new_user, *new_so;
+	size_t new_user_len, new_so_len;
+	json_object *tokens;
+	const char *label; /* of the token being changed, for progress */
+} rekey_opts;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: tokenfs rekey [OPTIONS] PATH...\n"
+	        "\n"
+	        "Change PINs, rotate the token key or relabel SoftHSMv2 tokens, offline.\n"
+	        "\n"
+	        "Both PIN blobs of a SoftHSM token wrap the same token key, so whoever has\n"
+	        "either PIN and the files can set the other: a lost SO PIN is recovered\n"
+	        "with the user PIN, and a forgotten or locked user PIN is reset with the SO\n"
+	        "PIN. (On a hardware token a lost SO PIN is final; here the files allow\n"
+	        "it, which is also why they must be protected like the keys.)\n"
+	        "\n"
+	        "Unlock with one or both of:\n"
+	        "      --user-pin [SPEC] the current user PIN\n"
+	        "      --so-pin [SPEC]   the current SO PIN\n"
+	        "Change:\n"
+	        "      --new-user-pin [SPEC]  set the user PIN: with the user PIN this is\n"
+	        "                        C_SetPIN, with the SO PIN C_InitPIN (also on a\n"
+	        "                        token whose user PIN was never set)\n"
+	        "      --new-so-pin [SPEC]    set the SO PIN, with the SO PIN or with the\n"
+	        "                        user PIN when the SO PIN is lost\n"
+	        "      --rotate-token-key a fresh token key: every value re-encrypted under\n"
+	        "                        it, both blobs re-wrapped; needs for each blob its\n"
+	        "                        current PIN or a new one. SoftHSM itself never\n"
+	        "                        changes the token key; rotate after a suspected\n"
+	        "                        copy of the store (then change the PINs too)\n"
+	        "      --new-label TEXT  the token label (UTF-8, at most 32 bytes); needs\n"
+	        "                        no PIN\n"
+	        "      --to LAYOUT       also migrate to gcm or cbc in the same transaction\n"
+	        "Other options:\n"
+	        "  -n, --dry-run         say what would change; write and lock nothing\n"
+	        "      --force           go on although a process has SoftHSM loaded\n"
+	        "  -f, --format FMT      text (default) or json (docs/json.md)\n"
+	        "  -t, --token SEL       only tokens whose label, serial or directory is SEL\n"
+	        "      --lock-timeout MS how long to wait for locks, in all (default 5000)\n"
+	        "  -h, --help            this text\n"
+	        "\n"
+	        "SPEC: pass:PIN, env:VAR, file:PATH, fd:N or stdin (first line). Without\n"
+	        "SPEC a current PIN is prompted once and a new PIN twice, without echo.\n"
+	        "pass:PIN is for tests only: other users see it in ps. New PINs have 4\n"
+	        "to 255 bytes, as in SoftHSM. Like every write command, rekey runs in one\n"
+	        "crash-safe transaction per token (docs/writes.md) and refuses while any\n"
+	        "process has SoftHSM loaded: a running SoftHSM would write its cached\n"
+	        "token.object, with the old PIN blobs, back over the new one.\n"
+	        "\n"
+	        "Exit codes: 0 done; 1 refused because of the store (damaged values, a\n"
+	        "pending transaction that cannot be recovered); 2 usage, I/O, a lock, a\n"
+	        "running SoftHSM, a wrong or missing PIN, a PIN of the wrong length.\n");
+}
+
+static int parse_args(rekey_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{"new-user-pin", optional_argument, NULL, 'u'}, {"new-so-pin", optional_argument, NULL, 's'},
+		{"rotate-token-key", no_argument, NULL, 'R'},  {"new-label", required_argument, NULL, 'l'},
+		{"to", required_argument, NULL, 'T'},          {"dry-run", no_argument, NULL, 'n'},
+		{"force", no_argument, NULL, 'F'},             {"format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "nf:t:h", longopts, NULL)) != -1) {
+		int common = cli_common_option(&o->co, c, argc, argv);
+		if (common < 0)
+			return -1;
+		if (common > 0)
+			continue;
+		switch (c) {
+		case 'u':
+			o->want_new_user = true;
+			o->new_user_spec = cli_spec_arg(&o->co, argc, argv);
+			break;
+		case 's':
+			o->want_new_so = true;
+			o->new_so_spec = cli_spec_arg(&o->co, argc, argv);
+			break;
+		case 'R': o->r.rotate_token_key = true; break;
+		case 'l': o->r.new_label = optarg; break;
+		case 'T':
+			if (strcmp(optarg, "gcm") != 0 && strcmp(optarg, "cbc") != 0) {
+				cli_error("rekey: --to takes gcm or cbc");
+				return -1;
+			}
+			o->r.to = strcmp(optarg, "gcm") == 0 ? TFS_LAYOUT_GCM : TFS_LAYOUT_CBC;
+			break;
+		case 'n': o->r.dry_run = true; break;
+		case 'F': o->force = true; break;
+		case 'f':
+			if (cli_parse_format(optarg, &o->json) != 0)
+				return -1;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(TFS_EXIT_OK);
+		default:
+			fprintf(stderr, "Try 'tokenfs rekey --help'.\n");
+			return -1;
+		}
+	}
+	if (optind >= argc) {
+		cli_error("rekey: no PATH given; see 'tokenfs rekey --help'");
+		return -1;
+	}
+	if (!o->want_new_user && !o->want_new_so && !o->r.rotate_token_key && o->r.new_label == NULL &&
+	    o->r.to == TFS_LAYOUT_NONE) {
+		cli_error("rekey: nothing to change: give --new-user-pin, --new-so-pin, "
+		          "--rotate-token-key, --new-label or --to");
+		return -1;
+	}
+	bool need_key = o->want_new_user || o->want_new_so || o->r.rotate_token_key || o->r.to;
+	if (need_key && !o->co.want_user && !o->co.want_so) {
+		cli_error("rekey: give the current --user-pin or --so-pin: new PINs and a new token key "
+		          "are wrapped with the token key a PIN unlocks");
+		return -1;
+	}
+	return optind;
+}
+
+static int read_new_pins(rekey_opts *o)
+{
+	if (o->want_new_user &&
+	    cli_read_new_pin(&o->co, "--new-user-pin", o->new_user_spec, "New user PIN: ", &o->new_user,
+	                     &o->new_user_len) != 0)
+		return -1;
+	if (o->want_new_so &&
+	    cli_read_new_pin(&o->co, "--new-so-pin", o->new_so_spec, "New SO PIN: ", &o->new_so,
+	                     &o->new_so_len) != 0)
+		return -1;
+	o->r.new_user_pin = o->new_user;
+	o->r.new_user_pin_len = o->new_user_len;
+	o->r.new_so_pin = o->new_so;
+	o->r.new_so_pin_len = o->new_so_len;
+	return 0;
+}
+
+static void on_progress(void *ctx, const char *phase, size_t done, size_t total)
+{
+	const rekey_opts *o = ctx;
+	writer_progress("rekey", o->label, phase, done, total);
+}
+
+static void on_problem(void *ctx, const tfs_error *err)
+{
+	(void)ctx;
+	cli_report(err);
+}
+
+static void render_text(const tfs_token *tok, const tfs_change_result *r, const rekey_opts *o)
+{
+	char lb[200], sb[100], pb[4 * 4096 + 8];
+	const char *will = o->r.dry_run ? "would be " : "";
+	printf("token \"%s\" (serial %s, %s): %s\n", cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
+	       cli_safe(tfs_token_serial(tok), sb, sizeof(sb)), cli_safe(tfs_token_path(tok), pb, sizeof(pb)),
+	       o->r.dry_run ? "dry run, nothing written" : "changed");
+	if (r->txn.recovered != TFS_RECOVERY_NONE)
+		printf("  recovered an interrupted transaction first: %s\n", tfs_recovery_name(r->txn.recovered));
+	if (r->pin_set[TFS_PIN_USER])
+		printf("  user PIN: %sset (%s)\n", will, o->r.user_pin != NULL
+		       ? "with the user PIN, as C_SetPIN" : "with the SO PIN, as C_InitPIN: a reset");
+	if (r->pin_set[TFS_PIN_SO])
+		printf("  SO PIN: %sset%s\n", will, o->r.so_pin != NULL ? " with the SO PIN"
+		       : " with the user PIN: possible offline because both PIN blobs wrap the same "
+		         "token key");
+	if (r->key_rotated)
+		printf("  token key: %srotated; %zu values in %zu objects re-encrypted under the new key\n",
+		       will, r->values_reencrypted, r->objects_rewritten);
+	else if (r->values_reencrypted > 0)
+		printf("  values: %zu in %zu objects %sre-encrypted in %s\n", r->values_reencrypted,
+		       r->objects_rewritten, will, tfs_layout_name(o->r.to));
+	if (r->label_set)
+		printf("  label: %sset\n", will);
+	printf("  PIN blobs: SO %s, user %s\n", tfs_blob_action_name(r->blob[TFS_PIN_SO]),
+	       tfs_blob_action_name(r->blob[TFS_PIN_USER]));
+	if (!o->r.dry_run && r->txn.files_written > 0)
+		printf("  written: %zu files, %llu bytes (and a %llu-byte journal)\n", r->txn.files_written,
+		       (unsigned long long)r->txn.bytes_written, (unsigned long long)r->txn.journal_bytes);
+	else if (!o->r.dry_run)
+		printf("  nothing needed changing; nothing written\n");
+	if (r->seal == TFS_SEAL_OUTCOME_REMADE)
+		printf("  seal: it verified before and was made anew\n");
+	else if (r->seal == TFS_SEAL_OUTCOME_NOT_VERIFIED)
+		printf("  seal: it did NOT verify before (or no PIN could check it); left alone\n");
+}
+
+static int rekey_one(void *ctx, const tfs_token *tok)
+{
+	rekey_opts *o = ctx;
+	tfs_change_result r;
+	tfs_error err;
+	o->label = tfs_token_label(tok);
+	int rc = tfs_rekey_token(&r, tfs_token_path(tok), &o->r, &err);
+	writer_progress("rekey", o->label, "", 1, 1);
+	int status = writer_exit_code(rc);
+	if (rc != TFS_OK)
+		cli_report(&err);
+	if (o->json)
+		json_object_array_add(o->tokens, writer_change_json(tok, &r, status));
+	else if (rc == TFS_OK)
+		render_text(tok, &r, o);
+	return status;
+}
+
+int cmd_rekey(int argc, char **argv)
+{
+	rekey_opts o = {.co = {.cmd = "rekey"}};
+	int status = TFS_EXIT_USAGE;
+	int first = parse_args(&o, argc, argv);
+	if (first < 0)
+		goto out;
+	if (!o.r.dry_run && (status = writer_check_softhsm("rekey", o.force)) != TFS_EXIT_OK)
+		goto out;
+	status = TFS_EXIT_USAGE;
+	if (cli_read_pins(&o.co) != 0 || read_new_pins(&o) != 0)
+		goto out;
+	o.r.user_pin = o.co.user_pin;
+	o.r.user_pin_len = o.co.user_len;
+	o.r.so_pin = o.co.so_pin;
+	o.r.so_pin_len = o.co.so_len;
+	o.r.lock_timeout_ms = o.co.lock_ms;
+	o.r.progress = on_progress;
+	o.r.problem = on_problem;
+	o.r.ctx = &o;
+	o.tokens = json_object_new_array();
+	status = TFS_EXIT_OK;
+	for (int i = first; i < argc; i++) {
+		int s = writer_each_token(&o.co, argv[i], rekey_one, &o);
+		status = s > status ? s : status;
+	}
+	int sel = cli_check_selection(&o.co);
+	status = sel > status ? sel : status;
+	if (o.json) {
+		json_object *extra = json_object_new_object();
+		json_object_object_add(extra, "dry_run", json_object_new_boolean(o.r.dry_run));
+		writer_print_json("rekey", extra, o.tokens, status);
+	} else {
+		json_object_put(o.tokens);
+	}
+	if (fflush(stdout) != 0) {
+		cli_error("rekey: writing the output failed");
+		status = TFS_EXIT_USAGE;
+	}
+out:
+	tfs_secure_free(o.new_user, o.new_user_len);
+	tfs_secure_free(o.new_so, o.new_so_len);
+	cli_common_free(&o.co);
+	return status;
+}
