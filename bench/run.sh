@@ -24,6 +24,10 @@
 # each run on a fresh copy of the store (made, and flushed, outside the timed
 # part), on the file system of the cache, floor and migrate runs alternating;
 # median and best wall time, and migrate's peak resident memory (time %M).
+# The copies are removed only at the end (2 x BENCH_MIGRATE_RUNS + 1 of
+# them, ~80 MB each at 10,000 objects): on ext4 without a journal, creating
+# a file skips every inode freed in the last minute, so removing 20,000
+# files between runs would slow the next runs down.
 #
 # Stores are cached under BUILD/bench-cache/nN/ and rebuilt only when
 # bench/make-store.py or the key pool changes. Nothing here is committed.
@@ -43,6 +47,8 @@
 #                    times migrate alone, and makes only its store
 #   BENCH_MIGRATE_N  the store migrate runs on (default 10000)
 #   BENCH_MIGRATE_RUNS  timed runs of migrate and of the floor (default 5)
+#   BENCH_MIGRATE_DIR   where the copies are made (default BUILD/bench-cache):
+#                    the file system both are measured on
 #   BENCH_MIGRATE_CMD   how to call migrate, default "migrate --to gcm
 #                    --user-pin env:BENCH_PIN --so-pin env:BENCH_SO_PIN"
 set -euo pipefail
@@ -413,21 +419,30 @@ MIG_MS='' MIG_BEST='' FLOOR_MS='' FLOOR_BEST='' MIG_RSS=''
 if $RUN_MIGRATE; then
 	n=$MIGRATE_N
 	store=$CACHE/n$n/tokens
-	SCRATCH=$(mktemp -d "$CACHE/migrate.XXXXXX")
-	say "bench: migrate N=$n ($(meta "$n" files) files, $(meta "$n" bytes) bytes) on $(stat -f -c %T "$SCRATCH") ($(df -P "$SCRATCH" | awk 'NR==2 { print $1 }')), $MIGRATE_RUNS runs each after a checked warm-up"
-	mcmd="exec '$TOKENFS' $MIGRATE_CMD '$SCRATCH/copy'"
-	mcmd_json="exec '$TOKENFS' $MIGRATE_CMD --format json '$SCRATCH/copy'"
-	# migrate CMD [again]: one timed run of CMD on a fresh copy of the CBC
-	# store, made and flushed before the timed part (with "again": on the
-	# copy as the last run left it). migrate refuses while any
-	# process has SoftHSM loaded (a pkcs11-tool of someone else's on a shared
-	# machine): such a run is not counted, and is tried again a little later.
-	SOFTHSM_WAITS=0
+	SCRATCH=$(mktemp -d "${BENCH_MIGRATE_DIR:-$CACHE}/tokenfs-migrate.XXXXXX")
+	FS=$(findmnt -no FSTYPE -T "$SCRATCH" 2>/dev/null || stat -f -c %T "$SCRATCH")
+	FS_DEV=$(df -P "$SCRATCH" | awk 'NR==2 { print $1 }')
+	say "bench: migrate N=$n ($(meta "$n" files) files, $(meta "$n" bytes) bytes) on $FS ($FS_DEV), $MIGRATE_RUNS runs each after a checked warm-up"
+	if [ "$FS" = ext4 ] && ! compgen -G "/proc/fs/jbd2/${FS_DEV##*/}-*" >/dev/null; then
+		NOTES+=("$FS_DEV is ext4 without a journal: creating a file there skips every inode freed in the last 60 s (fs/ext4/ialloc.c, recently_deleted), so files deleted by other processes slow down both migrate and cp -a, and make them noisy")
+	fi
+	# migrate [json] [again]: one timed run of migrate on a fresh copy of
+	# the CBC store ($SCRATCH/mK), made and flushed before the timed part
+	# (with "again": on the copy the last run left). migrate refuses while
+	# any process has SoftHSM loaded (someone else's pkcs11-tool on a shared
+	# machine), before it writes anything: such a run is not counted, and is
+	# tried again a little later on the same copy.
+	SOFTHSM_WAITS=0 COPIES=0
 	migrate() {
-		local tries=0
+		local tries=0 fmt=
+		[ "${1:-}" != json ] || { fmt="--format json"; shift; }
+		if [ "${1:-}" != again ]; then
+			COPIES=$((COPIES + 1))
+			cp -a "$store" "$SCRATCH/m$COPIES"
+			sync
+		fi
 		while :; do
-			[ "${2:-}" = again ] || { rm -rf "$SCRATCH/copy" && cp -a "$store" "$SCRATCH/copy" && sync; }
-			timed "$1"
+			timed "exec '$TOKENFS' $MIGRATE_CMD $fmt '$SCRATCH/m$COPIES'"
 			[ "$RUN_RC" -eq 2 ] && grep -q 'has SoftHSM loaded' "$WORK/run.err" || return 0
 			tries=$((tries + 1)) SOFTHSM_WAITS=$((SOFTHSM_WAITS + 1))
 			[ $tries -lt 30 ] || return 0
@@ -450,14 +465,14 @@ if $RUN_MIGRATE; then
 			print(", ".join(bad))
 		EOF
 	}
-	migrate "$mcmd_json"
+	migrate json
 	warm_bad=
 	if [ "$RUN_RC" -ne 0 ]; then
 		warm_bad="exited $RUN_RC: $(head -c 300 "$WORK/run.err" | tr -cd '[:print:]\n' | tr '\n' ' ')"
 	else
 		warm_bad=$(check_json objects=$n values_already=0 'values_reencrypted>0' 'objects_rewritten>0')
 		if [ -z "$warm_bad" ]; then
-			migrate "$mcmd_json" again
+			migrate json again
 			[ "$RUN_RC" -eq 0 ] || warm_bad="a second run exited $RUN_RC"
 			[ -n "$warm_bad" ] || warm_bad=$(check_json values_reencrypted=0 files_written=0)
 			[ -z "$warm_bad" ] || warm_bad="a second run found more to do: $warm_bad"
@@ -473,22 +488,19 @@ if $RUN_MIGRATE; then
 		for i in $(seq 1 "$MIGRATE_RUNS"); do
 			# floor and migrate alternate, so a change of load hits both
 			step "bench:   timing cp -a + sync ($i/$MIGRATE_RUNS) ..."
-			rm -rf "$SCRATCH/floor"
 			sync
-			timed "cp -a '$store' '$SCRATCH/floor' && sync"
+			timed "cp -a '$store' '$SCRATCH/f$i' && sync"
 			[ "$RUN_RC" -eq 0 ] || die "cp -a + sync failed: $(head -c 300 "$WORK/run.err")"
 			f_ms+=("$RUN_MS") f_cpu+=("$RUN_CPU")
-			rm -rf "$SCRATCH/floor"
 			step "bench:   timing migrate ($i/$MIGRATE_RUNS) ..."
-			migrate "$mcmd"
+			migrate
 			[ "$RUN_RC" -eq 0 ] || die "migrate exited $RUN_RC: $(head -c 300 "$WORK/run.err")"
 			m_ms+=("$RUN_MS") m_cpu+=("$RUN_CPU") m_rss+=("$RUN_RSS")
 		done
-		rm -rf "$SCRATCH/copy"
 		LOAD_MAX=$(awk -v m="${LOAD_MAX:-0}" '{ print ($1 > m) ? $1 : m }' /proc/loadavg)
 		endstep
 		[ $SOFTHSM_WAITS -eq 0 ] ||
-			NOTES+=("N=$n: migrate refused $SOFTHSM_WAITS times because another process had SoftHSM loaded; those runs were repeated, not counted")
+			NOTES+=("N=$n: migrate refused to run $SOFTHSM_WAITS time(s) because another process had SoftHSM loaded; those runs were repeated, not counted")
 		FLOOR_MS=$(median "${f_ms[@]}") FLOOR_BEST=$(smallest "${f_ms[@]}")
 		MIG_MS=$(median "${m_ms[@]}") MIG_BEST=$(smallest "${m_ms[@]}")
 		MIG_RSS=$(largest "${m_rss[@]}")

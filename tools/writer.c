@@ -77,7 +77,10 @@ void writer_progress(const char *cmd, const char *label, const char *phase, size
                      size_t total)
 {
 	static struct timespec last;
-	if (!isatty(STDERR_FILENO))
+	static int tty = -1; /* asked once: progress comes thousands of times */
+	if (tty < 0)
+		tty = isatty(STDERR_FILENO);
+	if (!tty)
 		return;
 	if (done >= total) {
 		fprintf(stderr, "\r\033[K");

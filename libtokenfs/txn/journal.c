@@ -147,7 +147,7 @@ int tfs_journal_parse(tfs_journal_entry **out, size_t *n, const uint8_t *data, s
 	/* Each entry takes at least ENTRY_FIXED + 1 bytes: bounds the count
 	 * before anything is allocated for it. */
 	if (count > tfs_cursor_left(&c) / (ENTRY_FIXED + 1))
-		return tfs_error_set(err, TFS_E_FORMAT, 8, "entry count %llu exceeds what %zu bytes "
+		return tfs_error_set(err, TFS_E_TRUNCATED, 8, "entry count %llu exceeds what %zu bytes "
 		                     "can hold", (unsigned long long)count, tfs_cursor_left(&c));
 	tfs_journal_entry *e = calloc(count ? (size_t)count : 1, sizeof(*e));
 	if (e == NULL)
