@@ -17,8 +17,6 @@ typedef struct migrate_opts {
 	cli_common co; /* --token, --lock-timeout, PINs */
 	tfs_migrate_options m;
 	bool json, force;
-	json_object *tokens;
-	const char *label; /* of the token being migrated, for progress */
 } migrate_opts;
 
 static void usage(FILE *out)
@@ -123,18 +121,6 @@ static int parse_args(migrate_opts *o, int argc, char **argv)
 	return optind;
 }
 
-static void on_progress(void *ctx, const char *phase, size_t done, size_t total)
-{
-	const migrate_opts *o = ctx;
-	writer_progress("migrate", o->label, phase, done, total);
-}
-
-static void on_problem(void *ctx, const tfs_error *err)
-{
-	(void)ctx;
-	cli_report(err);
-}
-
 /* Who can log in after a migration that kept one blob as it was. */
 static void kept_blob_note(const tfs_change_result *r, tfs_layout to)
 {
@@ -156,8 +142,9 @@ static void kept_blob_note(const tfs_change_result *r, tfs_layout to)
 	}
 }
 
-static void render_text(const tfs_token *tok, const tfs_change_result *r, const migrate_opts *o)
+static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result *r)
 {
+	const migrate_opts *o = ctx;
 	char lb[200], sb[100], pb[4 * 4096 + 8];
 	bool work = r->objects_rewritten > 0 || r->blob[0] == TFS_BLOB_REWRAPPED ||
 	            r->blob[1] == TFS_BLOB_REWRAPPED;
@@ -186,22 +173,10 @@ static void render_text(const tfs_token *tok, const tfs_change_result *r, const 
 	kept_blob_note(r, o->m.to);
 }
 
-static int migrate_one(void *ctx, const tfs_token *tok)
+static int migrate_one(void *ctx, const tfs_token *tok, tfs_change_result *r, tfs_error *err)
 {
-	migrate_opts *o = ctx;
-	tfs_change_result r;
-	tfs_error err;
-	o->label = tfs_token_label(tok);
-	int rc = tfs_migrate_token(&r, tfs_token_path(tok), &o->m, &err);
-	writer_progress("migrate", o->label, "", 1, 1);
-	int status = writer_exit_code(rc);
-	if (rc != TFS_OK)
-		cli_report(&err);
-	if (o->json)
-		json_object_array_add(o->tokens, writer_change_json(tok, &r, status));
-	else if (rc == TFS_OK)
-		render_text(tok, &r, o);
-	return status;
+	const migrate_opts *o = ctx;
+	return tfs_migrate_token(r, tfs_token_path(tok), &o->m, err);
 }
 
 int cmd_migrate(int argc, char **argv)
@@ -209,41 +184,23 @@ int cmd_migrate(int argc, char **argv)
 	migrate_opts o = {.co = {.cmd = "migrate"}};
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
-	if (first < 0)
+	/* A running SoftHSM refuses before anyone is asked for a PIN. */
+	if (first < 0 || (!o.m.dry_run && writer_check_softhsm(o.co.cmd, o.force) != TFS_EXIT_OK) ||
+	    cli_read_pins(&o.co) != 0)
 		goto out;
-	if (!o.m.dry_run && (status = writer_check_softhsm("migrate", o.force)) != TFS_EXIT_OK)
-		goto out;
-	status = TFS_EXIT_USAGE;
-	if (cli_read_pins(&o.co) != 0)
-		goto out;
+	writer_change_cmd w = {.co = &o.co, .json = o.json, .dry_run = o.m.dry_run, .force = o.force,
+	                       .change = migrate_one, .render = render_text, .ctx = &o};
 	o.m.user_pin = o.co.user_pin;
 	o.m.user_pin_len = o.co.user_len;
 	o.m.so_pin = o.co.so_pin;
 	o.m.so_pin_len = o.co.so_len;
 	o.m.lock_timeout_ms = o.co.lock_ms;
-	o.m.progress = on_progress;
-	o.m.problem = on_problem;
-	o.m.ctx = &o;
-	o.tokens = json_object_new_array();
-	status = TFS_EXIT_OK;
-	for (int i = first; i < argc; i++) {
-		int s = writer_each_token(&o.co, argv[i], migrate_one, &o);
-		status = s > status ? s : status;
-	}
-	int sel = cli_check_selection(&o.co);
-	status = sel > status ? sel : status;
-	if (o.json) {
-		json_object *extra = json_object_new_object();
-		json_object_object_add(extra, "to", json_object_new_string(tfs_layout_name(o.m.to)));
-		json_object_object_add(extra, "dry_run", json_object_new_boolean(o.m.dry_run));
-		writer_print_json("migrate", extra, o.tokens, status);
-	} else {
-		json_object_put(o.tokens);
-	}
-	if (fflush(stdout) != 0) {
-		cli_error("migrate: writing the output failed");
-		status = TFS_EXIT_USAGE;
-	}
+	o.m.progress = writer_on_progress;
+	o.m.problem = writer_on_problem;
+	o.m.ctx = &w;
+	json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "to", json_object_new_string(tfs_layout_name(o.m.to)));
+	status = writer_run_change(&w, argv + first, argc - first, extra);
 out:
 	cli_common_free(&o.co);
 	return status;

@@ -21,8 +21,6 @@ typedef struct rekey_opts {
 	const char *new_user_spec, *new_so_spec; /* NULL: prompt twice */
 	uint8_t *new_user, *new_so;
 	size_t new_user_len, new_so_len;
-	json_object *tokens;
-	const char *label; /* of the token being changed, for progress */
 } rekey_opts;
 
 static void usage(FILE *out)
@@ -162,20 +160,9 @@ static int read_new_pins(rekey_opts *o)
 	return 0;
 }
 
-static void on_progress(void *ctx, const char *phase, size_t done, size_t total)
+static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result *r)
 {
 	const rekey_opts *o = ctx;
-	writer_progress("rekey", o->label, phase, done, total);
-}
-
-static void on_problem(void *ctx, const tfs_error *err)
-{
-	(void)ctx;
-	cli_report(err);
-}
-
-static void render_text(const tfs_token *tok, const tfs_change_result *r, const rekey_opts *o)
-{
 	char lb[200], sb[100], pb[4 * 4096 + 8];
 	const char *will = o->r.dry_run ? "would be " : "";
 	printf("token \"%s\" (serial %s, %s): %s\n", cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
@@ -211,22 +198,10 @@ static void render_text(const tfs_token *tok, const tfs_change_result *r, const 
 		printf("  seal: it did NOT verify before (or no PIN could check it); left alone\n");
 }
 
-static int rekey_one(void *ctx, const tfs_token *tok)
+static int rekey_one(void *ctx, const tfs_token *tok, tfs_change_result *r, tfs_error *err)
 {
-	rekey_opts *o = ctx;
-	tfs_change_result r;
-	tfs_error err;
-	o->label = tfs_token_label(tok);
-	int rc = tfs_rekey_token(&r, tfs_token_path(tok), &o->r, &err);
-	writer_progress("rekey", o->label, "", 1, 1);
-	int status = writer_exit_code(rc);
-	if (rc != TFS_OK)
-		cli_report(&err);
-	if (o->json)
-		json_object_array_add(o->tokens, writer_change_json(tok, &r, status));
-	else if (rc == TFS_OK)
-		render_text(tok, &r, o);
-	return status;
+	const rekey_opts *o = ctx;
+	return tfs_rekey_token(r, tfs_token_path(tok), &o->r, err);
 }
 
 int cmd_rekey(int argc, char **argv)
@@ -234,40 +209,21 @@ int cmd_rekey(int argc, char **argv)
 	rekey_opts o = {.co = {.cmd = "rekey"}};
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
-	if (first < 0)
+	/* A running SoftHSM refuses before anyone is asked for a PIN. */
+	if (first < 0 || (!o.r.dry_run && writer_check_softhsm(o.co.cmd, o.force) != TFS_EXIT_OK) ||
+	    cli_read_pins(&o.co) != 0 || read_new_pins(&o) != 0)
 		goto out;
-	if (!o.r.dry_run && (status = writer_check_softhsm("rekey", o.force)) != TFS_EXIT_OK)
-		goto out;
-	status = TFS_EXIT_USAGE;
-	if (cli_read_pins(&o.co) != 0 || read_new_pins(&o) != 0)
-		goto out;
+	writer_change_cmd w = {.co = &o.co, .json = o.json, .dry_run = o.r.dry_run, .force = o.force,
+	                       .change = rekey_one, .render = render_text, .ctx = &o};
 	o.r.user_pin = o.co.user_pin;
 	o.r.user_pin_len = o.co.user_len;
 	o.r.so_pin = o.co.so_pin;
 	o.r.so_pin_len = o.co.so_len;
 	o.r.lock_timeout_ms = o.co.lock_ms;
-	o.r.progress = on_progress;
-	o.r.problem = on_problem;
-	o.r.ctx = &o;
-	o.tokens = json_object_new_array();
-	status = TFS_EXIT_OK;
-	for (int i = first; i < argc; i++) {
-		int s = writer_each_token(&o.co, argv[i], rekey_one, &o);
-		status = s > status ? s : status;
-	}
-	int sel = cli_check_selection(&o.co);
-	status = sel > status ? sel : status;
-	if (o.json) {
-		json_object *extra = json_object_new_object();
-		json_object_object_add(extra, "dry_run", json_object_new_boolean(o.r.dry_run));
-		writer_print_json("rekey", extra, o.tokens, status);
-	} else {
-		json_object_put(o.tokens);
-	}
-	if (fflush(stdout) != 0) {
-		cli_error("rekey: writing the output failed");
-		status = TFS_EXIT_USAGE;
-	}
+	o.r.progress = writer_on_progress;
+	o.r.problem = writer_on_problem;
+	o.r.ctx = &w;
+	status = writer_run_change(&w, argv + first, argc - first, json_object_new_object());
 out:
 	tfs_secure_free(o.new_user, o.new_user_len);
 	tfs_secure_free(o.new_so, o.new_so_len);

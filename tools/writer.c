@@ -140,3 +140,57 @@ void writer_print_json(const char *cmd, json_object *extra, json_object *tokens,
 	puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(doc);
 }
+
+void writer_on_progress(void *ctx, const char *phase, size_t done, size_t total)
+{
+	const writer_change_cmd *w = ctx;
+	writer_progress(w->co->cmd, w->label, phase, done, total);
+}
+
+void writer_on_problem(void *ctx, const tfs_error *err)
+{
+	(void)ctx;
+	cli_report(err);
+}
+
+static int change_one(void *ctx, const tfs_token *tok)
+{
+	writer_change_cmd *w = ctx;
+	tfs_change_result r;
+	tfs_error err;
+	w->label = tfs_token_label(tok);
+	int rc = w->change(w->ctx, tok, &r, &err);
+	writer_progress(w->co->cmd, w->label, "", 1, 1);
+	int status = writer_exit_code(rc);
+	if (rc != TFS_OK)
+		cli_report(&err);
+	if (w->json)
+		json_object_array_add(w->tokens, writer_change_json(tok, &r, status));
+	else if (rc == TFS_OK)
+		w->render(w->ctx, tok, &r);
+	return status;
+}
+
+int writer_run_change(writer_change_cmd *w, char **paths, int npaths, json_object *extra)
+{
+	int status = TFS_EXIT_OK;
+	w->tokens = json_object_new_array();
+	for (int i = 0; i < npaths; i++) {
+		int s = writer_each_token(w->co, paths[i], change_one, w);
+		status = s > status ? s : status;
+	}
+	int sel = cli_check_selection(w->co);
+	status = sel > status ? sel : status;
+	if (w->json) {
+		json_object_object_add(extra, "dry_run", json_object_new_boolean(w->dry_run));
+		writer_print_json(w->co->cmd, extra, w->tokens, status);
+	} else {
+		json_object_put(extra);
+		json_object_put(w->tokens);
+	}
+	if (fflush(stdout) != 0) {
+		cli_error("%s: writing the output failed", w->co->cmd);
+		status = TFS_EXIT_USAGE;
+	}
+	return status;
+}

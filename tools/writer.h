@@ -29,6 +29,31 @@ int writer_each_token(cli_common *co, const char *path, writer_token_fn fn, void
 void writer_progress(const char *cmd, const char *label, const char *phase, size_t done,
                      size_t total);
 
+/*
+ * The flow of a command that changes tokens (migrate, rekey), once it has
+ * checked for a running SoftHSM and read the PINs: for every selected token of every
+ * PATH run `change`, report its error or render its result (text through
+ * `render`, or JSON), then print the JSON document with `extra`'s members.
+ * Returns the exit status.
+ */
+typedef struct writer_change_cmd {
+	cli_common *co;
+	bool json, dry_run, force;
+	int (*change)(void *ctx, const tfs_token *tok, tfs_change_result *r, tfs_error *err);
+	void (*render)(void *ctx, const tfs_token *tok, const tfs_change_result *r);
+	void *ctx;
+	/* set while running: */
+	struct json_object *tokens;
+	const char *label; /* of the token being changed, for progress */
+} writer_change_cmd;
+
+int writer_run_change(writer_change_cmd *w, char **paths, int npaths, struct json_object *extra);
+
+/* Progress and problem callbacks for tfs_migrate_options/tfs_rekey_options;
+ * ctx is the writer_change_cmd. */
+void writer_on_progress(void *ctx, const char *phase, size_t done, size_t total);
+void writer_on_problem(void *ctx, const tfs_error *err);
+
 /* A token's tfs_change_result as JSON (docs/json.md). */
 struct json_object;
 struct json_object *writer_change_json(const tfs_token *tok, const tfs_change_result *r, int status);
