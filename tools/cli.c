@@ -154,6 +154,36 @@ int cli_common_option(cli_common *co, int c, int argc, char **argv)
 	}
 }
 
+int cli_parse(cli_common *co, int argc, char **argv, const char *shortopts,
+              const struct option *longopts, cli_option_fn fn, void *ctx,
+              void (*usage)(FILE *out))
+{
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		int common = cli_common_option(co, c, argc, argv);
+		if (common < 0)
+			return -1;
+		if (common > 0)
+			continue;
+		if (c == 'h') {
+			usage(stdout);
+			exit(TFS_EXIT_OK);
+		}
+		if (c == '?' || c == ':') {
+			fprintf(stderr, "Try 'tokenfs %s --help'.\n", co->cmd);
+			return -1;
+		}
+		if (fn(ctx, c, argc, argv) != 0)
+			return -1;
+	}
+	if (optind >= argc) {
+		cli_error("%s: no PATH given; see 'tokenfs %s --help'", co->cmd, co->cmd);
+		return -1;
+	}
+	return optind;
+}
+
 bool cli_token_selected(cli_common *co, const tfs_token *tok)
 {
 	if (co->ntokens == 0)
@@ -250,5 +280,15 @@ int cli_parse_format(const char *arg, bool *json)
 		return -1;
 	}
 	*json = strcmp(arg, "json") == 0;
+	return 0;
+}
+
+int cli_parse_layout(const char *cmd, const char *arg, tfs_layout *layout)
+{
+	if (strcmp(arg, "gcm") != 0 && strcmp(arg, "cbc") != 0) {
+		cli_error("%s: --to takes gcm or cbc", cmd);
+		return -1;
+	}
+	*layout = strcmp(arg, "gcm") == 0 ? TFS_LAYOUT_GCM : TFS_LAYOUT_CBC;
 	return 0;
 }

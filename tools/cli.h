@@ -2,8 +2,10 @@
 #ifndef TFS_TOOLS_CLI_H
 #define TFS_TOOLS_CLI_H
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "tokenfs/tokenfs.h"
 
@@ -52,6 +54,19 @@ const char *cli_spec_arg(cli_common *co, int argc, char **argv);
 int cli_read_new_pin(const cli_common *co, const char *option, const char *spec,
                      const char *prompt, uint8_t **pin, size_t *len);
 
+/*
+ * The option loop of every command: getopt_long over argv with longopts
+ * (which include CLI_COMMON_LONGOPTS and "help"), the common options handled
+ * here, -h/--help printing usage and exiting 0, and every other option
+ * handed to fn (0: taken, -1: a usage error it reported). Returns the index
+ * of the first PATH, or -1 (reported) on a usage error or when no PATH was
+ * given.
+ */
+typedef int (*cli_option_fn)(void *ctx, int c, int argc, char **argv);
+int cli_parse(cli_common *co, int argc, char **argv, const char *shortopts,
+              const struct option *longopts, cli_option_fn fn, void *ctx,
+              void (*usage)(FILE *out));
+
 /* Handles getopt result c when it is a common option: returns 1 when it was
  * (and consumed it), 0 when it is not, -1 on a usage error (reported). */
 int cli_common_option(cli_common *co, int c, int argc, char **argv);
@@ -81,6 +96,8 @@ char *cli_utf8(const char *s);
 struct json_object;
 struct json_object *cli_json_string(const char *s);
 
+/* --to gcm|cbc: sets *layout; -1 (reported) for anything else. */
+int cli_parse_layout(const char *cmd, const char *arg, tfs_layout *layout);
 /* --format text|json: sets *json; -1 (reported) for anything else. */
 int cli_parse_format(const char *arg, bool *json);
 

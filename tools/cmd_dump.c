@@ -76,6 +76,38 @@ static bool push(char ***list, size_t *n, char *value)
 }
 
 
+/* The command's own options (cli_parse handles the rest). */
+static int dump_option(void *ctx, int c, int argc, char **argv)
+{
+	dump_opts *o = ctx;
+	(void)argc;
+	(void)argv;
+	switch (c) {
+	case 'f':
+		if (strcmp(optarg, "text") == 0)
+			o->format = FMT_TEXT;
+		else if (strcmp(optarg, "json") == 0)
+			o->format = FMT_JSON;
+		else if (strcmp(optarg, "softhsm") == 0)
+			o->format = FMT_SOFTHSM;
+		else {
+			cli_error("dump: unknown format '%s': use text, json or softhsm", optarg);
+			return -1;
+		}
+		break;
+	case 'o':
+		if (!push(&o->objects, &o->nobjects, optarg))
+			return -1;
+		break;
+	case 'R':
+		o->reveal = true;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
 /* Returns -1 on a usage error, else the index of the first PATH. */
 static int parse_args(dump_opts *o, int argc, char **argv)
 {
@@ -87,47 +119,10 @@ static int parse_args(dump_opts *o, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:t:o:h", longopts, NULL)) != -1) {
-		int common = cli_common_option(&o->co, c, argc, argv);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		switch (c) {
-		case 'f':
-			if (strcmp(optarg, "text") == 0)
-				o->format = FMT_TEXT;
-			else if (strcmp(optarg, "json") == 0)
-				o->format = FMT_JSON;
-			else if (strcmp(optarg, "softhsm") == 0)
-				o->format = FMT_SOFTHSM;
-			else {
-				cli_error("dump: unknown format '%s': use text, json or softhsm", optarg);
-				return -1;
-			}
-			break;
-		case 'o':
-			if (!push(&o->objects, &o->nobjects, optarg))
-				return -1;
-			break;
-		case 'R':
-			o->reveal = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(TFS_EXIT_OK);
-		default:
-			fprintf(stderr, "Try 'tokenfs dump --help'.\n");
-			return -1;
-		}
-	}
-	if (optind >= argc) {
-		cli_error("dump: no PATH given; see 'tokenfs dump --help'");
+	int first = cli_parse(&o->co, argc, argv, "f:t:o:h", longopts, dump_option, o, usage);
+	if (first < 0)
 		return -1;
-	}
-	return optind;
+	return first;
 }
 
 static bool object_selected(const dump_opts *o, const tfs_token *tok, size_t i)

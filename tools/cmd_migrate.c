@@ -65,6 +65,29 @@ static void usage(FILE *out)
 	        "missing PIN.\n");
 }
 
+/* The command's own options (cli_parse handles the rest). */
+static int migrate_option(void *ctx, int c, int argc, char **argv)
+{
+	migrate_opts *o = ctx;
+	(void)argc;
+	(void)argv;
+	switch (c) {
+	case 'T':
+		return cli_parse_layout(o->co.cmd, optarg, &o->m.to);
+	case 'K': o->m.keep_other_blob = true; break;
+	case 'n': o->m.dry_run = true; break;
+	case 'F': o->force = true; break;
+	case 'f':
+		if (cli_parse_format(optarg, &o->json) != 0)
+			return -1;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Returns -1 on a usage error, else the index of the first PATH. */
 static int parse_args(migrate_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -74,51 +97,15 @@ static int parse_args(migrate_opts *o, int argc, char **argv)
 		{"format", required_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "nf:t:h", longopts, NULL)) != -1) {
-		int common = cli_common_option(&o->co, c, argc, argv);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		switch (c) {
-		case 'T':
-			if (strcmp(optarg, "gcm") != 0 && strcmp(optarg, "cbc") != 0) {
-				cli_error("migrate: --to takes gcm or cbc");
-				return -1;
-			}
-			o->m.to = strcmp(optarg, "gcm") == 0 ? TFS_LAYOUT_GCM : TFS_LAYOUT_CBC;
-			break;
-		case 'K': o->m.keep_other_blob = true; break;
-		case 'n': o->m.dry_run = true; break;
-		case 'F': o->force = true; break;
-		case 'f':
-			if (cli_parse_format(optarg, &o->json) != 0)
-				return -1;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(TFS_EXIT_OK);
-		default:
-			fprintf(stderr, "Try 'tokenfs migrate --help'.\n");
-			return -1;
-		}
-	}
-	if (o->m.to == TFS_LAYOUT_NONE) {
-		cli_error("migrate: say which layout with --to gcm or --to cbc");
+	int first = cli_parse(&o->co, argc, argv, "nf:t:h", longopts, migrate_option, o, usage);
+	if (first < 0)
 		return -1;
-	}
-	if (optind >= argc) {
-		cli_error("migrate: no PATH given; see 'tokenfs migrate --help'");
-		return -1;
-	}
 	if (!o->co.want_user && !o->co.want_so) {
 		cli_error("migrate: give --user-pin or --so-pin (or both): values are re-encrypted "
 		          "under the token key a PIN unlocks");
 		return -1;
 	}
-	return optind;
+	return first;
 }
 
 /* Who can log in after a migration that kept one blob as it was. */

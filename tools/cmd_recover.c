@@ -42,6 +42,25 @@ static void usage(FILE *out)
 	        "running SoftHSM.\n");
 }
 
+/* The command's own options (cli_parse handles the rest). */
+static int recover_option(void *ctx, int c, int argc, char **argv)
+{
+	recover_opts *o = ctx;
+	(void)argc;
+	(void)argv;
+	switch (c) {
+	case 'F': o->force = true; break;
+	case 'f':
+		if (cli_parse_format(optarg, &o->json) != 0)
+			return -1;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Returns -1 on a usage error, else the index of the first PATH. */
 static int parse_args(recover_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -51,37 +70,14 @@ static int parse_args(recover_opts *o, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:t:h", longopts, NULL)) != -1) {
-		int common = cli_common_option(&o->co, c, argc, argv);
-		if (common < 0)
-			return -1;
-		if (common > 0 && (c == 'U' || c == 'S')) {
-			cli_error("recover: needs no PIN");
-			return -1;
-		}
-		if (common > 0)
-			continue;
-		switch (c) {
-		case 'F': o->force = true; break;
-		case 'f':
-			if (cli_parse_format(optarg, &o->json) != 0)
-				return -1;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(TFS_EXIT_OK);
-		default:
-			fprintf(stderr, "Try 'tokenfs recover --help'.\n");
-			return -1;
-		}
-	}
-	if (optind >= argc) {
-		cli_error("recover: no PATH given; see 'tokenfs recover --help'");
+	int first = cli_parse(&o->co, argc, argv, "f:t:h", longopts, recover_option, o, usage);
+	if (first < 0)
+		return -1;
+	if (o->co.want_user || o->co.want_so) {
+		cli_error("recover: needs no PIN");
 		return -1;
 	}
-	return optind;
+	return first;
 }
 
 static int recover_one(void *ctx, const tfs_token *tok)

@@ -74,6 +74,36 @@ static void usage(FILE *out)
 	        "running SoftHSM, a wrong or missing PIN, a PIN of the wrong length.\n");
 }
 
+/* The command's own options (cli_parse handles the rest). */
+static int rekey_option(void *ctx, int c, int argc, char **argv)
+{
+	rekey_opts *o = ctx;
+	switch (c) {
+	case 'u':
+		o->want_new_user = true;
+		o->new_user_spec = cli_spec_arg(&o->co, argc, argv);
+		break;
+	case 's':
+		o->want_new_so = true;
+		o->new_so_spec = cli_spec_arg(&o->co, argc, argv);
+		break;
+	case 'R': o->r.rotate_token_key = true; break;
+	case 'l': o->r.new_label = optarg; break;
+	case 'T':
+		return cli_parse_layout(o->co.cmd, optarg, &o->r.to);
+	case 'n': o->r.dry_run = true; break;
+	case 'F': o->force = true; break;
+	case 'f':
+		if (cli_parse_format(optarg, &o->json) != 0)
+			return -1;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Returns -1 on a usage error, else the index of the first PATH. */
 static int parse_args(rekey_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -84,50 +114,9 @@ static int parse_args(rekey_opts *o, int argc, char **argv)
 		{"force", no_argument, NULL, 'F'},             {"format", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
 	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "nf:t:h", longopts, NULL)) != -1) {
-		int common = cli_common_option(&o->co, c, argc, argv);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		switch (c) {
-		case 'u':
-			o->want_new_user = true;
-			o->new_user_spec = cli_spec_arg(&o->co, argc, argv);
-			break;
-		case 's':
-			o->want_new_so = true;
-			o->new_so_spec = cli_spec_arg(&o->co, argc, argv);
-			break;
-		case 'R': o->r.rotate_token_key = true; break;
-		case 'l': o->r.new_label = optarg; break;
-		case 'T':
-			if (strcmp(optarg, "gcm") != 0 && strcmp(optarg, "cbc") != 0) {
-				cli_error("rekey: --to takes gcm or cbc");
-				return -1;
-			}
-			o->r.to = strcmp(optarg, "gcm") == 0 ? TFS_LAYOUT_GCM : TFS_LAYOUT_CBC;
-			break;
-		case 'n': o->r.dry_run = true; break;
-		case 'F': o->force = true; break;
-		case 'f':
-			if (cli_parse_format(optarg, &o->json) != 0)
-				return -1;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(TFS_EXIT_OK);
-		default:
-			fprintf(stderr, "Try 'tokenfs rekey --help'.\n");
-			return -1;
-		}
-	}
-	if (optind >= argc) {
-		cli_error("rekey: no PATH given; see 'tokenfs rekey --help'");
+	int first = cli_parse(&o->co, argc, argv, "nf:t:h", longopts, rekey_option, o, usage);
+	if (first < 0)
 		return -1;
-	}
 	if (!o->want_new_user && !o->want_new_so && !o->r.rotate_token_key && o->r.new_label == NULL &&
 	    o->r.to == TFS_LAYOUT_NONE) {
 		cli_error("rekey: nothing to change: give --new-user-pin, --new-so-pin, "
@@ -140,7 +129,7 @@ static int parse_args(rekey_opts *o, int argc, char **argv)
 		          "are wrapped with the token key a PIN unlocks");
 		return -1;
 	}
-	return optind;
+	return first;
 }
 
 static int read_new_pins(rekey_opts *o)

@@ -66,6 +66,43 @@ static int parse_severity(const char *s, tfs_severity *out)
 	return 0;
 }
 
+/* The command's own options (cli_parse handles the rest). */
+static int verify_option(void *ctx, int c, int argc, char **argv)
+{
+	verify_opts *o = ctx;
+	(void)argc;
+	(void)argv;
+	switch (c) {
+	case 'W':
+	case 'C': {
+		tfs_seal_mode m = c == 'W' ? TFS_SEAL_WRITE : TFS_SEAL_CHECK;
+		if (o->v.seal != TFS_SEAL_NONE && o->v.seal != m) {
+			cli_error("verify-integrity: --seal and --check-seal exclude each other");
+			return -1;
+		}
+		o->v.seal = m;
+		break;
+	}
+	case 'P':
+		o->v.seal_path = optarg;
+		break;
+	case 'f':
+		if (cli_parse_format(optarg, &o->json) != 0)
+			return -1;
+		break;
+	case 'F':
+		if (parse_severity(optarg, &o->fail_on) != 0) {
+			cli_error("verify-integrity: --fail-on takes error, warning or info");
+			return -1;
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Returns -1 on a usage error, else the index of the first PATH. */
 static int parse_args(verify_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -75,56 +112,15 @@ static int parse_args(verify_opts *o, int argc, char **argv)
 		{"fail-on", required_argument, NULL, 'F'},  {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:t:h", longopts, NULL)) != -1) {
-		int common = cli_common_option(&o->co, c, argc, argv);
-		if (common < 0)
-			return -1;
-		if (common > 0)
-			continue;
-		switch (c) {
-		case 'W':
-		case 'C': {
-			tfs_seal_mode m = c == 'W' ? TFS_SEAL_WRITE : TFS_SEAL_CHECK;
-			if (o->v.seal != TFS_SEAL_NONE && o->v.seal != m) {
-				cli_error("verify-integrity: --seal and --check-seal exclude each other");
-				return -1;
-			}
-			o->v.seal = m;
-			break;
-		}
-		case 'P':
-			o->v.seal_path = optarg;
-			break;
-		case 'f':
-			if (cli_parse_format(optarg, &o->json) != 0)
-				return -1;
-			break;
-		case 'F':
-			if (parse_severity(optarg, &o->fail_on) != 0) {
-				cli_error("verify-integrity: --fail-on takes error, warning or info");
-				return -1;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			exit(TFS_EXIT_OK);
-		default:
-			fprintf(stderr, "Try 'tokenfs verify-integrity --help'.\n");
-			return -1;
-		}
-	}
-	if (optind >= argc) {
-		cli_error("verify-integrity: no PATH given; see 'tokenfs verify-integrity --help'");
+	int first = cli_parse(&o->co, argc, argv, "f:t:h", longopts, verify_option, o, usage);
+	if (first < 0)
 		return -1;
-	}
 	if (o->v.seal != TFS_SEAL_NONE && !o->co.want_user && !o->co.want_so) {
 		cli_error("verify-integrity: %s needs --user-pin or --so-pin: the seal's key is derived "
 		          "from the token key", o->v.seal == TFS_SEAL_WRITE ? "--seal" : "--check-seal");
 		return -1;
 	}
-	return optind;
+	return first;
 }
 
 /* ---- rendering ---- */

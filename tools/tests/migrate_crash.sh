@@ -19,29 +19,40 @@
 # syscalls with when=N would stop at whichever reaches its Nth call first
 # and never reach most steps. So each syscall is injected on its own, at
 # every N from 1 until a run gets past its last call: together that is
-# every write-related call of the run. A SIGKILL injected on syscall entry
-# kills before the call runs, so "killed at call N" is "crashed right after
-# the step before it"; the run that gets past the last call is the crash
-# after the last step. Before anything is opened in the token directory,
-# tokenfs opens its libraries and every /proc/PID/maps (the SoftHSM check):
-# those openat calls change nothing and their number changes with the
-# processes running, so the openat kills take N=1 and then every openat
-# from a little before the first one in the token directory; every step is
-# identified by its call (path, flags) and its occurrence, and a step
-# missed because the /proc count moved between runs is retried.
+# every write-related call of the run. strace -P with every path of the
+# token directory (and the staged and journal names) narrows what is
+# traced, and what `when` counts, to the calls on the token: tokenfs also
+# opens its libraries and every /proc/PID/maps (the SoftHSM check), and
+# writes warnings that depend on the processes running (the other
+# direction's pkcs11-tool, other tests), so unfiltered numbers move from
+# run to run. The few calls outside the token get runs of their own: the
+# first openat (a library), the report on stdout and a warning on stderr.
+# A SIGKILL injected on syscall entry kills before the call runs, so
+# "killed at call N" is "crashed right after the step before it"; the run
+# that gets past the last call is the crash after the last step. Every
+# step of a counting run is named by its call (the token as T) and its
+# occurrence, and must have been killed at least once.
 #
 # NB: `-e trace=none -e inject=...` injects nothing in strace 6.1 (the
 # syscall is not stopped at); every run here traces the injected syscall
 # and the test checks from strace's log that the kill or fault happened.
 #
-# Faults: write ENOSPC, fsync / fdatasync / syncfs EIO, rename / renameat /
-# renameat2 / unlink / unlinkat EIO at every N: a failure inside the token
-# directory must exit 2 naming a path in it; a failed report on stdout
-# exits 2, a failed warning on stderr cannot be reported (exit 0); the
+# Faults, each at every N of the calls on the token: write ENOSPC; fsync,
+# syncfs, renameat, unlinkat, fchmod, openat and pread64 EIO (and
+# fdatasync, rename, renameat2, unlink, pwrite64, ftruncate when tokenfs
+# uses them); write ENOSPC with every later unlinkat failing too (the
+# staged files cannot be removed); a write that claims a byte it did not
+# write (strace retval=1: the read-back must catch it). A failure inside
+# the token directory must exit 2 (spec: I/O) with a message naming a path
+# in it; a failed report on stdout exits 2; a failed warning on stderr
+# cannot be reported (exit 0). Exit 0 is accepted after a fault only where
+# the fault cannot matter (a read-only open before the token is locked,
+# the unchecked journal write) and the store is then wholly migrated. The
 # store must be byte-identical to before (rolled back) unless the message
 # says the change is committed, and in either case pass the checks above
-# after `tokenfs recover`. Recovery itself is killed and failed at every
-# rename, unlink and fsync, from a committed and from an uncommitted crash.
+# after `tokenfs recover` (which must reach that very state). Recovery
+# itself is killed and failed at every rename, unlink and fsync, from a
+# committed and from an uncommitted crash, then run again.
 #
 # Env: TOKENFS, TFS_TESTDATA (as every CLI test); PYTHON (default
 # /usr/bin/python3, which has python3-cryptography). Outside CI a missing
@@ -60,7 +71,8 @@ skip_or_fail() {
 "$PY" -c 'import cryptography' 2>/dev/null || skip_or_fail "$PY has no cryptography module"
 start=$(date +%s)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# TFS_KEEP_WORK=1 keeps every state, log and check for a look afterwards.
+if [ "${TFS_KEEP_WORK:-}" = 1 ]; then echo "work directory: $work" >&2; else trap 'rm -rf "$work"' EXIT; fi
 export U=user-pin-1 S=so-secret-1
 # LeakSanitizer cannot run under ptrace and turns every traced run's exit
 # status into 1; only traced runs go without it.
@@ -72,6 +84,8 @@ src=$(grep -l demo "$TFS_TESTDATA"/store/*/token.object | head -n1 | xargs dirna
 fresh() { # fresh SRC DST: a private copy, 0700 / 0600
   rm -rf "$2" && cp -a "$1" "$2" && chmod 700 "$2" && chmod 600 "$2"/*
 }
+# --force everywhere: no SoftHSM uses these private copies, but this test's
+# own pkcs11-tool runs (and other tests) load libsofthsm2.so meanwhile.
 migrate() { # migrate LAYOUT DIR [>out 2>err]
   "$TOKENFS" migrate --to "$1" --user-pin env:U --so-pin env:S --force "$2"
 }
@@ -81,21 +95,26 @@ digest() { (cd "$1" && find . -maxdepth 1 -type f -printf '%f\n' | LC_ALL=C sort
 # --- SoftHSM 2.6.1 reading a CBC token: the user PIN logs in and lists the
 # same labels as from the fixture; the SO PIN logs in (on a throwaway copy:
 # C_InitPIN rewrites the user blob with the same PIN).
-hsm_conf="$work/softhsm2.conf"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$work/hsm" >"$hsm_conf"
+hsm_use() { # hsm_use DIR: SoftHSM's tokendir is DIR/hsm, its conf DIR/softhsm2.conf
+  hsm_dir="$1/hsm" hsm_conf="$1/softhsm2.conf"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$hsm_dir" \
+    >"$hsm_conf"
+}
 hsm_labels() {
   SOFTHSM2_CONF=$hsm_conf pkcs11-tool --module "$module" --login --pin "$U" --list-objects \
     2>/dev/null | sed -n 's/^ *label: *//p' | LC_ALL=C sort | sha256sum
 }
 softhsm_ok() { # softhsm_ok DIR: prints what is wrong, if anything
-  rm -rf "$work/hsm" && mkdir "$work/hsm" && cp -a "$1" "$work/hsm/tok" || return 1
+  rm -rf "$hsm_dir" && mkdir "$hsm_dir" && cp -a "$1" "$hsm_dir/tok" || return 1
   [ "$(hsm_labels)" = "$hsm_want" ] || { echo "user login/listing differs"; return 1; }
   SOFTHSM2_CONF=$hsm_conf pkcs11-tool --module "$module" --login --login-type so --so-pin "$S" \
     --init-pin --new-pin "$U" >/dev/null 2>&1 || { echo "SO login failed"; return 1; }
 }
 fresh "$src" "$work/hsm-base"
-rm -rf "$work/hsm" && mkdir "$work/hsm" && cp -a "$work/hsm-base" "$work/hsm/tok"
+hsm_use "$work"
+rm -rf "$hsm_dir" && mkdir "$hsm_dir" && cp -a "$work/hsm-base" "$hsm_dir/tok"
 hsm_want=$(hsm_labels)
+check "SoftHSM 2.6.1 lists the fixture's objects" [ "$hsm_want" != "$(: | sha256sum)" ]
 hsm_runs=0
 
 # --- reference copies: plain (the CBC fixture) and a GCM copy by migrate.
@@ -103,10 +122,11 @@ fresh "$src" "$work/plain"
 fresh "$src" "$work/orig-cbc"
 fresh "$src" "$work/orig-gcm"
 migrate gcm "$work/orig-gcm" >/dev/null 2>"$work/err"
-check "GCM master made by migrate --to gcm: $(cat "$work/err")" [ $? -eq 0 ]
+rc=$?
+check "GCM master made by migrate --to gcm: $(cat "$work/err")" [ $rc -eq 0 ]
 digest "$work/orig-cbc" >"$work/orig-cbc.digest"
 digest "$work/orig-gcm" >"$work/orig-gcm.digest"
-seq=0
+point_seq=0
 cases="$work/cases.tsv"
 : >"$cases"
 add_case() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$cases"; }
@@ -126,9 +146,9 @@ check "crash_check.py flags a left staged file: $negout" grep -q '^FAIL neg-left
 
 # --- strace must really inject here (ptrace may be forbidden in a container).
 fresh "$work/orig-cbc" "$work/probe"
-ASAN_OPTIONS=$traced_asan strace -f -o "$work/probe.log" -e trace=renameat \
+(ASAN_OPTIONS=$traced_asan strace -f -o "$work/probe.log" -e trace=renameat \
   -e inject=renameat:signal=KILL:when=1 "$TOKENFS" migrate --to gcm --user-pin env:U \
-  --so-pin env:S --force "$work/probe" >/dev/null 2>&1
+  --so-pin env:S --force "$work/probe" >/dev/null 2>&1; exit $?) 2>/dev/null
 probe_rc=$?
 if ! grep -q 'killed by SIGKILL' "$work/probe.log" 2>/dev/null; then
   skip_or_fail "strace cannot inject a kill here (exit $probe_rc): $(head -c 300 "$work/probe.log" 2>/dev/null)"
@@ -147,28 +167,46 @@ steps() {
 }
 
 # run_point DIRN MODE CMD SYSCALL N BASE FROM TO EXPECT [TAG]
-#   MODE kill|ENOSPC|EIO; CMD migrate|recover; BASE the state to start from;
-#   EXPECT the state recovery must reach: any, old or new; TAG names BASE.
+#   MODE kill, an errno (ENOSPC, EIO), LIE (the call does nothing and
+#   returns 1: a write that claims a byte it did not write) or
+#   ENOSPC+NOCLEAN (ENOSPC, and every unlinkat after fails with EIO, so the
+#   failed command cannot remove its staged files); CMD migrate|recover;
+#   BASE the state to start from; EXPECT the state recovery must reach:
+#   any, old or new; TAG names BASE. $target says which calls strace
+#   counts: token (the token's paths), stdout, stderr or none (all).
 # Sets last_done=1 when the run got past the SYSCALL's last call, and
 # last_step to the label of the step hit.
 run_point() {
   local dirn=$1 mode=$2 cmd=$3 s=$4 n=$5 base=$6 from=$7 to=$8 expect=$9 tag=${10:-}
-  seq=$((seq + 1))
-  local id="$dirn-$cmd$tag-$mode-$s-$n.$seq" d="$work/$dirn" W="$work/$dirn/w"
+  point_seq=$((point_seq + 1))
+  local id="$dirn-$cmd$tag-$mode-$s-$n.$point_seq" d="$work/$dirn" W="$work/$dirn/w"
   last_log="$d/$id.log"
   local log="$d/$id.log" out="$d/$id.out" err="$d/$id.err" rc inj args
   fresh "$base" "$W"
   manifest "$W" >"$d/$id.man"
   digest "$W" >"$d/$id.before"
-  if [ "$mode" = kill ]; then inj="$s:signal=KILL:when=$n"; else inj="$s:error=$mode:when=$n"; fi
+  local traced=$s more=()
+  case $mode in
+    kill) inj="$s:signal=KILL:when=$n" ;;
+    LIE) inj="$s:retval=1:when=$n" ;;
+    ENOSPC+NOCLEAN) inj="$s:error=ENOSPC:when=$n" traced="$s,unlinkat"
+                    more=(-e inject=unlinkat:error=EIO:when=1+) ;;
+    *) inj="$s:error=$mode:when=$n" ;;
+  esac
   if [ "$cmd" = migrate ]; then
     args=(migrate --to "$to" --user-pin env:U --so-pin env:S --force "$W")
   else
     args=(recover --force "$W")
   fi
   # (a subshell, so that bash does not report the kill on stderr)
-  (ASAN_OPTIONS=$traced_asan strace -f -y -o "$log" -e trace="$s" -e inject="$inj" \
-    "$TOKENFS" "${args[@]}" >"$out" 2>"$err"; exit $?) 2>/dev/null
+  local only=()
+  case $target in
+    token) only=("${token_paths[@]}") ;;
+    stdout) only=(-P "$out") ;;
+    stderr) only=(-P "$err") ;;
+  esac
+  (ASAN_OPTIONS=$traced_asan strace -f -y -o "$log" "${only[@]}" -e trace="$traced" -e inject="$inj" \
+    "${more[@]}" "$TOKENFS" "${args[@]}" >"$out" 2>"$err"; exit $?) 2>/dev/null
   rc=$?
   last_done=0
   last_step=
@@ -182,10 +220,24 @@ run_point() {
       check "$id: past the last $s, $cmd exits 0 (exit $rc: $(head -c 300 "$err"))" [ "$rc" -eq 0 ]
     fi
   else
-    hit=$(grep -E "^[0-9]+ +$s\(.*\(INJECTED\)$" "$log" | tail -n1)
-    if [ -z "$hit" ]; then
+    hit=$(grep -E "^[0-9]+ +$s\(.*\(INJECTED\)$" "$log" | head -n1)
+    if [ -z "$hit" ] && [ "$mode" = ENOSPC+NOCLEAN ]; then
+      # past the last write, only the journal's removal fails: committed
+      last_done=1
+      check "$id: a failed removal of the journal exits 2 and says committed ($(tr '\n' ' ' <"$err"))" \
+        eval '[ "$rc" -eq 2 ] && grep -q committed "$err"'
+      expect=new
+    elif [ -z "$hit" ]; then
       last_done=1
       check "$id: past the last $s, $cmd exits 0 (exit $rc: $(head -c 300 "$err"))" [ "$rc" -eq 0 ]
+    elif [[ $hit == *"$W"* ]] && [ "$rc" -eq 0 ] && { [ "$mode" = LIE ] ||
+         [[ $hit =~ ^[0-9]+\ +openat\(.*O_RDONLY && $hit != *tokenfs* ]]; }; then
+      # Not noticed, and allowed so only if it changed nothing: a lying
+      # write of the journal (staged files are read back, the journal is
+      # not), or a read-only open before the token is locked (the files
+      # are opened and read again under the lock). The store must then be
+      # wholly migrated.
+      expect=new
     elif [[ $hit == *"$W"* ]]; then
       # inside the token directory: exit 2 and a message naming it
       check "$id: $cmd exits 2 on a failed step in the token (exit $rc; $hit)" [ "$rc" -eq 2 ]
@@ -206,7 +258,8 @@ run_point() {
     fi
   fi
   [ -n "${hit:-}" ] && last_step=$(label "$hit" "$W")
-  if [ "$mode" != kill ] && [ "$cmd" = migrate ] && [ "$expect" = old ]; then
+  if [ "$mode" != kill ] && [ "$mode" != ENOSPC+NOCLEAN ] && [ "$cmd" = migrate ] &&
+     [ "$expect" = old ]; then
     digest "$W" >"$d/$id.after"
     check "$id: a failure before the commit point leaves every file as it was" \
       cmp -s "$d/$id.before" "$d/$id.after"
@@ -214,111 +267,113 @@ run_point() {
   # the crashed or failed state, recovered by migrate itself (its first step)
   fresh "$W" "$d/$id.direct"
   "$TOKENFS" recover --force "$W" >"$d/$id.rec" 2>&1
-  check "$id: recover exits 0 ($(tr '\n' ' ' <"$d/$id.rec"))" [ $? -eq 0 ]
+  rc=$?
+  check "$id: recover exits 0 ($(tr '\n' ' ' <"$d/$id.rec"))" [ $rc -eq 0 ]
   # wholly CBC: real SoftHSM must read it
   local layout
   digest "$W" >"$d/$id.rec.digest"
   if cmp -s "$d/$id.rec.digest" "$work/orig-$from.digest"; then layout=$from; else layout=$to; fi
+  local why
   if [ "$layout" = cbc ]; then
-    local why
     why=$(softhsm_ok "$W")
-    check "$id: SoftHSM 2.6.1 reads the recovered CBC token ($why)" [ $? -eq 0 ]
+    rc=$?
+    check "$id: SoftHSM 2.6.1 reads the recovered CBC token ($why)" [ $rc -eq 0 ]
     hsm_runs=$((hsm_runs + 1))
   fi
   mv "$W" "$d/$id.state"
   add_case "$id" "$d/$id.state" "$work/orig-$from" "$from" "$to" "$expect" "$d/$id.man"
   # then migrating again completes it (or writes nothing: generations + 1 once)
-  local final=$to
   fresh "$d/$id.state" "$d/$id.again"
   manifest "$d/$id.again" >"$d/$id.again.man"
-  migrate "$final" "$d/$id.again" >"$d/$id.again.out" 2>&1
-  check "$id: migrate again exits 0 ($(tr '\n' ' ' <"$d/$id.again.out"))" [ $? -eq 0 ]
-  add_case "$id.again" "$d/$id.again" "$work/orig-$from" "$from" "$to" new -
-  migrate "$final" "$d/$id.direct" >"$d/$id.direct.out" 2>&1
-  check "$id: migrate without recover first exits 0 ($(tr '\n' ' ' <"$d/$id.direct.out"))" [ $? -eq 0 ]
+  migrate "$to" "$d/$id.again" >"$d/$id.again.out" 2>&1
+  rc=$?
+  check "$id: migrate again exits 0 ($(tr '\n' ' ' <"$d/$id.again.out"))" [ $rc -eq 0 ]
+  add_case "$id.again" "$d/$id.again" "$work/orig-$from" "$from" "$to" new "$d/$id.again.man"
+  migrate "$to" "$d/$id.direct" >"$d/$id.direct.out" 2>&1
+  rc=$?
+  check "$id: migrate without recover first exits 0 ($(tr '\n' ' ' <"$d/$id.direct.out"))" \
+    [ $rc -eq 0 ]
   add_case "$id.direct" "$d/$id.direct" "$work/orig-$from" "$from" "$to" new -
   if [ "$to" = cbc ]; then
-    local why
     why=$(softhsm_ok "$d/$id.again")
-    check "$id: SoftHSM 2.6.1 reads the token migrated again ($why)" [ $? -eq 0 ]
+    rc=$?
+    check "$id: SoftHSM 2.6.1 reads the token migrated again ($why)" [ $rc -eq 0 ]
     hsm_runs=$((hsm_runs + 1))
   fi
-  rm -f "$d/$id.again.man"
 }
 
 # count DIRN FROM TO: a full traced run; the log of every call in SET.
 count_run() {
   local dirn=$1 from=$2 to=$3 W="$work/$1/w"
   fresh "$work/orig-$from" "$W"
-  ASAN_OPTIONS=$traced_asan strace -f -y -o "$work/$dirn/count.log" -e trace="$SET" \
+  ASAN_OPTIONS=$traced_asan strace -f -y -o "$work/$dirn/count.log" "${token_paths[@]}" -e trace="$SET" \
     "$TOKENFS" migrate --to "$to" --user-pin env:U --so-pin env:S --force "$W" >/dev/null 2>&1
   check "$dirn: the counting run exits 0" [ $? -eq 0 ]
 }
 
 # kill_all DIRN FROM TO: kill migrate at every step of every syscall in SET.
 kill_all() {
-  local dirn=$1 from=$2 to=$3 s n total=0 W="$work/$1/w"
-  local covered="$work/$dirn/covered"
+  local dirn=$1 from=$2 to=$3 s n total=0 W="$work/$1/w" covered="$work/$1/covered"
+  local count="$work/$1/count.log" want missing step
   : >"$covered"
   for s in ${SET//,/ }; do
-    local want
-    want=$(steps "$work/$dirn/count.log" "$s" "$W")
+    want=$(steps "$count" "$s" "$W")
     [ -n "$want" ] || continue
-    [ "$s" = openat ] && want=$(grep -E '<T|"T' <<<"$want")
-    n=1
-    while [ "$n" -le 400 ]; do
+    target=token
+    for n in $(seq 1 400); do
       run_point "$dirn" kill migrate "$s" "$n" "$work/orig-$from" "$from" "$to" any
       total=$((total + 1))
-      if [ -n "$last_step" ]; then
-        local occ
-        occ=$(steps "$work/$dirn/$dirn-migrate-kill-$s-$n.log" "$s" "$W" | tail -n1)
-        echo "$occ" >>"$covered"
-      fi
+      [ -n "$last_step" ] && steps "$last_log" "$s" "$W" | tail -n1 >>"$covered"
       [ "$last_done" = 1 ] && break
-      if [ "$s" = openat ] && [ "$n" -eq 1 ]; then
-        # skip the libraries and /proc: from a little before the first
-        # openat in the token directory (as counted)
-        local first
-        first=$(steps "$work/$dirn/count.log" openat "$W" | grep -nE '<T|"T' | head -n1 | cut -d: -f1)
-        n=$((first > 6 ? first - 5 : 2))
-        continue
-      fi
-      n=$((n + 1))
     done
-    # every step of the counting run must have been killed at least once
-    local missing tries
-    for tries in 1 2 3; do
-      missing=$(grep -vxF -f "$covered" <<<"$want")
-      [ -n "$missing" ] || break
-      while IFS= read -r step; do
-        local pos
-        pos=$(steps "$work/$dirn/count.log" "$s" "$W" | grep -nxF "$step" | cut -d: -f1)
-        run_point "$dirn" kill migrate "$s" "$((pos + tries - 1))" "$work/orig-$from" "$from" "$to" any
-        total=$((total + 1))
-        [ -n "$last_step" ] && steps "$work/$dirn/$dirn-migrate-kill-$s-$((pos + tries - 1)).log" "$s" "$W" |
-          tail -n1 >>"$covered"
-      done <<<"$missing"
-    done
+    # every step of the counting run killed at least once; one that moved
+    # between runs (it should not: -P) is aimed at again once
+    missing=$(grep -vxF -f "$covered" <<<"$want")
+    while IFS= read -r step; do
+      [ -n "$step" ] || continue
+      n=$(grep -nxF "$step" <<<"$want" | cut -d: -f1)
+      run_point "$dirn" kill migrate "$s" "$n" "$work/orig-$from" "$from" "$to" any
+      total=$((total + 1))
+      [ -n "$last_step" ] && steps "$last_log" "$s" "$W" | tail -n1 >>"$covered"
+    done <<<"$missing"
     missing=$(grep -vxF -f "$covered" <<<"$want")
     check "$dirn: every $s step killed once at least (missing: $missing)" [ -z "$missing" ]
   done
-  eval "kills_${dirn//-/_}=$total"
+  # outside the token: before anything (the first library), before the
+  # report on stdout, at a warning on stderr (if tokenfs writes one here)
+  target=none
+  run_point "$dirn" kill migrate openat 1 "$work/orig-$from" "$from" "$to" old
+  check "$dirn: the first openat is not in the token ($last_step)" grep -qvE '<T|"T' <<<"$last_step"
+  target=stdout
+  run_point "$dirn" kill migrate write 1 "$work/orig-$from" "$from" "$to" new
+  target=stderr
+  run_point "$dirn" kill migrate write 1 "$work/orig-$from" "$from" "$to" any
+  target=token
+  kills=$((total + 3))
 }
 
 # fault_all DIRN FROM TO: every N of each syscall that can fail.
 fault_all() {
   local dirn=$1 from=$2 to=$3 spec s e n total=0
+  target=token
   for spec in write:ENOSPC pwrite64:ENOSPC fsync:EIO fdatasync:EIO syncfs:EIO rename:EIO \
-              renameat:EIO renameat2:EIO unlink:EIO unlinkat:EIO; do
+              renameat:EIO renameat2:EIO unlink:EIO unlinkat:EIO ftruncate:EIO fchmod:EIO \
+              write:ENOSPC+NOCLEAN write:LIE openat:EIO pread64:EIO; do
     s=${spec%%:*} e=${spec#*:}
-    grep -qE "^[0-9]+ +$s\(" "$work/$dirn/count.log" || continue
+    case $s in openat|pread64) ;; *) grep -qE "^[0-9]+ +$s\(" "$work/$dirn/count.log" || continue ;; esac
     for n in $(seq 1 200); do
       run_point "$dirn" "$e" migrate "$s" "$n" "$work/orig-$from" "$from" "$to" any
       total=$((total + 1))
       [ "$last_done" = 1 ] && break
     done
   done
-  eval "faults_${dirn//-/_}=$total"
+  # the report on stdout and a warning on stderr cannot be written
+  for target in stdout stderr; do
+    run_point "$dirn" ENOSPC migrate write 1 "$work/orig-$from" "$from" "$to" any
+    total=$((total + 1))
+  done
+  target=token
+  faults=$total
 }
 
 # recover_all DIRN FROM TO: recovery killed and failed at each rename,
@@ -329,15 +384,15 @@ recover_all() {
   for base in committed uncommitted; do
     fresh "$work/orig-$from" "$W"
     if [ $base = committed ]; then
-      ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=renameat \
+      (ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=renameat \
         -e inject=renameat:signal=KILL:when=2 "$TOKENFS" migrate --to "$to" --user-pin env:U \
-        --so-pin env:S --force "$W" >/dev/null 2>&1
+        --so-pin env:S --force "$W" >/dev/null 2>&1; exit $?) 2>/dev/null
       check "$dirn: crashed after the commit point" [ -e "$W/tokenfs.journal" ]
       expect=new
     else
-      ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=syncfs \
+      (ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=syncfs \
         -e inject=syncfs:signal=KILL:when=1 "$TOKENFS" migrate --to "$to" --user-pin env:U \
-        --so-pin env:S --force "$W" >/dev/null 2>&1
+        --so-pin env:S --force "$W" >/dev/null 2>&1; exit $?) 2>/dev/null
       check "$dirn: crashed before the commit point with staged files" \
         [ ! -e "$W/tokenfs.journal" -a -e "$W/token.object.tokenfs-new" ]
       expect=old
@@ -346,38 +401,73 @@ recover_all() {
     for mode in kill EIO; do
       for s in renameat unlinkat fsync syncfs; do
         for n in $(seq 1 50); do
-          run_point "$dirn" "$mode" recover "$s" "$n" "$work/$dirn/crash-$base" "$from" "$to" "$expect"
+          run_point "$dirn" "$mode" recover "$s" "$n" "$work/$dirn/crash-$base" "$from" "$to" \
+            "$expect" "@$base"
           total=$((total + 1))
           [ "$last_done" = 1 ] && break
         done
       done
     done
   done
-  eval "recovers_${dirn//-/_}=$total"
+  recovers=$total
 }
 
-for dirn in to-gcm to-cbc; do
-  mkdir -p "$work/$dirn"
-  if [ $dirn = to-gcm ]; then from=cbc to=gcm; else from=gcm to=cbc; fi
-  count_run $dirn $from $to
-  kill_all $dirn $from $to
-  fault_all $dirn $from $to
-  recover_all $dirn $from $to
-done
+# token_paths: strace -P for every name a migration uses in the token.
+token_paths=(-P "$work/TOKDIR")
+target=token
+# The two directions run side by side (two cores), each with its own
+# counters, SoftHSM directory and batch of checks; their counts are added.
+direction() {
+  local dirn=$1 from=$2 to=$3 d="$work/$1"
+  passed=0 failed=0 hsm_runs=0 kills=0 faults=0 recovers=0
+  cases="$d/cases.tsv"
+  : >"$cases"
+  hsm_use "$d"
+  local W="$d/w" f
+  token_paths=(-P "$W" -P "$W/tokenfs.journal" -P "$W/tokenfs.journal.tmp")
+  for f in $(ls "$work/orig-$from"); do token_paths+=(-P "$W/$f" -P "$W/$f.tokenfs-new"); done
+  count_run "$dirn" "$from" "$to"
+  kill_all "$dirn" "$from" "$to"
+  fault_all "$dirn" "$from" "$to"
+  recover_all "$dirn" "$from" "$to"
+  # the independent checks of every state, in one batch
+  "$PY" "$here/crash_check.py" --plain-ref "$work/plain" "$cases" >"$d/check.out" 2>&1
+  grep -v '^ok ' "$d/check.out" | grep -v 'passed,.*failed$' >&2
+  local ok bad
+  ok=$(grep -c '^ok ' "$d/check.out")
+  bad=$(grep -c '^FAIL ' "$d/check.out")
+  passed=$((passed + ok)) failed=$((failed + bad))
+  [ "$ok" -gt 0 ] || fail "$dirn: crash_check.py checked nothing: $(tail -n3 "$d/check.out")"
+  [ "$((ok + bad))" -eq "$(wc -l <"$cases")" ] ||
+    fail "$dirn: crash_check.py did not report every case"
+  echo "$passed $failed $hsm_runs $kills $faults $recovers $((ok + bad)) $(grep -c '^ok .* old$' "$d/check.out") $(grep -c '^ok .* new$' "$d/check.out")" >"$d/result"
+}
+mkdir -p "$work/to-gcm" "$work/to-cbc"
+direction to-gcm cbc gcm &
+pid_gcm=$!
+direction to-cbc gcm cbc &
+pid_cbc=$!
+wait $pid_gcm
+wait $pid_cbc
 
-# --- the independent checks of every state, in one batch
+# the GCM master, checked in the main shell
 "$PY" "$here/crash_check.py" --plain-ref "$work/plain" "$cases" >"$work/check.out" 2>&1
-grep -v '^ok ' "$work/check.out" | grep -v 'passed,.*failed$' >&2
-ok=$(grep -c '^ok ' "$work/check.out")
-bad=$(grep -c '^FAIL ' "$work/check.out")
-passed=$((passed + ok))
-failed=$((failed + bad))
-[ "$ok" -gt 0 ] || fail "crash_check.py checked nothing: $(tail -n3 "$work/check.out")"
-[ "$((ok + bad))" -eq "$(wc -l <"$cases")" ] || fail "crash_check.py did not report every case"
-
-echo "kill points tested: $kills_to_gcm (to gcm) + $kills_to_cbc (to cbc)"
-echo "fault points tested: $faults_to_gcm (to gcm) + $faults_to_cbc (to cbc)"
-echo "recovery kill/fault points tested: $recovers_to_gcm (to gcm) + $recovers_to_cbc (to cbc)"
-echo "states checked by crash_check.py: $((ok + bad)); SoftHSM 2.6.1 logins: $hsm_runs"
+check "the GCM master is wholly GCM: $(grep -v '^ok' "$work/check.out")" \
+  grep -q '^ok master-gcm new' "$work/check.out"
+declare -A r
+for dirn in to-gcm to-cbc; do
+  if ! read -r p f h k fa rc st so sn <"$work/$dirn/result"; then
+    fail "$dirn: the direction did not finish"
+    continue
+  fi
+  passed=$((passed + p)) failed=$((failed + f))
+  r[$dirn]="$h $k $fa $rc $st $so $sn"
+done
+read -r h1 k1 f1 r1 s1 o1 n1 <<<"${r[to-gcm]:-0 0 0 0 0 0 0}"
+read -r h2 k2 f2 r2 s2 o2 n2 <<<"${r[to-cbc]:-0 0 0 0 0 0 0}"
+echo "kill points tested: $k1 (to gcm) + $k2 (to cbc)"
+echo "fault points tested: $f1 (to gcm) + $f2 (to cbc)"
+echo "recovery kill/fault points tested: $r1 (to gcm) + $r2 (to cbc)"
+echo "states checked by crash_check.py: $((s1 + s2)) ($((o1 + o2)) wholly old, $((n1 + n2)) wholly new); SoftHSM 2.6.1 checks: $((h1 + h2))"
 echo "runtime: $(($(date +%s) - start))s"
 finish
