@@ -426,12 +426,38 @@ static int open_token(tfs_store **store, const tfs_token **tok, const char *dir,
 	int rc = tfs_store_open(store, dir, &oo, err);
 	if (rc != TFS_OK)
 		return rc;
-	if (tfs_store_kind(*store) != TFS_PATH_TOKEN || tfs_token_metadata(tfs_store_token(*store, 0)) == NULL) {
+	if (tfs_store_kind(*store) != TFS_PATH_TOKEN) {
 		tfs_store_free(*store);
 		*store = NULL;
-		tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "not a token directory with a readable "
-		              "token.object");
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "not a token directory");
 		return tfs_error_where(err, "%s", dir);
+	}
+	if (tfs_token_metadata(tfs_store_token(*store, 0)) == NULL) {
+		/* Read it again for the reason: an I/O error is not damage. */
+		uint8_t *data = NULL;
+		size_t size = 0;
+		tfs_object *meta = NULL;
+		rc = tfs_token_read_metadata(&data, &size, tfs_store_token(*store, 0), err);
+		if (rc == TFS_OK && (rc = tfs_object_parse_owned(&meta, data, size, err)) != TFS_OK)
+			tfs_error_where(err, "%s/token.object", dir);
+		if (rc == TFS_OK) {
+			/* Unreadable a moment ago, readable now: a passing I/O
+			 * error or a writer at work. Either way, not now. */
+			tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "could not be read a moment ago (an I/O "
+			              "error or another writer); nothing was written");
+			tfs_error_where(err, "%s/token.object", dir);
+			rc = TFS_E_IO;
+		} else if (rc == TFS_E_FORMAT || rc == TFS_E_TRUNCATED || rc == TFS_E_EMPTY ||
+		           rc == TFS_E_LIMIT) {
+			char what[sizeof(err->what)];
+			snprintf(what, sizeof(what), "%s", err->what);
+			tfs_error_set(err, TFS_E_DAMAGED, err->offset, "token.object cannot be used: %s", what);
+			rc = TFS_E_DAMAGED;
+		}
+		tfs_object_free(meta);
+		tfs_store_free(*store);
+		*store = NULL;
+		return rc;
 	}
 	*tok = tfs_store_token(*store, 0);
 	return TFS_OK;

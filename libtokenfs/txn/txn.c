@@ -415,13 +415,15 @@ static int write_journal(tfs_txn *t, tfs_error *err)
 	if (rc != TFS_OK)
 		return rc;
 	const tfs_locked_dir *d = &t->dir;
-	int fd = openat(d->fd, TFS_TXN_JOURNAL_TMP, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	int fd = openat(d->fd, TFS_TXN_JOURNAL_TMP, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	                0600);
 	if (fd < 0)
 		rc = tfs_txn_errno(err, d, TFS_TXN_JOURNAL_TMP, "creating the journal");
 	else if (write_all(fd, data, size) != 0)
 		rc = tfs_txn_errno(err, d, TFS_TXN_JOURNAL_TMP, "writing the journal");
-	else if (fsync(fd) != 0)
+	else /* like the staged files: a journal that did not read back would make recovery refuse */
+		rc = read_back(d, fd, TFS_TXN_JOURNAL_TMP, data, size, err);
+	if (rc == TFS_OK && fsync(fd) != 0)
 		rc = tfs_txn_errno(err, d, TFS_TXN_JOURNAL_TMP, "fsync of the journal");
 	if (fd >= 0 && close(fd) != 0 && rc == TFS_OK)
 		rc = tfs_txn_errno(err, d, TFS_TXN_JOURNAL_TMP, "closing the journal");

@@ -16,7 +16,10 @@ tab-separated lines, one store to check per line:
   ID        a name for the report
   DIR       the token directory to check
   ORIG      the token directory as it was before the command ran (a copy)
-  FROM, TO  the layouts before and after the migration: gcm or cbc
+  FROM, TO  the layouts before and after the migration: gcm or cbc; TO
+            cbc-rekeyed: a rekey to a fresh token key and new PINs (from the
+            environment variables NS and NU): the old PINs must open the
+            old state, the new PINs the new one, whose token key differs
   ALLOWED   old, new or any (old or new)
   MANIFEST  '-' or a file of "name inode mtime mode uid gid" lines (find
             -printf '%f %i %T@ %m %U %G'), taken of DIR before the command
@@ -89,11 +92,12 @@ class Ref:
         self.files = {n: read_bytes(os.path.join(tokdir, n)) for n in self.tok["files"]}
 
 
-def compare_content(tok, ref, problems):
-    """Same token key, same files, same attributes and plaintexts as ref."""
+def compare_content(tok, ref, problems, same_key=True):
+    """Same token key (unless rekeyed), same files, same attributes and
+    plaintexts as ref."""
     if tok["token_keys_equal"] is not True:
         problems.append("the SO and user blobs do not both unwrap one token key")
-    if tok["token_key"] != ref.tok["token_key"]:
+    if same_key and tok["token_key"] != ref.tok["token_key"]:
         problems.append("the token key differs from the reference's")
     mine, theirs = tok["objects"], ref.tok["objects"]
     if sorted(mine) != sorted(theirs):
@@ -151,8 +155,19 @@ def check_case(case, refs, plain, pins):
     if orig_dir not in refs:
         refs[orig_dir] = Ref(orig_dir, *pins)
     orig = refs[orig_dir]
+    rekeyed = to.endswith("-rekeyed")
+    to = to.split("-")[0]
     try:
         tok = td.decode_token(d, *pins)
+        opened_by = "old"
+    except td.WrongPin as e:
+        if not rekeyed:
+            return "undecodable", problems + [f"does not decode: {e}"]
+        try:  # a rekeyed token opens with the new PINs only
+            tok = td.decode_token(d, os.environ["NS"], os.environ["NU"])
+            opened_by = "new"
+        except (td.FormatError, td.DecryptError, OSError) as e2:
+            return "undecodable", problems + [f"opens with neither the old nor the new PINs: {e2}"]
     except (td.FormatError, td.DecryptError, OSError) as e:
         return "undecodable", problems + [f"does not decode: {e}"]
     if tok["other_entries"]:
@@ -161,7 +176,7 @@ def check_case(case, refs, plain, pins):
     if sorted(files) != sorted(orig.files):
         problems.append(f"file list differs: missing {sorted(set(orig.files) - set(files))}, "
                         f"added {sorted(set(files) - set(orig.files))}")
-    compare_content(tok, plain, problems)
+    compare_content(tok, plain, problems, same_key=opened_by == "old")
 
     data = {n: read_bytes(os.path.join(d, n)) for n in files}
     man = read_manifest(manifest) if manifest != "-" else None
@@ -197,9 +212,13 @@ def check_case(case, refs, plain, pins):
         else:
             per_file[n] = "changed"
 
-    old = all(v == "untouched" for v in per_file.values()) and \
+    old = opened_by == "old" and all(v == "untouched" for v in per_file.values()) and \
         td.layout_problems(tok, frm) == []
     new_problems = list(td.layout_problems(tok, to))
+    if rekeyed and opened_by != "new":
+        new_problems.append("the old PINs still open it")
+    if rekeyed and tok["token_key"] == orig.tok["token_key"]:
+        new_problems.append("the token key was not rotated")
     for n, v in per_file.items():
         if expected_changed(orig, n):
             if v != "changed":

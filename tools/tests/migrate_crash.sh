@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Crash and fault tests of `tokenfs migrate` and `tokenfs recover` (issue 9).
+# Crash and fault tests of `tokenfs migrate`, `tokenfs rekey` and `tokenfs
+# recover` (issues 9 and 10).
 #
 # strace 6.1 kills tokenfs, or fails one system call, at every step of a
 # migration of a copy of testdata's `demo` token (13 objects, 7 private;
 # CBC), in both directions: CBC -> GCM, and GCM -> CBC from a GCM copy made
-# by `tokenfs migrate --to gcm`. After each, `tokenfs recover` must exit 0
+# by `tokenfs migrate --to gcm`; and a rekey that rotates the token key and
+# sets both PINs (the old PINs must open the old state, the new PINs the
+# new one, and every value decrypt under the key they unwrap). After each, `tokenfs recover` must exit 0
 # and crash_check.py (an independent decoder, never tokenfs) must find the
 # token wholly old (every file byte-identical, same inodes) or wholly new
 # (every value and both PIN blobs in the new layout, generations + 1),
@@ -88,6 +91,19 @@ fresh() { # fresh SRC DST: a private copy, 0700 / 0600
 # own pkcs11-tool runs (and other tests) load libsofthsm2.so meanwhile.
 migrate() { # migrate LAYOUT DIR [>out 2>err]
   "$TOKENFS" migrate --to "$1" --user-pin env:U --so-pin env:S --force "$2"
+}
+# change_args TO DIR: the command under test, in cargs. TO is a layout
+# (migrate --to TO) or cbc-rekeyed: rekey with a new token key and new PINs
+# (issue 10: a rotation cut short must never pair a blob with a key that
+# does not open the objects).
+export NU=rotated-user-5 NS=rotated-so-5
+change_args() {
+  if [ "$1" = cbc-rekeyed ]; then
+    cargs=(rekey --rotate-token-key --user-pin env:U --so-pin env:S --new-user-pin env:NU
+           --new-so-pin env:NS --force "$2")
+  else
+    cargs=(migrate --to "$1" --user-pin env:U --so-pin env:S --force "$2")
+  fi
 }
 manifest() { find "$1" -maxdepth 1 -type f -printf '%f %i %T@ %m %U %G\n' | sort; }
 digest() { (cd "$1" && find . -maxdepth 1 -type f -printf '%f\n' | LC_ALL=C sort | xargs sha256sum); }
@@ -194,7 +210,8 @@ run_point() {
     *) inj="$s:error=$mode:when=$n" ;;
   esac
   if [ "$cmd" = migrate ]; then
-    args=(migrate --to "$to" --user-pin env:U --so-pin env:S --force "$W")
+    change_args "$to" "$W"
+    args=("${cargs[@]}")
   else
     args=(recover --force "$W")
   fi
@@ -274,7 +291,12 @@ run_point() {
   digest "$W" >"$d/$id.rec.digest"
   if cmp -s "$d/$id.rec.digest" "$work/orig-$from.digest"; then layout=$from; else layout=$to; fi
   local why
-  if [ "$layout" = cbc ]; then
+  if [ "$layout" = cbc-rekeyed ]; then  # the new state opens with the new PINs only
+    why=$(U=$NU S=$NS softhsm_ok "$W")
+    rc=$?
+    check "$id: SoftHSM 2.6.1 reads the recovered rekeyed token with the new PINs ($why)" [ $rc -eq 0 ]
+    hsm_runs=$((hsm_runs + 1))
+  elif [ "$layout" = cbc ]; then
     why=$(softhsm_ok "$W")
     rc=$?
     check "$id: SoftHSM 2.6.1 reads the recovered CBC token ($why)" [ $rc -eq 0 ]
@@ -282,6 +304,8 @@ run_point() {
   fi
   mv "$W" "$d/$id.state"
   add_case "$id" "$d/$id.state" "$work/orig-$from" "$from" "$to" "$expect" "$d/$id.man"
+  # A rotation run again rotates again: "completing" is migrate's notion.
+  [ "$to" = cbc-rekeyed ] && return
   # then migrating again completes it (or writes nothing: generations + 1 once)
   fresh "$d/$id.state" "$d/$id.again"
   manifest "$d/$id.again" >"$d/$id.again.man"
@@ -306,8 +330,9 @@ run_point() {
 count_run() {
   local dirn=$1 from=$2 to=$3 W="$work/$1/w"
   fresh "$work/orig-$from" "$W"
+  change_args "$to" "$W"
   ASAN_OPTIONS=$traced_asan strace -f -y -o "$work/$dirn/count.log" "${token_paths[@]}" -e trace="$SET" \
-    "$TOKENFS" migrate --to "$to" --user-pin env:U --so-pin env:S --force "$W" >/dev/null 2>&1
+    "$TOKENFS" "${cargs[@]}" >/dev/null 2>&1
   check "$dirn: the counting run exits 0" [ $? -eq 0 ]
 }
 
@@ -383,16 +408,15 @@ recover_all() {
   local dirn=$1 from=$2 to=$3 total=0 base s n mode expect W="$work/$1/w"
   for base in committed uncommitted; do
     fresh "$work/orig-$from" "$W"
+    change_args "$to" "$W"
     if [ $base = committed ]; then
       (ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=renameat \
-        -e inject=renameat:signal=KILL:when=2 "$TOKENFS" migrate --to "$to" --user-pin env:U \
-        --so-pin env:S --force "$W" >/dev/null 2>&1; exit $?) 2>/dev/null
+        -e inject=renameat:signal=KILL:when=2 "$TOKENFS" "${cargs[@]}" >/dev/null 2>&1; exit $?) 2>/dev/null
       check "$dirn: crashed after the commit point" [ -e "$W/tokenfs.journal" ]
       expect=new
     else
       (ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=syncfs \
-        -e inject=syncfs:signal=KILL:when=1 "$TOKENFS" migrate --to "$to" --user-pin env:U \
-        --so-pin env:S --force "$W" >/dev/null 2>&1; exit $?) 2>/dev/null
+        -e inject=syncfs:signal=KILL:when=1 "$TOKENFS" "${cargs[@]}" >/dev/null 2>&1; exit $?) 2>/dev/null
       check "$dirn: crashed before the commit point with staged files" \
         [ ! -e "$W/tokenfs.journal" -a -e "$W/token.object.tokenfs-new" ]
       expect=old
@@ -442,20 +466,23 @@ direction() {
     fail "$dirn: crash_check.py did not report every case"
   echo "$passed $failed $hsm_runs $kills $faults $recovers $((ok + bad)) $(grep -c '^ok .* old$' "$d/check.out") $(grep -c '^ok .* new$' "$d/check.out")" >"$d/result"
 }
-mkdir -p "$work/to-gcm" "$work/to-cbc"
+mkdir -p "$work/to-gcm" "$work/to-cbc" "$work/rekey"
 direction to-gcm cbc gcm &
 pid_gcm=$!
 direction to-cbc gcm cbc &
 pid_cbc=$!
 wait $pid_gcm
+direction rekey cbc cbc-rekeyed &
+pid_rekey=$!
 wait $pid_cbc
+wait $pid_rekey
 
 # the GCM master, checked in the main shell
 "$PY" "$here/crash_check.py" --plain-ref "$work/plain" "$cases" >"$work/check.out" 2>&1
 check "the GCM master is wholly GCM: $(grep -v '^ok' "$work/check.out")" \
   grep -q '^ok master-gcm new' "$work/check.out"
 declare -A r
-for dirn in to-gcm to-cbc; do
+for dirn in to-gcm to-cbc rekey; do
   if ! read -r p f h k fa rc st so sn <"$work/$dirn/result"; then
     fail "$dirn: the direction did not finish"
     continue
@@ -465,9 +492,10 @@ for dirn in to-gcm to-cbc; do
 done
 read -r h1 k1 f1 r1 s1 o1 n1 <<<"${r[to-gcm]:-0 0 0 0 0 0 0}"
 read -r h2 k2 f2 r2 s2 o2 n2 <<<"${r[to-cbc]:-0 0 0 0 0 0 0}"
-echo "kill points tested: $k1 (to gcm) + $k2 (to cbc)"
-echo "fault points tested: $f1 (to gcm) + $f2 (to cbc)"
-echo "recovery kill/fault points tested: $r1 (to gcm) + $r2 (to cbc)"
-echo "states checked by crash_check.py: $((s1 + s2)) ($((o1 + o2)) wholly old, $((n1 + n2)) wholly new); SoftHSM 2.6.1 checks: $((h1 + h2))"
+read -r h3 k3 f3 r3 s3 o3 n3 <<<"${r[rekey]:-0 0 0 0 0 0 0}"
+echo "kill points tested: $k1 (migrate to gcm) + $k2 (migrate to cbc) + $k3 (rekey: rotation and new PINs)"
+echo "fault points tested: $f1 + $f2 + $f3"
+echo "recovery kill/fault points tested: $r1 + $r2 + $r3"
+echo "states checked by crash_check.py: $((s1 + s2 + s3)) ($((o1 + o2 + o3)) wholly old, $((n1 + n2 + n3)) wholly new); SoftHSM 2.6.1 checks: $((h1 + h2 + h3))"
 echo "runtime: $(($(date +%s) - start))s"
 finish
