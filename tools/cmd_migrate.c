@@ -154,6 +154,9 @@ static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result
 		       (unsigned long long)r->txn.bytes_written, (unsigned long long)r->txn.journal_bytes);
 	if (r->seal == TFS_SEAL_OUTCOME_REMADE)
 		printf("  seal: it verified before the migration and was made anew\n");
+	else if (r->seal == TFS_SEAL_OUTCOME_FAILED)
+		printf("  seal: could NOT be made anew (see the message above); the old seal now "
+		       "reports this change\n");
 	else if (r->seal == TFS_SEAL_OUTCOME_NOT_VERIFIED)
 		printf("  seal: it did NOT verify before the migration; left alone (check it with "
 		       "verify-integrity --check-seal)\n");

@@ -183,6 +183,9 @@ static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result
 		printf("  nothing needed changing; nothing written\n");
 	if (r->seal == TFS_SEAL_OUTCOME_REMADE)
 		printf("  seal: it verified before and was made anew\n");
+	else if (r->seal == TFS_SEAL_OUTCOME_FAILED)
+		printf("  seal: could NOT be made anew (see the message above); the old seal now "
+		       "reports this change\n");
 	else if (r->seal == TFS_SEAL_OUTCOME_NOT_VERIFIED)
 		printf("  seal: it did NOT verify before (or no PIN could check it); left alone\n");
 }

@@ -3,6 +3,8 @@
 
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,6 +117,7 @@ json_object *writer_change_json(const tfs_token *tok, const tfs_change_result *r
 	json_object_object_add(j, "user_pin_set", json_object_new_boolean(r->pin_set[TFS_PIN_USER]));
 	json_object_object_add(j, "token_key_rotated", json_object_new_boolean(r->key_rotated));
 	json_object_object_add(j, "label_set", json_object_new_boolean(r->label_set));
+	json_object_object_add(j, "committed", json_object_new_boolean(r->txn.committed));
 	json_object_object_add(j, "files_written", json_object_new_uint64(r->txn.files_written));
 	json_object_object_add(j, "bytes_written", json_object_new_uint64(r->txn.bytes_written));
 	json_object_object_add(j, "journal_bytes", json_object_new_uint64(r->txn.journal_bytes));
@@ -153,11 +156,38 @@ void writer_on_problem(void *ctx, const tfs_error *err)
 	cli_report(err);
 }
 
+/* Whether this token directory was already changed in this run (the same
+ * token named twice, or a tokendir and one of its tokens): a second change
+ * would run with PINs the first one replaced. */
+static bool seen_before(writer_change_cmd *w, const tfs_token *tok)
+{
+	char *real = realpath(tfs_token_path(tok), NULL);
+	if (real == NULL)
+		return false;
+	for (size_t i = 0; i < w->nseen; i++)
+		if (strcmp(w->seen[i], real) == 0) {
+			free(real);
+			return true;
+		}
+	char **p = realloc(w->seen, (w->nseen + 1) * sizeof(*p));
+	if (p == NULL) {
+		free(real);
+		return false;
+	}
+	w->seen = p;
+	w->seen[w->nseen++] = real;
+	return false;
+}
+
 static int change_one(void *ctx, const tfs_token *tok)
 {
 	writer_change_cmd *w = ctx;
 	tfs_change_result r;
 	tfs_error err;
+	if (seen_before(w, tok)) {
+		cli_warning("%s: %s is named twice; changed once", w->co->cmd, tfs_token_path(tok));
+		return TFS_EXIT_OK;
+	}
 	w->label = tfs_token_label(tok);
 	int rc = w->change(w->ctx, tok, &r, &err);
 	writer_progress(w->co->cmd, w->label, "", 1, 1);
@@ -181,6 +211,9 @@ int writer_run_change(writer_change_cmd *w, char **paths, int npaths, json_objec
 	}
 	int sel = cli_check_selection(w->co);
 	status = sel > status ? sel : status;
+	for (size_t i = 0; i < w->nseen; i++)
+		free(w->seen[i]);
+	free(w->seen);
 	if (w->json) {
 		json_object_object_add(extra, "dry_run", json_object_new_boolean(w->dry_run));
 		writer_print_json(w->co->cmd, extra, w->tokens, status);

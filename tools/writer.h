@@ -45,6 +45,8 @@ typedef struct writer_change_cmd {
 	/* set while running: */
 	struct json_object *tokens;
 	const char *label; /* of the token being changed, for progress */
+	char **seen;       /* real paths of the token directories done */
+	size_t nseen;
 } writer_change_cmd;
 
 int writer_run_change(writer_change_cmd *w, char **paths, int npaths, struct json_object *extra);

@@ -194,8 +194,11 @@ static int check_object(migration *m, size_t i, tfs_error *err)
 		*err = e;
 		return rc;
 	}
-	if (rc == TFS_OK)
-		rc = tfs_sha256(m->plan[i].sha256, data, size, err);
+	if (rc != TFS_OK) { /* over a cap: damage, named with the others */
+		problem(m, &e);
+		return TFS_OK;
+	}
+	rc = tfs_sha256(m->plan[i].sha256, data, size, err);
 	tfs_object *obj = NULL;
 	if (rc == TFS_OK && (rc = tfs_object_parse_owned(&obj, data, size, &e)) != TFS_OK) {
 		tfs_error_where(&e, "%s", tfs_token_object_path(m->tok, i));
@@ -321,44 +324,78 @@ static int rewrite_object(migration *m, tfs_txn *txn, size_t i, tfs_error *err)
 /* The new token.object must hold blobs that unwrap, with the PINs they were
  * wrapped with, to the token key afterwards, in their layouts, and the flags
  * and label asked for. */
+static int check_blob(const migration *m, const tfs_attr *a, tfs_pin_role r, tfs_error *err)
+{
+	size_t blen = 0;
+	const uint8_t *blob = tfs_attr_kind(a) == TFS_KIND_BYTES ? tfs_attr_bytes(a, &blen) : NULL;
+	uint8_t key[TFS_KEY_LEN];
+	tfs_layout l;
+	int rc = TFS_OK;
+	if (blob == NULL ||
+	    tfs_pinblob_unwrap(key, &l, blob, blen, m->wrap_pin[r], m->wrap_len[r], err) != TFS_OK ||
+	    l != m->wrap_layout[r] || CRYPTO_memcmp(key, tfs_token_key_bytes(m->to), TFS_KEY_LEN) != 0)
+		rc = tfs_error_set(err, TFS_E_DAMAGED, tfs_attr_offset(a), "the re-wrapped %s PIN blob "
+		                   "does not unwrap to the token key; nothing was written", role_name(r));
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+/* The new token.object must hold, in every copy of each re-wrapped blob, a
+ * blob that unwraps with the PIN it was wrapped with to the token key
+ * afterwards, in its layout; and the flags and label asked for. */
 static int check_metadata(void *ctx, const uint8_t *data, size_t size, tfs_error *err)
 {
 	const migration *m = ctx;
 	tfs_object *meta;
 	int rc = tfs_object_parse(&meta, data, size, err);
-	for (int r = TFS_PIN_SO; rc == TFS_OK && r <= TFS_PIN_USER; r++) {
-		if (m->res->blob[r] != TFS_BLOB_REWRAPPED)
-			continue;
-		const tfs_attr *a = tfs_object_find(meta, r == TFS_PIN_SO ? TFS_CKA_OS_SOPIN : TFS_CKA_OS_USERPIN);
-		size_t blen = 0;
-		const uint8_t *blob = a ? tfs_attr_bytes(a, &blen) : NULL;
-		uint8_t key[TFS_KEY_LEN];
-		tfs_layout l;
-		if (blob == NULL ||
-		    tfs_pinblob_unwrap(key, &l, blob, blen, m->wrap_pin[r], m->wrap_len[r], err) != TFS_OK ||
-		    l != m->wrap_layout[r] || CRYPTO_memcmp(key, tfs_token_key_bytes(m->to), TFS_KEY_LEN) != 0)
-			rc = tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "the re-wrapped %s PIN blob "
-			                   "does not unwrap to the token key; nothing was written",
-			                   role_name((tfs_pin_role)r));
-		OPENSSL_cleanse(key, sizeof(key));
+	bool seen[2] = {false, false}, flags_ok = (m->o->flags_clear | m->o->flags_set) == 0;
+	for (size_t i = 0; rc == TFS_OK && i < tfs_object_attr_count(meta); i++) {
+		const tfs_attr *a = tfs_object_attr(meta, i);
+		uint64_t t = tfs_attr_type(a);
+		tfs_pin_role r = t == TFS_CKA_OS_SOPIN ? TFS_PIN_SO : TFS_PIN_USER;
+		if ((t == TFS_CKA_OS_SOPIN || t == TFS_CKA_OS_USERPIN) && m->res->blob[r] == TFS_BLOB_REWRAPPED) {
+			seen[r] = true;
+			rc = check_blob(m, a, r, err);
+		} else if (t == TFS_CKA_OS_TOKENFLAGS && tfs_attr_kind(a) == TFS_KIND_ULONG) {
+			uint64_t f = tfs_attr_ulong(a);
+			flags_ok = (f & m->o->flags_clear) == 0 && (f & m->o->flags_set) == m->o->flags_set;
+		}
 	}
-	const tfs_attr *f = rc == TFS_OK ? tfs_object_find(meta, TFS_CKA_OS_TOKENFLAGS) : NULL;
-	if (f != NULL && (tfs_attr_ulong(f) & m->o->flags_clear) != 0)
-		rc = tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "token flags were not updated");
+	for (int r = 0; rc == TFS_OK && r < 2; r++)
+		if (m->res->blob[r] == TFS_BLOB_REWRAPPED && !seen[r])
+			rc = tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "the re-wrapped %s PIN blob "
+			                   "is missing; nothing was written", role_name((tfs_pin_role)r));
+	if (rc == TFS_OK && !flags_ok)
+		rc = tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "token.object has no token flags "
+		                   "(CKA_OS_TOKENFLAGS) to update as SoftHSM would; nothing was written");
+	const tfs_attr *l = rc == TFS_OK && m->res->label_set
+	                    ? tfs_object_find(meta, TFS_CKA_OS_TOKENLABEL) : NULL;
+	size_t llen = 0;
+	if (l != NULL && (tfs_attr_kind(l) != TFS_KIND_BYTES ||
+	                  memcmp(tfs_attr_bytes(l, &llen), m->o->label, 32) != 0 || llen != 32))
+		rc = tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET, "the new label was not applied");
 	tfs_object_free(meta);
 	return rc;
 }
 
 /* Sets a byte-string attribute of token.object, adding it (in SoftHSM's
  * ascending order) where the token has none, as C_InitPIN does for a user
- * PIN never set. */
+ * PIN never set. Every copy of a repeated attribute is set: a copy that
+ * SoftHSM shadows would otherwise keep an old PIN blob that opens the
+ * token key offline. */
 static int set_meta_bytes(tfs_object *meta, uint64_t type, const uint8_t *p, size_t len,
                           tfs_error *err)
 {
-	for (size_t i = tfs_object_attr_count(meta); i-- > 0;)
-		if (tfs_attr_type(tfs_object_attr(meta, i)) == type)
-			return tfs_object_set_bytes(meta, i, p, len, err);
-	return tfs_object_insert_bytes(meta, type, p, len, err);
+	bool found = false;
+	for (size_t i = 0; i < tfs_object_attr_count(meta); i++) {
+		if (tfs_attr_type(tfs_object_attr(meta, i)) != type)
+			continue;
+		found = true;
+		int rc = tfs_object_set_bytes(meta, i, p, len, err);
+		if (rc != TFS_OK)
+			return rc;
+	}
+	return found ? TFS_OK : tfs_object_insert_bytes(meta, type, p, len, err);
 }
 
 static int rewrite_metadata(migration *m, tfs_txn *txn, tfs_error *err)
@@ -392,7 +429,8 @@ static int rewrite_metadata(migration *m, tfs_txn *txn, tfs_error *err)
 static int write_token(migration *m, tfs_txn *txn, tfs_error *err)
 {
 	size_t done = 0;
-	for (size_t i = 0; i < m->res->objects; i++) {
+	/* No plan: the change touches no object (a new PIN, a label). */
+	for (size_t i = 0; m->plan != NULL && i < m->res->objects; i++) {
 		if (!m->plan[i].rewrite)
 			continue;
 		int rc = rewrite_object(m, txn, i, err);
@@ -495,8 +533,11 @@ int tfs_change_token(tfs_change_result *res, const char *token_dir, const tfs_ch
 		rc = unlock(&m, err);
 	if (rc == TFS_OK)
 		rc = decide_metadata(&m, err);
-	if (rc == TFS_OK && o->need_key) {
+	/* Objects change only under a new key or layout: a PIN reset must not
+	 * be refused over an object it never touches. */
+	if (rc == TFS_OK)
 		res->objects = tfs_token_object_count(m.tok);
+	if (rc == TFS_OK && (o->rotate || o->values_to != TFS_LAYOUT_NONE)) {
 		m.plan = calloc(res->objects ? res->objects : 1, sizeof(*m.plan));
 		rc = m.plan == NULL ? tfs_nomem(err) : check_token(&m, err);
 	}
@@ -509,9 +550,19 @@ int tfs_change_token(tfs_change_result *res, const char *token_dir, const tfs_ch
 	tfs_txn_free(txn); /* ends the transaction and its locks before re-sealing */
 	size_t ul, sl;
 	const uint8_t *up = pin_after(o, TFS_PIN_USER, &ul), *sp = pin_after(o, TFS_PIN_SO, &sl);
-	if (rc == TFS_OK && !o->dry_run)
-		rc = tfs_seal_step_after(&seal, &res->seal, work, token_dir, o->lock_timeout_ms, up, ul,
-		                         sp, sl, err);
+	if (rc == TFS_OK && !o->dry_run &&
+	    tfs_seal_step_after(&seal, &res->seal, work, token_dir, o->lock_timeout_ms, up, ul, sp, sl,
+	                        err) != TFS_OK) {
+		/* The change is done and must be reported as done; the seal that
+		 * held before now fails, and the user is told why. */
+		res->seal = TFS_SEAL_OUTCOME_FAILED;
+		if (o->problem != NULL)
+			o->problem(o->ctx, err);
+	}
+	if (rc != TFS_OK && !res->txn.committed && !o->dry_run) {
+		res->pin_set[0] = res->pin_set[1] = res->key_rotated = res->label_set = false;
+		res->objects_rewritten = res->values_reencrypted = 0;
+	}
 	tfs_store_free(store);
 	for (int r = 0; r < 2; r++)
 		tfs_token_key_free(m.key[r]);

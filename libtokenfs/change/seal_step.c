@@ -15,6 +15,7 @@ const char *tfs_seal_outcome_name(tfs_seal_outcome s)
 	case TFS_SEAL_OUTCOME_REMADE: return "remade";
 	case TFS_SEAL_OUTCOME_NOT_VERIFIED: return "not-verified";
 	case TFS_SEAL_OUTCOME_UNCHANGED: return "unchanged";
+	case TFS_SEAL_OUTCOME_FAILED: return "failed";
 	case TFS_SEAL_OUTCOME_NONE: break;
 	}
 	return "none";

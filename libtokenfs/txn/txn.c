@@ -508,6 +508,7 @@ int tfs_txn_commit(tfs_txn *t, tfs_txn_stats *stats, tfs_error *err)
 			rc = write_journal(t, err);
 		if (rc == TFS_OK)
 			rc = publish_journal(t, &committed, err);
+		t->stats.committed = committed;
 		if (rc != TFS_OK && !committed) {
 			tfs_error keep = *err;
 			tfs_txn_abort(t);

@@ -46,23 +46,7 @@ demo=$(tokdir demo)
 priv=$(awk -F'\t' '$1=="demo" && $4=="rsa2048-gen-priv" {print $3}' "$TFS_TESTDATA/store-inventory.tsv" | head -n1)
 victim="$demo/$priv"
 check "inventory names the RSA private key" [ -f "$victim" ]
-# One bit of CKA_PRIVATE_EXPONENT's ciphertext, found by the independent
-# decoder: the last byte of the block before the last, which flips the CBC
-# padding byte (CBC has no integrity; only the padding can tell).
-off=$(python3 - "$victim" "$(dirname "$0")" <<'PY'
-import sys
-sys.path.insert(0, sys.argv[2])
-import tfsdecode
-p = sys.argv[1]
-obj = tfsdecode.read_object(p)
-a = next(a for a in obj.attributes if a.type == 0x123)   # CKA_PRIVATE_EXPONENT
-b = bytearray(open(p, "rb").read())
-start = a.value_offset + 8        # after the length field
-b[start + len(a.value) - 17] ^= 0x01
-open(p, "wb").write(bytes(b))
-print(start)
-PY
-)
+off=$(/usr/bin/python3 "$(dirname "$0")/damage_value.py" "$victim")
 before=$(snapshot "$work/store")
 err=$("$TOKENFS" migrate --force --to gcm --user-pin env:U --so-pin env:S --token demo "$work/store" 2>&1 >/dev/null)
 rc=$?

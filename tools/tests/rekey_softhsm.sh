@@ -211,6 +211,78 @@ PY
 check "a mismatched prompt exits 2 and says so ($res)" [ "$res" = "2 True" ]
 check "refusals wrote nothing" [ "$before" = "$(snapshot "$work/ref")" ]
 
+# --- review findings, each pinned down
+# A repeated user PIN blob: every copy is re-wrapped, none opens with the old PIN.
+copy dup "$TFS_TESTDATA/store"
+dtok=$(dirname "$(grep -l second "$work"/dup/*/token.object)")
+$py - "$dtok/token.object" "$here" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+import tfsdecode
+p = sys.argv[1]
+data = open(p, "rb").read()
+obj = tfsdecode.parse_object(data)
+a = obj.attributes[-1]
+assert a.type == 0x8000534D, hex(a.type)      # CKA_OS_USERPIN, the last attribute
+open(p, "ab").write(data[a.offset:])          # a second copy of it
+PY
+export U2=user-pin-2 S2=so-secret-2
+tfs rekey --force --token second --user-pin env:U2 --new-user-pin env:NU "$work/dup" >/dev/null
+check "rekey of a token with a repeated user blob exits 0" [ $? -eq 0 ]
+res=$($py - "$dtok/token.object" "$here" <<'PY'
+import os, sys
+sys.path.insert(0, sys.argv[2])
+import tfsdecode
+obj = tfsdecode.read_object(sys.argv[1])
+old = new = 0
+for a in obj.attributes:
+    if a.type != 0x8000534D:
+        continue
+    for pin, name in ((os.environ["U2"].encode(), "old"), (os.environ["NU"].encode(), "new")):
+        try:
+            tfsdecode.unwrap_pin_blob(a.value, pin)
+            if name == "old": old += 1
+            else: new += 1
+        except tfsdecode.DecryptError:
+            pass
+print(old, new)
+PY
+)
+check "every copy opens with the new PIN, none with the old ($res)" [ "$res" = "0 2" ]
+
+# A PIN reset is not refused over a damaged object it does not touch; a
+# rotation is, and then reports nothing as changed.
+copy dmg "$TFS_TESTDATA/store"
+priv=$(awk -F'\t' '$1=="demo" && $4=="rsa2048-gen-priv" {print $3}' "$TFS_TESTDATA/store-inventory.tsv")
+victim=$(dirname "$(grep -l demo "$work"/dmg/*/token.object)")/$priv
+$py "$here/damage_value.py" "$victim" >/dev/null
+json=$("$TOKENFS" rekey --force --token demo --so-pin env:S --user-pin env:U --rotate-token-key \
+       --format json "$work/dmg" 2>>"$log")
+check "rotation over a damaged object exits 1" [ $? -eq 1 ]
+check "... and claims nothing: $json" $py -c 'import json,sys; t=json.load(sys.stdin)["tokens"][0]; sys.exit(t["committed"] or t["token_key_rotated"])' <<<"$json"
+tfs rekey --force --token demo --so-pin env:S --new-user-pin env:NU "$work/dmg" >/dev/null
+check "a PIN reset beside a damaged object exits 0" [ $? -eq 0 ]
+
+# The same token named twice is changed once.
+copy twice "$TFS_TESTDATA/store"
+ttok=$(dirname "$(grep -l demo "$work"/twice/*/token.object)")
+tfs rekey --force --token demo --user-pin env:U --new-user-pin env:NU "$work/twice" "$ttok" >/dev/null
+check "the same token twice: changed once, exit 0" [ $? -eq 0 ]
+
+# A seal that cannot be remade after the change: the change is reported done.
+copy sealed "$TFS_TESTDATA/store"
+stok=$(dirname "$(grep -l demo "$work"/sealed/*/token.object)")
+tfs verify-integrity --seal --user-pin env:U --token demo "$work/sealed" >/dev/null
+if chattr +i "$stok/tokenfs.seal" 2>/dev/null; then
+  out=$(tfs rekey --force --token demo --user-pin env:U --new-user-pin env:NU "$work/sealed")
+  rc=$?
+  chattr -i "$stok/tokenfs.seal"
+  check "a seal that cannot be remade: exit 0, the change reported ($rc: $out)" \
+    [ $rc -eq 0 ] && grep -q "user PIN: set" <<<"$out" && grep -q "seal: could NOT be made anew" <<<"$out"
+else
+  fail "chattr +i is needed to make the seal unwritable for root"
+fi
+
 # --- no PIN, old or new, in any output
 leaks=$(grep -c -e user-pin-1 -e so-secret-1 -e "$NU" -e "$NS" -e "$NU2" -e every-user-1 -e every-so-1 \
         -e first-pin-1 -e 4321 -e 12345678 "$log")

@@ -45,10 +45,12 @@ typedef enum tfs_seal_outcome {
 	TFS_SEAL_OUTCOME_NONE = 0,     /* no seal */
 	TFS_SEAL_OUTCOME_REMADE,       /* it verified before and was made anew after */
 	TFS_SEAL_OUTCOME_NOT_VERIFIED, /* it did not verify before: left alone */
-	TFS_SEAL_OUTCOME_UNCHANGED     /* nothing was written, so it still holds */
+	TFS_SEAL_OUTCOME_UNCHANGED,    /* nothing was written, so it still holds */
+	TFS_SEAL_OUTCOME_FAILED        /* it verified, but could not be made anew after
+	                                  the change (reported through `problem`) */
 } tfs_seal_outcome;
 
-/* "none", "remade", "not-verified", "unchanged". */
+/* "none", "remade", "not-verified", "unchanged", "failed". */
 const char *tfs_seal_outcome_name(tfs_seal_outcome s);
 
 typedef struct tfs_migrate_options {
@@ -76,6 +78,8 @@ typedef struct tfs_change_result {
 	size_t values_already;     /* encrypted values already in it */
 	size_t problems;           /* values or objects reported through `problem` */
 	tfs_blob_action blob[2];   /* indexed by tfs_pin_role */
+	/* What changes (in a dry run: would change). After an error they are
+	 * true only when the change was committed anyway (txn.committed). */
 	bool pin_set[2];           /* rekey: a new PIN was set for that role */
 	bool key_rotated;          /* rekey: a fresh token key */
 	bool label_set;            /* rekey: a new token label */

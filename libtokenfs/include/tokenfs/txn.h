@@ -72,6 +72,8 @@ typedef struct tfs_txn_stats {
 	uint64_t bytes_written; /* their bytes */
 	uint64_t journal_bytes; /* the journal's bytes */
 	tfs_recovery recovered; /* what recovery at the start did */
+	bool committed;         /* the commit point was passed: the change holds,
+	                           finished now or by recovery */
 } tfs_txn_stats;
 
 typedef struct tfs_txn tfs_txn;
