@@ -11,12 +11,11 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "change/seal_step.h"
 #include "core/error_internal.h"
 #include "crypto/digest_internal.h"
 #include "format/object_internal.h"
 #include "keys/keys_internal.h"
-#include "change/seal_step.h"
-#include "core/cursor.h"
 #include "tokenfs/keys.h"
 #include "tokenfs/names.h"
 
@@ -25,7 +24,7 @@ typedef struct planned {
 	uint8_t sha256[TFS_SHA256_LEN]; /* the bytes pass 1 checked */
 } planned;
 
-typedef struct migration {
+typedef struct change_run {
 	const tfs_change *o;
 	tfs_change_result *res;
 	const tfs_token *tok;
@@ -39,9 +38,7 @@ typedef struct migration {
 	tfs_layout wrap_layout[2];
 	bool metadata;            /* token.object changes */
 	planned *plan;
-} migration;
-
-static int missing_blob_pin(tfs_error *err, const migration *m, tfs_pin_role r);
+} change_run;
 
 const char *tfs_blob_action_name(tfs_blob_action a)
 {
@@ -59,13 +56,13 @@ static const char *role_name(tfs_pin_role r)
 	return r == TFS_PIN_SO ? "SO" : "user";
 }
 
-static void progress(const migration *m, const char *phase, size_t done)
+static void progress(const change_run *m, const char *phase, size_t done)
 {
 	if (m->o->progress != NULL)
 		m->o->progress(m->o->ctx, phase, done, m->res->objects);
 }
 
-static void problem(migration *m, const tfs_error *e)
+static void problem(change_run *m, const tfs_error *e)
 {
 	m->res->problems++;
 	if (m->o->problem != NULL)
@@ -73,7 +70,7 @@ static void problem(migration *m, const tfs_error *e)
 }
 
 /* Unlocks with every PIN given; both must open the same token key. */
-static int unlock(migration *m, tfs_error *err)
+static int unlock(change_run *m, tfs_error *err)
 {
 	const uint8_t *const *pin = m->o->pin;
 	const size_t *len = m->o->pin_len;
@@ -106,9 +103,23 @@ static int unlock(migration *m, tfs_error *err)
 	return rc;
 }
 
+static int missing_blob_pin(tfs_error *err, const change_run *m, tfs_pin_role r)
+{
+	const char *n = role_name(r), *opt = r == TFS_PIN_SO ? "so" : "user";
+	if (m->o->rotate)
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "a new token key must be wrapped into "
+		              "the %s PIN blob too: give the %s PIN (--%s-pin) or a new one (--new-%s-pin)",
+		              n, n, opt, opt);
+	else
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "the %s PIN blob can only be re-wrapped "
+		              "with the %s PIN: give --%s-pin, or --keep-other-blob to leave that blob in "
+		              "its layout", n, n, opt);
+	return tfs_error_where(err, "%s", tfs_token_path(m->tok));
+}
+
 /* What happens to one blob: re-wrapped with a new PIN, re-wrapped with its
  * own PIN (a new key or layout), or left alone. */
-static int decide_blob(migration *m, tfs_pin_role r, tfs_error *err)
+static int decide_blob(change_run *m, tfs_pin_role r, tfs_error *err)
 {
 	size_t blen;
 	bool present = tfs_token_pin_blob(m->tok, r, &blen) != NULL;
@@ -138,23 +149,9 @@ static int decide_blob(migration *m, tfs_pin_role r, tfs_error *err)
 	return TFS_OK;
 }
 
-static int missing_blob_pin(tfs_error *err, const migration *m, tfs_pin_role r)
-{
-	const char *n = role_name(r), *opt = r == TFS_PIN_SO ? "so" : "user";
-	if (m->o->rotate)
-		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "a new token key must be wrapped into "
-		              "the %s PIN blob too: give the %s PIN (--%s-pin) or a new one (--new-%s-pin)",
-		              n, n, opt, opt);
-	else
-		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "the %s PIN blob can only be re-wrapped "
-		              "with the %s PIN: give --%s-pin, or --keep-other-blob to leave that blob in "
-		              "its layout", n, n, opt);
-	return tfs_error_where(err, "%s", tfs_token_path(m->tok));
-}
-
 /* Blobs, flags and label. A change that needs no key (a label alone)
  * touches no blob. */
-static int decide_metadata(migration *m, tfs_error *err)
+static int decide_metadata(change_run *m, tfs_error *err)
 {
 	for (int r = TFS_PIN_SO; r <= TFS_PIN_USER; r++) {
 		size_t blen;
@@ -184,7 +181,7 @@ static int decide_metadata(migration *m, tfs_error *err)
 /* Pass 1 for one object: does every value decrypt, and is any not yet in
  * the target layout? Damage is a problem, not an error: every damaged value
  * of the token gets named before the refusal. */
-static int check_object(migration *m, size_t i, tfs_error *err)
+static int check_object(change_run *m, size_t i, tfs_error *err)
 {
 	uint8_t *data;
 	size_t size;
@@ -224,7 +221,7 @@ static int check_object(migration *m, size_t i, tfs_error *err)
 		if (rc != TFS_OK) {
 			const char *n = tfs_name(TFS_NS_CKA, tfs_attr_type(at));
 			tfs_error_set(&e, TFS_E_DAMAGED, tfs_attr_value_offset(at), "%s does not decrypt "
-			              "with the token key (damaged or tampered); a migration must not turn "
+			              "with the token key (damaged or tampered); a change_run must not turn "
 			              "it into valid-looking ciphertext", n ? n : "value");
 			tfs_error_where(&e, "%s", tfs_token_object_path(m->tok, i));
 			problem(m, &e);
@@ -249,7 +246,7 @@ static int check_object(migration *m, size_t i, tfs_error *err)
 	return rc;
 }
 
-static int check_token(migration *m, tfs_error *err)
+static int check_token(change_run *m, tfs_error *err)
 {
 	for (size_t i = 0; i < m->res->objects; i++) {
 		int rc = check_object(m, i, err);
@@ -303,7 +300,7 @@ static int check_staged(void *ctx, const uint8_t *data, size_t size, tfs_error *
 	                                    c->layout, err);
 }
 
-static int rewrite_object(migration *m, tfs_txn *txn, size_t i, tfs_error *err)
+static int rewrite_object(change_run *m, tfs_txn *txn, size_t i, tfs_error *err)
 {
 	const char *name = tfs_token_object_file(m->tok, i);
 	tfs_object *before = NULL, *obj = NULL;
@@ -324,7 +321,7 @@ static int rewrite_object(migration *m, tfs_txn *txn, size_t i, tfs_error *err)
 /* The new token.object must hold blobs that unwrap, with the PINs they were
  * wrapped with, to the token key afterwards, in their layouts, and the flags
  * and label asked for. */
-static int check_blob(const migration *m, const tfs_attr *a, tfs_pin_role r, tfs_error *err)
+static int check_blob(const change_run *m, const tfs_attr *a, tfs_pin_role r, tfs_error *err)
 {
 	size_t blen = 0;
 	const uint8_t *blob = tfs_attr_kind(a) == TFS_KIND_BYTES ? tfs_attr_bytes(a, &blen) : NULL;
@@ -345,7 +342,7 @@ static int check_blob(const migration *m, const tfs_attr *a, tfs_pin_role r, tfs
  * afterwards, in its layout; and the flags and label asked for. */
 static int check_metadata(void *ctx, const uint8_t *data, size_t size, tfs_error *err)
 {
-	const migration *m = ctx;
+	const change_run *m = ctx;
 	tfs_object *meta;
 	int rc = tfs_object_parse(&meta, data, size, err);
 	bool seen[2] = {false, false}, flags_ok = (m->o->flags_clear | m->o->flags_set) == 0;
@@ -398,7 +395,7 @@ static int set_meta_bytes(tfs_object *meta, uint64_t type, const uint8_t *p, siz
 	return found ? TFS_OK : tfs_object_insert_bytes(meta, type, p, len, err);
 }
 
-static int rewrite_metadata(migration *m, tfs_txn *txn, tfs_error *err)
+static int rewrite_metadata(change_run *m, tfs_txn *txn, tfs_error *err)
 {
 	tfs_object *meta = NULL;
 	int rc = read_same(txn, "token.object", NULL, NULL, &meta, err);
@@ -426,7 +423,7 @@ static int rewrite_metadata(migration *m, tfs_txn *txn, tfs_error *err)
 	return rc;
 }
 
-static int write_token(migration *m, tfs_txn *txn, tfs_error *err)
+static int write_token(change_run *m, tfs_txn *txn, tfs_error *err)
 {
 	size_t done = 0;
 	/* No plan: the change touches no object (a new PIN, a label). */
@@ -513,7 +510,7 @@ int tfs_change_token(tfs_change_result *res, const char *token_dir, const tfs_ch
 {
 	memset(res, 0, sizeof(*res));
 	tfs_error_clear(err);
-	migration m = {.o = o, .res = res};
+	change_run m = {.o = o, .res = res};
 	tfs_txn *txn = NULL;
 	tfs_store *store = NULL;
 	tfs_txn_options to = {.lock_timeout_ms = o->lock_timeout_ms};
