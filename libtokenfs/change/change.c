@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -155,12 +154,12 @@ static int decide_metadata(change_run *m, tfs_error *err)
 {
 	for (int r = TFS_PIN_SO; r <= TFS_PIN_USER; r++) {
 		size_t blen;
-		bool present = tfs_token_pin_blob(m->tok, (tfs_pin_role)r, &blen) != NULL;
 		int rc = TFS_OK;
 		if (m->o->need_key)
 			rc = decide_blob(m, (tfs_pin_role)r, err);
 		else
-			m->res->blob[r] = present ? TFS_BLOB_KEPT : TFS_BLOB_ABSENT;
+			m->res->blob[r] = tfs_token_pin_blob(m->tok, (tfs_pin_role)r, &blen) != NULL
+			                ? TFS_BLOB_KEPT : TFS_BLOB_ABSENT;
 		if (rc != TFS_OK)
 			return rc;
 	}
@@ -221,7 +220,7 @@ static int check_object(change_run *m, size_t i, tfs_error *err)
 		if (rc != TFS_OK) {
 			const char *n = tfs_name(TFS_NS_CKA, tfs_attr_type(at));
 			tfs_error_set(&e, TFS_E_DAMAGED, tfs_attr_value_offset(at), "%s does not decrypt "
-			              "with the token key (damaged or tampered); a change_run must not turn "
+			              "with the token key (damaged or tampered); rewriting must not turn "
 			              "it into valid-looking ciphertext", n ? n : "value");
 			tfs_error_where(&e, "%s", tfs_token_object_path(m->tok, i));
 			problem(m, &e);
@@ -307,7 +306,7 @@ static int rewrite_object(change_run *m, tfs_txn *txn, size_t i, tfs_error *err)
 	int rc = read_same(txn, name, m->plan[i].sha256, &before, &obj, err);
 	if (rc == TFS_OK)
 		rc = tfs_object_reencrypt_values(obj, m->any, tfs_token_key_bytes(m->to), m->o->values_to,
-		                                 !m->o->rotate, NULL, NULL, err);
+		                                 !m->o->rotate, err);
 	staged_check c = {before, m->any, m->to, m->o->values_to};
 	if (rc == TFS_OK)
 		rc = tfs_txn_stage_object(txn, name, obj, check_staged, &c, err);
@@ -318,9 +317,8 @@ static int rewrite_object(change_run *m, tfs_txn *txn, size_t i, tfs_error *err)
 	return rc;
 }
 
-/* The new token.object must hold blobs that unwrap, with the PINs they were
- * wrapped with, to the token key afterwards, in their layouts, and the flags
- * and label asked for. */
+/* One copy of a re-wrapped blob: it unwraps with the PIN it was wrapped
+ * with to the token key afterwards, in its layout. */
 static int check_blob(const change_run *m, const tfs_attr *a, tfs_pin_role r, tfs_error *err)
 {
 	size_t blen = 0;
@@ -375,26 +373,6 @@ static int check_metadata(void *ctx, const uint8_t *data, size_t size, tfs_error
 	return rc;
 }
 
-/* Sets a byte-string attribute of token.object, adding it (in SoftHSM's
- * ascending order) where the token has none, as C_InitPIN does for a user
- * PIN never set. Every copy of a repeated attribute is set: a copy that
- * SoftHSM shadows would otherwise keep an old PIN blob that opens the
- * token key offline. */
-static int set_meta_bytes(tfs_object *meta, uint64_t type, const uint8_t *p, size_t len,
-                          tfs_error *err)
-{
-	bool found = false;
-	for (size_t i = 0; i < tfs_object_attr_count(meta); i++) {
-		if (tfs_attr_type(tfs_object_attr(meta, i)) != type)
-			continue;
-		found = true;
-		int rc = tfs_object_set_bytes(meta, i, p, len, err);
-		if (rc != TFS_OK)
-			return rc;
-	}
-	return found ? TFS_OK : tfs_object_insert_bytes(meta, type, p, len, err);
-}
-
 static int rewrite_metadata(change_run *m, tfs_txn *txn, tfs_error *err)
 {
 	tfs_object *meta = NULL;
@@ -406,8 +384,7 @@ static int rewrite_metadata(change_run *m, tfs_txn *txn, tfs_error *err)
 		rc = tfs_pinblob_wrap(blob, m->wrap_layout[r], tfs_token_key_bytes(m->to), m->wrap_pin[r],
 		                      m->wrap_len[r], err);
 		if (rc == TFS_OK)
-			rc = set_meta_bytes(meta, r == TFS_PIN_SO ? TFS_CKA_OS_SOPIN : TFS_CKA_OS_USERPIN,
-			                    blob, sizeof(blob), err);
+			rc = tfs_metadata_set_pin_blob(meta, (tfs_pin_role)r, blob, err);
 	}
 	for (size_t i = 0; rc == TFS_OK && i < tfs_object_attr_count(meta); i++) {
 		const tfs_attr *a = tfs_object_attr(meta, i);
@@ -416,7 +393,7 @@ static int rewrite_metadata(change_run *m, tfs_txn *txn, tfs_error *err)
 			                                       m->o->flags_set, err);
 	}
 	if (rc == TFS_OK && m->res->label_set)
-		rc = set_meta_bytes(meta, TFS_CKA_OS_TOKENLABEL, m->o->label, 32, err);
+		rc = tfs_object_put_bytes(meta, TFS_CKA_OS_TOKENLABEL, m->o->label, 32, err);
 	if (rc == TFS_OK)
 		rc = tfs_txn_stage_object(txn, "token.object", meta, check_metadata, m, err);
 	tfs_object_free(meta);
@@ -443,15 +420,17 @@ static int write_token(change_run *m, tfs_txn *txn, tfs_error *err)
 	return tfs_txn_commit(txn, &m->res->txn, err);
 }
 
-/* A dry run writes nothing, recovery included: it only says whether an
- * interrupted transaction is waiting. */
-static bool pending(const char *dir)
+/* Whether the reader found an interrupted transaction's journal. A real run
+ * has recovered it by then; a dry run writes nothing, recovery included,
+ * and only says so. */
+static bool pending(const tfs_store *store)
 {
-	char *p = NULL;
-	struct stat st;
-	bool found = asprintf(&p, "%s/%s", dir, TFS_TXN_JOURNAL) >= 0 && lstat(p, &st) == 0;
-	free(p);
-	return found;
+	for (size_t i = 0; i < tfs_store_finding_count(store); i++) {
+		const char *code = tfs_finding_code(tfs_store_finding(store, i));
+		if (strcmp(code, "token.txn-pending") == 0 || strcmp(code, "token.txn-journal-damaged") == 0)
+			return true;
+	}
+	return false;
 }
 
 static int open_token(tfs_store **store, const tfs_token **tok, const char *dir,
@@ -516,9 +495,7 @@ int tfs_change_token(tfs_change_result *res, const char *token_dir, const tfs_ch
 	tfs_txn_options to = {.lock_timeout_ms = o->lock_timeout_ms};
 	tfs_seal_state seal = {0};
 	int rc = TFS_OK;
-	if (o->dry_run)
-		res->pending = pending(token_dir);
-	else
+	if (!o->dry_run)
 		rc = tfs_seal_step_before(&seal, token_dir, o->lock_timeout_ms, o->pin[TFS_PIN_USER],
 		                          o->pin_len[TFS_PIN_USER], o->pin[TFS_PIN_SO],
 		                          o->pin_len[TFS_PIN_SO], err);
@@ -526,6 +503,8 @@ int tfs_change_token(tfs_change_result *res, const char *token_dir, const tfs_ch
 		rc = tfs_txn_begin(&txn, token_dir, &to, err); /* recovers first */
 	if (rc == TFS_OK)
 		rc = open_token(&store, &m.tok, token_dir, o->lock_timeout_ms, err);
+	if (rc == TFS_OK)
+		res->pending = pending(store);
 	if (rc == TFS_OK && o->need_key)
 		rc = unlock(&m, err);
 	if (rc == TFS_OK)

@@ -444,6 +444,21 @@ int tfs_object_insert_bytes(tfs_object *obj, uint64_t type, const uint8_t *data,
 	return rc;
 }
 
+int tfs_object_put_bytes(tfs_object *obj, uint64_t type, const uint8_t *data, size_t len,
+                         tfs_error *err)
+{
+	bool found = false;
+	for (size_t i = 0; i < obj->count; i++) {
+		if (obj->attrs[i].type != type)
+			continue;
+		found = true;
+		int rc = tfs_object_set_bytes(obj, i, data, len, err);
+		if (rc != TFS_OK)
+			return rc;
+	}
+	return found ? TFS_OK : tfs_object_insert_bytes(obj, type, data, len, err);
+}
+
 void tfs_object_set_generation(tfs_object *obj, uint64_t generation)
 {
 	obj->generation = generation;

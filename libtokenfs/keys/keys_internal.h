@@ -15,12 +15,10 @@ int tfs_token_key_from_bytes(tfs_token_key **out, const uint8_t key[TFS_KEY_LEN]
  * tfs_object_reencrypt, with choices: layout TFS_LAYOUT_NONE keeps each
  * value's own layout; when keep_in_layout, a value that is already in the
  * target layout is left as it is (for migrations under the same key).
- * Counts what changed and what was kept; either pointer may be NULL.
  */
 int tfs_object_reencrypt_values(tfs_object *obj, const tfs_token_key *from,
                                 const uint8_t to_key[TFS_KEY_LEN], tfs_layout layout,
-                                bool keep_in_layout, size_t *changed, size_t *kept,
-                                tfs_error *err);
+                                bool keep_in_layout, tfs_error *err);
 
 /*
  * The check a writer makes before staging a rewritten object: `after` (the

@@ -9,8 +9,7 @@
 
 int tfs_object_reencrypt_values(tfs_object *obj, const tfs_token_key *from,
                                 const uint8_t to_key[TFS_KEY_LEN], tfs_layout layout,
-                                bool keep_in_layout, size_t *changed, size_t *kept,
-                                tfs_error *err)
+                                bool keep_in_layout, tfs_error *err)
 {
 	for (size_t i = 0; i < tfs_object_attr_count(obj); i++) {
 		const tfs_attr *a = tfs_object_attr(obj, i);
@@ -34,10 +33,6 @@ int tfs_object_reencrypt_values(tfs_object *obj, const tfs_token_key *from,
 			err->offset = off;
 			return rc;
 		}
-		if (keep && kept != NULL)
-			(*kept)++;
-		if (!keep && changed != NULL)
-			(*changed)++;
 	}
 	return TFS_OK;
 }
@@ -45,7 +40,7 @@ int tfs_object_reencrypt_values(tfs_object *obj, const tfs_token_key *from,
 int tfs_object_reencrypt(tfs_object *obj, const tfs_token_key *from,
                          const uint8_t to_key[TFS_KEY_LEN], tfs_layout layout, tfs_error *err)
 {
-	return tfs_object_reencrypt_values(obj, from, to_key, layout, false, NULL, NULL, err);
+	return tfs_object_reencrypt_values(obj, from, to_key, layout, false, err);
 }
 
 static int mismatch(tfs_error *err, const tfs_attr *a, const char *what)
@@ -144,10 +139,6 @@ int tfs_object_check_reencrypted(const tfs_object *before, const tfs_token_key *
 int tfs_metadata_set_pin_blob(tfs_object *meta, tfs_pin_role role,
                               const uint8_t blob[TFS_PIN_BLOB_LEN], tfs_error *err)
 {
-	uint64_t type = role == TFS_PIN_SO ? TFS_CKA_OS_SOPIN : TFS_CKA_OS_USERPIN;
-	for (size_t i = tfs_object_attr_count(meta); i-- > 0;)
-		if (tfs_attr_type(tfs_object_attr(meta, i)) == type)
-			return tfs_object_set_bytes(meta, i, blob, TFS_PIN_BLOB_LEN, err);
-	return tfs_error_set(err, TFS_E_NOTFOUND, TFS_NO_OFFSET,
-	                     "token.object has no %s PIN blob to replace", role == TFS_PIN_SO ? "SO" : "user");
+	return tfs_object_put_bytes(meta, role == TFS_PIN_SO ? TFS_CKA_OS_SOPIN : TFS_CKA_OS_USERPIN,
+	                            blob, TFS_PIN_BLOB_LEN, err);
 }

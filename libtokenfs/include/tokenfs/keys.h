@@ -65,7 +65,9 @@ int tfs_object_reencrypt(tfs_object *obj, const tfs_token_key *from,
                          const uint8_t to_key[TFS_KEY_LEN], tfs_layout layout,
                          tfs_error *err);
 
-/* Replaces the SO or user PIN blob in a parsed token.object. */
+/* Sets the SO or user PIN blob of a parsed token.object (tfs_object_put_bytes:
+ * every copy of a repeated blob, or a new attribute where the token has none,
+ * as C_InitPIN adds a user PIN never set). */
 int tfs_metadata_set_pin_blob(tfs_object *meta, tfs_pin_role role,
                               const uint8_t blob[TFS_PIN_BLOB_LEN], tfs_error *err);
 

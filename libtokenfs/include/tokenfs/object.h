@@ -80,6 +80,15 @@ int tfs_object_set_ulong(tfs_object *obj, size_t i, uint64_t value, tfs_error *e
 int tfs_object_insert_bytes(tfs_object *obj, uint64_t type, const uint8_t *data, size_t len,
                             tfs_error *err);
 
+/*
+ * Sets every top-level attribute of this type to a copy of the bytes, or
+ * inserts one (tfs_object_insert_bytes) where there is none. Every copy:
+ * SoftHSM reads the last of a repeated attribute, and a shadowed copy left
+ * as it was (an old PIN blob, say) would still be in the file.
+ */
+int tfs_object_put_bytes(tfs_object *obj, uint64_t type, const uint8_t *data, size_t len,
+                         tfs_error *err);
+
 /* Sets the generation counter written by tfs_object_serialize. */
 void tfs_object_set_generation(tfs_object *obj, uint64_t generation);
 
