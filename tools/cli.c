@@ -142,6 +142,12 @@ int cli_common_option(cli_common *co, int c, int argc, char **argv)
 		co->lock_ms = (unsigned)v;
 		return 1;
 	}
+	case CLI_OPT_FORCE:
+		co->force = true;
+		return 1;
+	case 'n': /* only commands that list CLI_DRY_RUN_LONGOPT and "n" get here */
+		co->dry_run = true;
+		return 1;
 	case 'U':
 	case 'S': {
 		const char *spec = cli_spec_arg(co, argc, argv);

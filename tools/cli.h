@@ -37,6 +37,7 @@ typedef struct cli_common {
 	size_t user_len, so_len;
 	size_t matched;          /* tokens --token selected so far */
 	const char *suspect;     /* the word after a bare --user-pin/--so-pin: maybe a mistyped PIN */
+	bool force, dry_run;     /* write commands: --force, --dry-run */
 } cli_common;
 
 /* getopt_long entries for the common options (option letters t, L, U, S). */
@@ -66,6 +67,12 @@ typedef int (*cli_option_fn)(void *ctx, int c, int argc, char **argv);
 int cli_parse(cli_common *co, int argc, char **argv, const char *shortopts,
               const struct option *longopts, cli_option_fn fn, void *ctx,
               void (*usage)(FILE *out));
+
+/* The options of the commands that write: --force (no short form; its code
+ * is out of the letters' range) and -n/--dry-run (recover has no dry run). */
+enum { CLI_OPT_FORCE = 256 };
+#define CLI_FORCE_LONGOPT {"force", no_argument, NULL, CLI_OPT_FORCE}
+#define CLI_DRY_RUN_LONGOPT {"dry-run", no_argument, NULL, 'n'}
 
 /* Handles getopt result c when it is a common option: returns 1 when it was
  * (and consumed it), 0 when it is not, -1 on a usage error (reported). */

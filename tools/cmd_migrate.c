@@ -16,7 +16,7 @@
 typedef struct migrate_opts {
 	cli_common co; /* --token, --lock-timeout, PINs */
 	tfs_migrate_options m;
-	bool json, force;
+	bool json;
 } migrate_opts;
 
 static void usage(FILE *out)
@@ -75,8 +75,6 @@ static int migrate_option(void *ctx, int c, int argc, char **argv)
 	case 'T':
 		return cli_parse_layout(o->co.cmd, optarg, &o->m.to);
 	case 'K': o->m.keep_other_blob = true; break;
-	case 'n': o->m.dry_run = true; break;
-	case 'F': o->force = true; break;
 	case 'f':
 		if (cli_parse_format(optarg, &o->json) != 0)
 			return -1;
@@ -93,7 +91,7 @@ static int parse_args(migrate_opts *o, int argc, char **argv)
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
 		{"to", required_argument, NULL, 'T'},        {"keep-other-blob", no_argument, NULL, 'K'},
-		{"dry-run", no_argument, NULL, 'n'},         {"force", no_argument, NULL, 'F'},
+		CLI_DRY_RUN_LONGOPT,                         CLI_FORCE_LONGOPT,
 		{"format", required_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -139,17 +137,17 @@ static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result
 	printf("token \"%s\" (serial %s, %s): %s\n", cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
 	       cli_safe(tfs_token_serial(tok), sb, sizeof(sb)), cli_safe(tfs_token_path(tok), pb, sizeof(pb)),
 	       !work ? "already wholly in the target layout; nothing written"
-	       : o->m.dry_run ? "would be migrated (dry run: nothing written)" : "migrated");
+	       : o->co.dry_run ? "would be migrated (dry run: nothing written)" : "migrated");
 	if (r->pending)
 		printf("  an interrupted transaction is pending: migrate (or recover) finishes it first\n");
 	if (r->txn.recovered != TFS_RECOVERY_NONE)
 		printf("  recovered an interrupted transaction first: %s\n", tfs_recovery_name(r->txn.recovered));
 	printf("  objects: %zu, %s %zu; values: %zu %s %s, %zu already %s\n", r->objects,
-	       o->m.dry_run ? "to rewrite" : "rewritten", r->objects_rewritten, r->values_reencrypted,
-	       o->m.dry_run ? "to re-encrypt in" : "re-encrypted in", to, r->values_already, to);
+	       o->co.dry_run ? "to rewrite" : "rewritten", r->objects_rewritten, r->values_reencrypted,
+	       o->co.dry_run ? "to re-encrypt in" : "re-encrypted in", to, r->values_already, to);
 	printf("  PIN blobs: SO %s, user %s\n", tfs_blob_action_name(r->blob[TFS_PIN_SO]),
 	       tfs_blob_action_name(r->blob[TFS_PIN_USER]));
-	if (!o->m.dry_run && work)
+	if (!o->co.dry_run && work)
 		printf("  written: %zu files, %llu bytes (and a %llu-byte journal)\n", r->txn.files_written,
 		       (unsigned long long)r->txn.bytes_written, (unsigned long long)r->txn.journal_bytes);
 	if (r->seal == TFS_SEAL_OUTCOME_REMADE)
@@ -175,16 +173,17 @@ int cmd_migrate(int argc, char **argv)
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
 	/* A running SoftHSM refuses before anyone is asked for a PIN. */
-	if (first < 0 || (!o.m.dry_run && writer_check_softhsm(o.co.cmd, o.force) != TFS_EXIT_OK) ||
+	if (first < 0 || writer_check_softhsm(&o.co) != TFS_EXIT_OK ||
 	    cli_read_pins(&o.co) != 0)
 		goto out;
-	writer_change_cmd w = {.co = &o.co, .json = o.json, .dry_run = o.m.dry_run, .force = o.force,
+	writer_change_cmd w = {.co = &o.co, .json = o.json,
 	                       .change = migrate_one, .render = render_text, .ctx = &o};
 	o.m.user_pin = o.co.user_pin;
 	o.m.user_pin_len = o.co.user_len;
 	o.m.so_pin = o.co.so_pin;
 	o.m.so_pin_len = o.co.so_len;
 	o.m.lock_timeout_ms = o.co.lock_ms;
+	o.m.dry_run = o.co.dry_run;
 	o.m.progress = writer_on_progress;
 	o.m.problem = writer_on_problem;
 	o.m.ctx = &w;

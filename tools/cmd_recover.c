@@ -14,7 +14,7 @@
 
 typedef struct recover_opts {
 	cli_common co;
-	bool json, force;
+	bool json;
 	json_object *tokens;
 } recover_opts;
 
@@ -49,7 +49,6 @@ static int recover_option(void *ctx, int c, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	switch (c) {
-	case 'F': o->force = true; break;
 	case 'f':
 		if (cli_parse_format(optarg, &o->json) != 0)
 			return -1;
@@ -65,7 +64,7 @@ static int parse_args(recover_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
-		{"force", no_argument, NULL, 'F'},
+		CLI_FORCE_LONGOPT,
 		{"format", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -114,7 +113,7 @@ int cmd_recover(int argc, char **argv)
 	recover_opts o = {.co = {.cmd = "recover"}};
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
-	if (first < 0 || (status = writer_check_softhsm("recover", o.force)) != TFS_EXIT_OK)
+	if (first < 0 || (status = writer_check_softhsm(&o.co)) != TFS_EXIT_OK)
 		goto out;
 	o.tokens = json_object_new_array();
 	for (int i = first; i < argc; i++) {

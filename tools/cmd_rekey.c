@@ -16,7 +16,7 @@
 typedef struct rekey_opts {
 	cli_common co; /* --token, --lock-timeout, current PINs */
 	tfs_rekey_options r;
-	bool json, force;
+	bool json;
 	bool want_new_user, want_new_so;
 	const char *new_user_spec, *new_so_spec; /* NULL: prompt twice */
 	uint8_t *new_user, *new_so;
@@ -91,8 +91,6 @@ static int rekey_option(void *ctx, int c, int argc, char **argv)
 	case 'l': o->r.new_label = optarg; break;
 	case 'T':
 		return cli_parse_layout(o->co.cmd, optarg, &o->r.to);
-	case 'n': o->r.dry_run = true; break;
-	case 'F': o->force = true; break;
 	case 'f':
 		if (cli_parse_format(optarg, &o->json) != 0)
 			return -1;
@@ -110,8 +108,8 @@ static int parse_args(rekey_opts *o, int argc, char **argv)
 		CLI_COMMON_LONGOPTS,
 		{"new-user-pin", optional_argument, NULL, 'u'}, {"new-so-pin", optional_argument, NULL, 's'},
 		{"rotate-token-key", no_argument, NULL, 'R'},  {"new-label", required_argument, NULL, 'l'},
-		{"to", required_argument, NULL, 'T'},          {"dry-run", no_argument, NULL, 'n'},
-		{"force", no_argument, NULL, 'F'},             {"format", required_argument, NULL, 'f'},
+		{"to", required_argument, NULL, 'T'},          CLI_DRY_RUN_LONGOPT,
+		CLI_FORCE_LONGOPT,                             {"format", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
 	};
 	int first = cli_parse(&o->co, argc, argv, "nf:t:h", longopts, rekey_option, o, usage);
@@ -153,10 +151,10 @@ static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result
 {
 	const rekey_opts *o = ctx;
 	char lb[200], sb[100], pb[4 * 4096 + 8];
-	const char *will = o->r.dry_run ? "would be " : "";
+	const char *will = o->co.dry_run ? "would be " : "";
 	printf("token \"%s\" (serial %s, %s): %s\n", cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
 	       cli_safe(tfs_token_serial(tok), sb, sizeof(sb)), cli_safe(tfs_token_path(tok), pb, sizeof(pb)),
-	       o->r.dry_run ? "dry run, nothing written" : "changed");
+	       o->co.dry_run ? "dry run, nothing written" : "changed");
 	if (r->txn.recovered != TFS_RECOVERY_NONE)
 		printf("  recovered an interrupted transaction first: %s\n", tfs_recovery_name(r->txn.recovered));
 	if (r->pin_set[TFS_PIN_USER])
@@ -176,10 +174,10 @@ static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result
 		printf("  label: %sset\n", will);
 	printf("  PIN blobs: SO %s, user %s\n", tfs_blob_action_name(r->blob[TFS_PIN_SO]),
 	       tfs_blob_action_name(r->blob[TFS_PIN_USER]));
-	if (!o->r.dry_run && r->txn.files_written > 0)
+	if (!o->co.dry_run && r->txn.files_written > 0)
 		printf("  written: %zu files, %llu bytes (and a %llu-byte journal)\n", r->txn.files_written,
 		       (unsigned long long)r->txn.bytes_written, (unsigned long long)r->txn.journal_bytes);
-	else if (!o->r.dry_run)
+	else if (!o->co.dry_run)
 		printf("  nothing needed changing; nothing written\n");
 	if (r->seal == TFS_SEAL_OUTCOME_REMADE)
 		printf("  seal: it verified before and was made anew\n");
@@ -202,16 +200,17 @@ int cmd_rekey(int argc, char **argv)
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
 	/* A running SoftHSM refuses before anyone is asked for a PIN. */
-	if (first < 0 || (!o.r.dry_run && writer_check_softhsm(o.co.cmd, o.force) != TFS_EXIT_OK) ||
+	if (first < 0 || writer_check_softhsm(&o.co) != TFS_EXIT_OK ||
 	    cli_read_pins(&o.co) != 0 || read_new_pins(&o) != 0)
 		goto out;
-	writer_change_cmd w = {.co = &o.co, .json = o.json, .dry_run = o.r.dry_run, .force = o.force,
+	writer_change_cmd w = {.co = &o.co, .json = o.json,
 	                       .change = rekey_one, .render = render_text, .ctx = &o};
 	o.r.user_pin = o.co.user_pin;
 	o.r.user_pin_len = o.co.user_len;
 	o.r.so_pin = o.co.so_pin;
 	o.r.so_pin_len = o.co.so_len;
 	o.r.lock_timeout_ms = o.co.lock_ms;
+	o.r.dry_run = o.co.dry_run;
 	o.r.progress = writer_on_progress;
 	o.r.problem = writer_on_problem;
 	o.r.ctx = &w;

@@ -10,8 +10,12 @@
 
 #include "tokenfs/txn.h"
 
-int writer_check_softhsm(const char *cmd, bool force)
+int writer_check_softhsm(const cli_common *co)
 {
+	const char *cmd = co->cmd;
+	bool force = co->force;
+	if (co->dry_run)
+		return TFS_EXIT_OK;
 	tfs_process *p;
 	size_t n, unreadable;
 	tfs_error err;
@@ -215,7 +219,7 @@ int writer_run_change(writer_change_cmd *w, char **paths, int npaths, json_objec
 		free(w->seen[i]);
 	free(w->seen);
 	if (w->json) {
-		json_object_object_add(extra, "dry_run", json_object_new_boolean(w->dry_run));
+		json_object_object_add(extra, "dry_run", json_object_new_boolean(w->co->dry_run));
 		writer_print_json(w->co->cmd, extra, w->tokens, status);
 	} else {
 		json_object_put(extra);

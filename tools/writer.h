@@ -11,8 +11,9 @@
 #include "cli.h"
 
 /* Refuses (returns TFS_EXIT_USAGE, reported) while a process has SoftHSM
- * loaded, naming each, unless force; with force it only warns. */
-int writer_check_softhsm(const char *cmd, bool force);
+ * loaded, naming each, unless --force; with --force it only warns. A dry
+ * run writes nothing and is not checked. */
+int writer_check_softhsm(const cli_common *co);
 
 /* The exit code for a library error of a write command: 1 for a refusal
  * caused by the store itself (damage), 2 for everything else. */
@@ -37,8 +38,8 @@ void writer_progress(const char *cmd, const char *label, const char *phase, size
  * Returns the exit status.
  */
 typedef struct writer_change_cmd {
-	cli_common *co;
-	bool json, dry_run, force;
+	cli_common *co;    /* with --force and --dry-run */
+	bool json;
 	int (*change)(void *ctx, const tfs_token *tok, tfs_change_result *r, tfs_error *err);
 	void (*render)(void *ctx, const tfs_token *tok, const tfs_change_result *r);
 	void *ctx;
