@@ -31,6 +31,18 @@ need() {
   done
 }
 
+# need_pr627: sets pr627 to the fixture written by a SoftHSM built from pull
+# request #627 (TFS_PR627, or ../shared beside the checkout). Missing: fails
+# in CI, skips elsewhere, like a missing tool.
+need_pr627() {
+  pr627=${TFS_PR627:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../../../shared/fixtures/pr627-store}
+  if [ ! -d "$pr627" ]; then
+    [ "${CI:-}" = true ] && { echo "FAIL: no pr627 fixture at $pr627" >&2; exit 1; }
+    echo "SKIP: no pr627 fixture at $pr627" >&2
+    exit 77
+  fi
+}
+
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -13,8 +13,7 @@ set -u
 need python3 softhsm2-util pkcs11-tool
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3
-pr627=${TFS_PR627:-$here/../../../shared/fixtures/pr627-store}
-[ -d "$pr627" ] || { [ "${CI:-}" = true ] && { echo "FAIL: no pr627 fixture at $pr627" >&2; exit 1; }; exit 77; }
+need_pr627
 export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
