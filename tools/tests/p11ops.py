@@ -12,9 +12,8 @@ Exit 77 outside CI when PyKCS11 or SoftHSM is missing.
 """
 import os
 import sys
-import tempfile
 
-MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+import softhsm_session
 
 
 def pin(arg):
@@ -22,50 +21,36 @@ def pin(arg):
 
 
 def main():
-    try:
-        import PyKCS11
-    except ImportError:
-        return 1 if os.environ.get("CI") == "true" else 77
-    if not os.path.exists(MODULE):
-        return 1 if os.environ.get("CI") == "true" else 77
-    tokendir, label, op, args = os.path.abspath(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
-    conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
-    conf.write(f"directories.tokendir = {tokendir}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    conf.close()
-    os.environ["SOFTHSM2_CONF"] = conf.name
-    try:
-        lib = PyKCS11.PyKCS11Lib()
-        lib.load(MODULE)
-        slot = next(s for s in lib.getSlotList(tokenPresent=True)
-                    if lib.getTokenInfo(s).label.strip() == label)
-        s = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
-        kind = {"user": PyKCS11.CKU_USER, "so": PyKCS11.CKU_SO}
-        if op == "setpin":
-            s.login(pin(args[0]))
-            s.setPin(pin(args[0]), pin(args[1]))
-        elif op == "setsopin":
-            s.login(pin(args[0]), user_type=PyKCS11.CKU_SO)
-            s.setPin(pin(args[0]), pin(args[1]))
-        elif op == "initpin":
-            s.login(pin(args[0]), user_type=PyKCS11.CKU_SO)
-            s.initPin(pin(args[1]))
-        elif op == "badlogin":
-            try:
-                s.login("definitely-not-the-pin", user_type=kind[args[0]])
-                return 1
-            except PyKCS11.PyKCS11Error:
-                pass
-        elif op == "login":
-            try:
-                s.login(pin(args[1]), user_type=kind[args[0]])
-            except PyKCS11.PyKCS11Error:
-                return 3
-        else:
-            print(__doc__, file=sys.stderr)
-            return 2
-        return 0
-    finally:
-        os.unlink(conf.name)
+    skip = softhsm_session.missing()
+    if skip is not None:
+        return skip
+    tokendir, label, op, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    PyKCS11, s = softhsm_session.open_session(tokendir, label)
+    kind = {"user": PyKCS11.CKU_USER, "so": PyKCS11.CKU_SO}
+    if op == "setpin":
+        s.login(pin(args[0]))
+        s.setPin(pin(args[0]), pin(args[1]))
+    elif op == "setsopin":
+        s.login(pin(args[0]), user_type=PyKCS11.CKU_SO)
+        s.setPin(pin(args[0]), pin(args[1]))
+    elif op == "initpin":
+        s.login(pin(args[0]), user_type=PyKCS11.CKU_SO)
+        s.initPin(pin(args[1]))
+    elif op == "badlogin":
+        try:
+            s.login("definitely-not-the-pin", user_type=kind[args[0]])
+            return 1
+        except PyKCS11.PyKCS11Error:
+            pass
+    elif op == "login":
+        try:
+            s.login(pin(args[1]), user_type=kind[args[0]])
+        except PyKCS11.PyKCS11Error:
+            return 3
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

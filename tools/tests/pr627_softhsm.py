@@ -9,20 +9,12 @@ request #627, now CBC), then logs in as SO with 12345678. Prints
 "N passed, N failed". Exit 77 outside CI when PyKCS11 or SoftHSM is missing.
 """
 import hashlib
-import os
 import sys
-import tempfile
 
-MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+import softhsm_session
+from pr627_layout import CERT_NAME, MODULUS
+
 USER_PIN, SO_PIN = "4321", "12345678"
-MODULUS = ("e1642bb9688b0b2a551b4e1c37eccc82c9aec52eb321254e5dfa335ebde99c46"
-           "068836102ddb26d551900392e87562be98bef8784a389a19ab1b93c9cdcb93d5"
-           "a51d88a3a6b6f375586e57d063828e3b09463bb0ac98f87b031b7eca86bb8b34"
-           "72f2c8d1b11c10747688c3d72197494d17186aa9b9f0b5bb29003cd80681a89f"
-           "515ce80ce3d266206ebcbd0806a7f518bdcdb01c6ed3e36b872c3170adb84670"
-           "0b18ad2cc6e6b881f02b2a2a18d1102dfb80b98144194e90b05d77e50a9d2cf4"
-           "2e67776e7eb3710ff53c85d0560d5e084d6f30189a10fe117a961dfaa9b1a6e8"
-           "e6028c429f3df322dcf72b87536142eecf01350590369ed2120322217df40329")
 # (label, class name, attribute name, expected hex), from the README.
 EXPECTED = [
     ("pr627-aes256", "CKO_SECRET_KEY", "CKA_VALUE",
@@ -42,24 +34,15 @@ EXPECTED = [
     ("pr627-rsa2048", "CKO_PUBLIC_KEY", "CKA_MODULUS", MODULUS),
     ("pr627-rsa2048-cert", "CKO_CERTIFICATE", "CKA_SERIAL_NUMBER", "02020627"),
     ("pr627-rsa2048-cert", "CKO_CERTIFICATE", "CKA_CHECK_VALUE", "4bc942"),
-    ("pr627-rsa2048-cert", "CKO_CERTIFICATE", "CKA_SUBJECT",
-     "303331193017060355040a0c10746f6b656e66732066697874757265733116301406035504030c0d70723632372d72736132303438"),
+    ("pr627-rsa2048-cert", "CKO_CERTIFICATE", "CKA_SUBJECT", CERT_NAME),
 ]
 CERT_SHA256 = "c3828930ad0c82ae5cbe630b193d9dbdbfde7065b9e7bac88f0369430340c933"
 
 
 def main():
-    try:
-        import PyKCS11
-    except ImportError:
-        return 1 if os.environ.get("CI") == "true" else 77
-    if not os.path.exists(MODULE):
-        return 1 if os.environ.get("CI") == "true" else 77
-    tokendir = os.path.abspath(sys.argv[1])
-    conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
-    conf.write(f"directories.tokendir = {tokendir}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    conf.close()
-    os.environ["SOFTHSM2_CONF"] = conf.name
+    skip = softhsm_session.missing()
+    if skip is not None:
+        return skip
     passed = failed = 0
 
     def check(ok, what):
@@ -70,11 +53,7 @@ def main():
             failed += 1
             print("FAIL:", what, file=sys.stderr)
 
-    lib = PyKCS11.PyKCS11Lib()
-    lib.load(MODULE)
-    slot = next(s for s in lib.getSlotList(tokenPresent=True)
-                if lib.getTokenInfo(s).label.strip() == "pr627")
-    session = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+    PyKCS11, session = softhsm_session.open_session(sys.argv[1], "pr627")
     session.login(USER_PIN)
     for label, cls, attr, want in EXPECTED:
         objs = session.findObjects([(PyKCS11.CKA_LABEL, label),
@@ -92,7 +71,6 @@ def main():
     check(True, "SO login")
     session.logout()
     session.closeSession()
-    os.unlink(conf.name)
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 and passed > 0 else 1
 

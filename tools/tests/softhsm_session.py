@@ -1,0 +1,39 @@
+"""Real SoftHSM 2.6.1 through PyKCS11, for the tests' small PKCS#11 scripts
+(p11ops.py, pr627_softhsm.py): one place that knows the module's path, how
+a missing SoftHSM skips outside CI and fails in it, and how to open one
+token of a store in a private softhsm2.conf.
+"""
+import atexit
+import os
+import tempfile
+
+MODULE = os.environ.get("SOFTHSM2_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
+
+
+def missing():
+    """None when PyKCS11 and the module are there; else the exit code a
+    test returns: 77 (skip) outside CI, 1 in CI."""
+    try:
+        import PyKCS11  # noqa: F401
+    except ImportError:
+        return 1 if os.environ.get("CI") == "true" else 77
+    if not os.path.exists(MODULE):
+        return 1 if os.environ.get("CI") == "true" else 77
+    return None
+
+
+def open_session(tokendir, label):
+    """A read-write session on the token labelled `label` in tokendir (its
+    own softhsm2.conf, removed at exit). Returns (PyKCS11, session)."""
+    import PyKCS11
+    conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+    conf.write(f"directories.tokendir = {os.path.abspath(tokendir)}\n"
+               "objectstore.backend = file\nlog.level = ERROR\n")
+    conf.close()
+    atexit.register(os.unlink, conf.name)
+    os.environ["SOFTHSM2_CONF"] = conf.name
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(MODULE)
+    slot = next(s for s in lib.getSlotList(tokenPresent=True)
+                if lib.getTokenInfo(s).label.strip() == label)
+    return PyKCS11, lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
