@@ -17,33 +17,10 @@
 #include "txn/journal.h"
 #include "tokenfs/txn.h"
 
-static bool has_suffix(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-	return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static bool is_staged(const char *name)
-{
-	size_t n = strlen(name), m = strlen(TFS_TXN_STAGED_SUFFIX);
-	return n > m && has_suffix(name, TFS_TXN_STAGED_SUFFIX) && tfs_journal_name_ok(name, n - m);
-}
-
 bool tfs_pending_is_txn_file(const char *name)
 {
 	return strcmp(name, TFS_TXN_JOURNAL) == 0 || strcmp(name, TFS_TXN_JOURNAL_TMP) == 0 ||
-	       is_staged(name);
-}
-
-static int cmp_name(const void *key, const void *ent)
-{
-	return strcmp((const char *)key, ((const tfs_dirent *)ent)->name);
-}
-
-static bool listed_file(const tfs_dirent *ents, size_t n, const char *name)
-{
-	const tfs_dirent *e = n > 0 ? bsearch(name, ents, n, sizeof(*ents), cmp_name) : NULL;
-	return e != NULL && e->st.type == TFS_ENT_FILE;
+	       tfs_journal_is_staged_name(name);
 }
 
 int tfs_pending_scan(tfs_store *store, const char *tokpath, const tfs_dirent *ents, size_t n,
@@ -52,10 +29,10 @@ int tfs_pending_scan(tfs_store *store, const char *tokpath, const tfs_dirent *en
 	*overlay = false;
 	size_t staged = 0;
 	for (size_t i = 0; i < n; i++)
-		staged += ents[i].st.type == TFS_ENT_FILE && is_staged(ents[i].name);
-	bool journal = listed_file(ents, n, TFS_TXN_JOURNAL);
+		staged += ents[i].st.type == TFS_ENT_FILE && tfs_journal_is_staged_name(ents[i].name);
+	bool journal = tfs_dirents_have(ents, n, TFS_TXN_JOURNAL, TFS_ENT_FILE);
 	if (!journal) {
-		if ((staged > 0 || listed_file(ents, n, TFS_TXN_JOURNAL_TMP)) &&
+		if ((staged > 0 || tfs_dirents_have(ents, n, TFS_TXN_JOURNAL_TMP, TFS_ENT_FILE)) &&
 		    tfs_findings_add(&store->findings, "token.txn-leftover", TFS_SEV_INFO, tokpath,
 		                     TFS_NO_OFFSET, "%zu staged file%s of a tokenfs transaction that never "
 		                     "committed: ignored here; 'tokenfs recover' removes them", staged,
@@ -102,7 +79,7 @@ char *tfs_pending_path(const char *tokpath, const char *name, const tfs_dirent *
 {
 	char staged[512], *p = NULL;
 	if (overlay && snprintf(staged, sizeof(staged), "%s%s", name, TFS_TXN_STAGED_SUFFIX) <
-	                   (int)sizeof(staged) && listed_file(ents, n, staged))
+	                   (int)sizeof(staged) && tfs_dirents_have(ents, n, staged, TFS_ENT_FILE))
 		name = staged;
 	if (asprintf(&p, "%s/%s", tokpath, name) < 0)
 		return NULL;

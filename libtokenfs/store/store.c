@@ -138,7 +138,7 @@ static int cmp_name(const void *key, const void *ent)
 
 /* Listings are sorted by name: a binary search keeps a token of tens of
  * thousands of objects (and as many lock files) linear overall. */
-static bool dirents_have(const tfs_dirent *ents, size_t n, const char *name, tfs_ent_type t)
+bool tfs_dirents_have(const tfs_dirent *ents, size_t n, const char *name, tfs_ent_type t)
 {
 	const tfs_dirent *e = n > 0 ? bsearch(name, ents, n, sizeof(*ents), cmp_name) : NULL;
 	return e != NULL && e->st.type == t;
@@ -151,7 +151,7 @@ static bool lock_has_object(const tfs_dirent *ents, size_t n, const char *name)
 	int stem = (int)(strlen(name) - strlen(".lock"));
 	if (asprintf(&obj, "%.*s.object", stem, name) < 0)
 		return true; /* out of memory: do not invent an orphan */
-	bool found = is_object_name(obj) && dirents_have(ents, n, obj, TFS_ENT_FILE);
+	bool found = is_object_name(obj) && tfs_dirents_have(ents, n, obj, TFS_ENT_FILE);
 	free(obj);
 	return found;
 }
@@ -210,7 +210,7 @@ static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents
 		char *lock = NULL;
 		if (asprintf(&lock, "%s.lock", tok->objs[i].uuid) < 0)
 			return tfs_nomem(err);
-		tok->objs[i].has_lock = dirents_have(ents, n, lock, TFS_ENT_FILE);
+		tok->objs[i].has_lock = tfs_dirents_have(ents, n, lock, TFS_ENT_FILE);
 		free(lock);
 		if (!tok->objs[i].has_lock)
 			ADD(store, "token.missing-lock", TFS_SEV_WARNING, tok->objs[i].path, TFS_NO_OFFSET,
@@ -219,8 +219,8 @@ static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents
 	if (!have_meta)
 		ADD(store, "token.metadata-missing", TFS_SEV_ERROR, tok->path, TFS_NO_OFFSET,
 		    "token directory has no token.object; SoftHSM skips it");
-	else if (!dirents_have(ents, n, "generation", TFS_ENT_FILE) &&
-	         !dirents_have(ents, n, "generation", TFS_ENT_DIR))
+	else if (!tfs_dirents_have(ents, n, "generation", TFS_ENT_FILE) &&
+	         !tfs_dirents_have(ents, n, "generation", TFS_ENT_DIR))
 		ADD(store, "token.generation-missing", TFS_SEV_INFO, tok->path, TFS_NO_OFFSET,
 		    "no generation file; SoftHSM writes one at its next change");
 	return TFS_OK;
@@ -338,7 +338,7 @@ static int open_path(tfs_store *store, tfs_error *err)
 	rc = store->fs->ops->list(store->fs, store->path, &ents, &n, err);
 	if (rc != TFS_OK)
 		return rc;
-	if (dirents_have(ents, n, "token.object", TFS_ENT_FILE)) {
+	if (tfs_dirents_have(ents, n, "token.object", TFS_ENT_FILE)) {
 		store->kind = TFS_PATH_TOKEN;
 		tfs_token *tok;
 		rc = new_token(store, store->path, &tok, err);

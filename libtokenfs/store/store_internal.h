@@ -37,6 +37,9 @@ struct tfs_store {
 	tfs_findings findings;
 };
 
+/* Whether a listing (sorted by name) has an entry of this name and type. */
+bool tfs_dirents_have(const tfs_dirent *ents, size_t n, const char *name, tfs_ent_type t);
+
 /* pending.c: what an interrupted transaction left (see there). Adds the
  * findings; *overlay: a committed journal, so staged files stand in for
  * their targets. */

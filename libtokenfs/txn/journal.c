@@ -8,6 +8,7 @@
 
 #include "core/cursor.h"
 #include "core/error_internal.h"
+#include "tokenfs/txn.h"
 
 /* name_len + old_size + old hash + new_size + new hash, and a name byte. */
 #define ENTRY_FIXED (8 + 8 + TFS_SHA256_LEN + 8 + TFS_SHA256_LEN)
@@ -30,6 +31,13 @@ bool tfs_journal_name_ok(const char *name, size_t len)
 		return true;
 	/* SoftHSM's object-file rule; no dot-names, no "..". */
 	return len > 7 && name[0] != '.' && has_suffix(name, len, ".object");
+}
+
+bool tfs_journal_is_staged_name(const char *name)
+{
+	size_t len = strlen(name), slen = strlen(TFS_TXN_STAGED_SUFFIX);
+	return len > slen && has_suffix(name, len, TFS_TXN_STAGED_SUFFIX) &&
+	       tfs_journal_name_ok(name, len - slen);
 }
 
 int tfs_journal_encode(uint8_t **out, size_t *size, const tfs_journal_entry *entries, size_t n,

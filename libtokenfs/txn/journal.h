@@ -39,6 +39,10 @@ typedef struct tfs_journal_entry {
 /* Whether a transaction may replace a file of this name. */
 bool tfs_journal_name_ok(const char *name, size_t len);
 
+/* Whether name is the staged copy ("<name>.tokenfs-new") of a file a
+ * transaction may replace: what recovery removes, and readers recognise. */
+bool tfs_journal_is_staged_name(const char *name);
+
 /* Encodes n entries; *out is malloc'd. */
 int tfs_journal_encode(uint8_t **out, size_t *size, const tfs_journal_entry *entries,
                        size_t n, tfs_error *err);

@@ -27,14 +27,6 @@
 #include "core/error_internal.h"
 #include "txn/journal.h"
 
-/* The staged copy of a file a transaction may replace? */
-static bool is_staged_name(const char *name)
-{
-	size_t len = strlen(name), slen = strlen(TFS_TXN_STAGED_SUFFIX);
-	return len > slen && strcmp(name + len - slen, TFS_TXN_STAGED_SUFFIX) == 0 &&
-	       tfs_journal_name_ok(name, len - slen);
-}
-
 /* Removes every staged file and the journal's temporary file. Other files
  * are never touched, whatever their names. */
 static int sweep(tfs_locked_dir *d, bool *removed, tfs_error *err)
@@ -52,7 +44,7 @@ static int sweep(tfs_locked_dir *d, bool *removed, tfs_error *err)
 	struct dirent *e;
 	errno = 0;
 	while ((e = readdir(dir)) != NULL) {
-		if (strcmp(e->d_name, TFS_TXN_JOURNAL_TMP) != 0 && !is_staged_name(e->d_name))
+		if (strcmp(e->d_name, TFS_TXN_JOURNAL_TMP) != 0 && !tfs_journal_is_staged_name(e->d_name))
 			continue;
 		if (unlinkat(d->fd, e->d_name, 0) != 0 && errno != ENOENT) {
 			rc = tfs_txn_errno(err, d, e->d_name, "removing a staged file");
