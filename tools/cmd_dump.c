@@ -136,19 +136,11 @@ static bool object_selected(const dump_opts *o, const tfs_token *tok, size_t i)
 	return false;
 }
 
-/* Whether a finding concerns a selected token (or the store as a whole). */
-static bool finding_selected(dump_opts *o, const tfs_store *store, const tfs_finding *f)
+/* Whether store finding i concerns a selected token (or the store as a whole). */
+static bool finding_selected(dump_opts *o, const tfs_store *store, size_t i)
 {
-	if (o->co.ntokens == 0)
-		return true;
-	const char *p = tfs_finding_path(f);
-	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
-		const tfs_token *tok = tfs_store_token(store, t);
-		size_t n = strlen(tfs_token_path(tok));
-		if (strncmp(p, tfs_token_path(tok), n) == 0 && (p[n] == '\0' || p[n] == '/'))
-			return cli_token_selected(&o->co, tok);
-	}
-	return true;
+	const tfs_token *tok = tfs_store_finding_token(store, i);
+	return o->co.ntokens == 0 || tok == NULL || cli_token_selected(&o->co, tok);
 }
 
 /* Anomalies of a well-formed object: SoftHSM loads it, but it is not what
@@ -430,7 +422,7 @@ static int dump_path(dump_opts *o, dump_sink *sink, const char *path)
 	int status = TFS_EXIT_OK;
 	for (size_t i = 0; i < tfs_store_finding_count(store); i++) {
 		const tfs_finding *f = tfs_store_finding(store, i);
-		if (tfs_finding_severity(f) == TFS_SEV_INFO || !finding_selected(o, store, f))
+		if (tfs_finding_severity(f) == TFS_SEV_INFO || !finding_selected(o, store, i))
 			continue;
 		cli_report_finding(f);
 		status = max_status(status, TFS_EXIT_PROBLEM);

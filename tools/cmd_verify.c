@@ -281,14 +281,7 @@ static int store_findings(const verify_opts *o, const tfs_store *store, json_obj
 	size_t n = 0;
 	for (size_t i = 0; i < tfs_store_finding_count(store); i++) {
 		const tfs_finding *f = tfs_store_finding(store, i);
-		const char *p = tfs_finding_path(f);
-		bool inside = false;
-		for (size_t t = 0; t < tfs_store_token_count(store) && !inside; t++) {
-			const char *dir = tfs_token_path(tfs_store_token(store, t));
-			size_t len = strlen(dir);
-			inside = strncmp(p, dir, len) == 0 && (p[len] == '\0' || p[len] == '/');
-		}
-		if (inside)
+		if (tfs_store_finding_token(store, i) != NULL)
 			continue;
 		note_severity(tfs_finding_severity(f), worst, any);
 		if (arr != NULL) {

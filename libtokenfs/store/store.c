@@ -228,11 +228,15 @@ static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents
 
 static int new_token(tfs_store *store, const char *path, tfs_token **out, tfs_error *err)
 {
-	tfs_token *p = realloc(store->tokens, (store->ntokens + 1) * sizeof(*p));
-	if (p == NULL)
-		return tfs_nomem(err);
-	store->tokens = p;
-	tfs_token *tok = &p[store->ntokens];
+	if (store->ntokens == store->tokens_cap) {
+		size_t cap = store->tokens_cap ? 2 * store->tokens_cap : 4;
+		tfs_token *p = realloc(store->tokens, cap * sizeof(*p));
+		if (p == NULL)
+			return tfs_nomem(err);
+		store->tokens = p;
+		store->tokens_cap = cap;
+	}
+	tfs_token *tok = &store->tokens[store->ntokens];
 	memset(tok, 0, sizeof(*tok));
 	tok->path = strdup(path);
 	if (tok->path == NULL)
@@ -375,6 +379,8 @@ int tfs_store_open_fs(tfs_store **out, tfs_fs *fs, const char *path,
 		return tfs_nomem(err);
 	}
 	int rc = open_path(store, err);
+	if (rc == TFS_OK)
+		rc = tfs_store_assign_findings(store, err);
 	if (rc != TFS_OK) {
 		tfs_store_free(store);
 		return rc;
@@ -403,10 +409,12 @@ void tfs_store_free(tfs_store *store)
 			free(tok->objs[i].path);
 		}
 		free(tok->objs);
+		free(tok->findings);
 		tfs_object_free(tok->meta);
 		free(tok->path);
 	}
 	free(store->tokens);
+	free(store->finding_owner);
 	tfs_findings_free(&store->findings);
 	free(store->path);
 	free(store);

@@ -25,6 +25,8 @@ struct tfs_token {
 	uint64_t generation;
 	tfs_obj_entry *objs;
 	size_t nobjs;
+	size_t *findings; /* indices of its store findings, see owners.c */
+	size_t nfindings;
 };
 
 struct tfs_store {
@@ -33,9 +35,13 @@ struct tfs_store {
 	char *path;
 	unsigned lock_ms;
 	tfs_token *tokens;
-	size_t ntokens;
+	size_t ntokens, tokens_cap;
 	tfs_findings findings;
+	size_t *finding_owner; /* per finding: its token's index, or SIZE_MAX */
 };
+
+/* Works out which token each finding concerns (owners.c); once, after the scan. */
+int tfs_store_assign_findings(tfs_store *store, tfs_error *err);
 
 /* Whether a listing (sorted by name) has an entry of this name and type. */
 bool tfs_dirents_have(const tfs_dirent *ents, size_t n, const char *name, tfs_ent_type t);

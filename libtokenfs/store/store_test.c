@@ -149,6 +149,52 @@ static void test_unexpected_entries_become_findings(void **state)
 	tfs_fs_free(fs);
 }
 
+/* Each store finding belongs to the token whose directory holds it, even
+ * when another token's name is a prefix of it ("t1" and "t1-old"); a stray
+ * file in the tokendir belongs to none. */
+static void test_findings_belong_to_their_token(void **state)
+{
+	(void)state;
+	tfs_fs *fs = image();
+	tfs_error err;
+	assert_int_equal(tfs_memfs_add_dir(fs, "s/t1-old", 0700, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_dir(fs, "s/t0", 0700, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_file(fs, "s/t1/stray", NULL, 0, 0600, &err), TFS_OK);
+	assert_int_equal(tfs_memfs_add_file(fs, "s/README", NULL, 0, 0600, &err), TFS_OK);
+	tfs_store *s;
+	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
+	assert_int_equal(tfs_store_token_count(s), 3);
+	size_t owned = 0;
+	for (size_t i = 0; i < tfs_store_finding_count(s); i++) {
+		const tfs_finding *f = tfs_store_finding(s, i);
+		const tfs_token *tok = tfs_store_finding_token(s, i);
+		if (strcmp(tfs_finding_path(f), "s/README") == 0) {
+			assert_null(tok);
+			continue;
+		}
+		assert_non_null(tok);
+		size_t n = strlen(tfs_token_path(tok));
+		assert_memory_equal(tfs_finding_path(f), tfs_token_path(tok), n);
+		assert_true(tfs_finding_path(f)[n] == '\0' || tfs_finding_path(f)[n] == '/');
+		owned++;
+	}
+	size_t listed = 0;
+	for (size_t t = 0; t < tfs_store_token_count(s); t++) {
+		const tfs_token *tok = tfs_store_token(s, t);
+		size_t n = strlen(tfs_token_path(tok));
+		for (size_t i = 0; i < tfs_token_finding_count(tok); i++)
+			assert_memory_equal(tfs_finding_path(tfs_token_finding(tok, i)), tfs_token_path(tok), n);
+		listed += tfs_token_finding_count(tok);
+		assert_null(tfs_token_finding(tok, tfs_token_finding_count(tok)));
+	}
+	assert_int_equal(listed, owned);
+	assert_true(has_finding(s, "token.unexpected-entry", "s/t1/stray"));
+	assert_true(has_finding(s, "store.unexpected-entry", "s/README"));
+	assert_true(owned >= 3); /* t1's stray file, t0 and t1-old without token.object */
+	tfs_store_free(s);
+	tfs_fs_free(fs);
+}
+
 static void test_open_rejects_what_is_no_store(void **state)
 {
 	(void)state;
@@ -204,6 +250,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clean_image_has_no_findings),
 		cmocka_unit_test(test_unexpected_entries_become_findings),
+		cmocka_unit_test(test_findings_belong_to_their_token),
 		cmocka_unit_test(test_open_rejects_what_is_no_store),
 		cmocka_unit_test(test_real_fixture_store),
 	};

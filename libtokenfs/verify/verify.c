@@ -36,16 +36,11 @@ const tfs_finding *tfs_report_finding(const tfs_report *rep, size_t i)
 }
 
 /* The store's own findings (stray files, locks) that concern this token. */
-static int copy_store_findings(tfs_report *rep, const tfs_store *store, const tfs_token *tok)
+static int copy_store_findings(tfs_report *rep, const tfs_token *tok)
 {
-	const char *dir = tfs_token_path(tok);
-	size_t n = strlen(dir);
-	for (size_t i = 0; i < tfs_store_finding_count(store); i++) {
-		const tfs_finding *f = tfs_store_finding(store, i);
-		const char *p = tfs_finding_path(f);
-		if (strncmp(p, dir, n) != 0 || (p[n] != '\0' && p[n] != '/'))
-			continue;
-		tfs_location loc = {.path = p, .offset = tfs_finding_offset(f)};
+	for (size_t i = 0; i < tfs_token_finding_count(tok); i++) {
+		const tfs_finding *f = tfs_token_finding(tok, i);
+		tfs_location loc = {.path = tfs_finding_path(f), .offset = tfs_finding_offset(f)};
 		if (tfs_findings_addl(&rep->findings, tfs_finding_code(f), tfs_finding_severity(f), &loc,
 		                      "%s", tfs_finding_message(f)) != TFS_OK)
 			return TFS_E_NOMEM;
@@ -106,7 +101,7 @@ int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_sto
 		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 		                     "sealing and checking a seal need a PIN: the seal's key is "
 		                     "derived from the token key");
-	if (copy_store_findings(rep, store, tok) != TFS_OK)
+	if (copy_store_findings(rep, tok) != TFS_OK)
 		return tfs_nomem(err);
 	tfs_token_key *key = NULL;
 	int rc = TFS_OK;

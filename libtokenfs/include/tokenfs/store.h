@@ -68,6 +68,10 @@ const tfs_token *tfs_store_token(const tfs_store *store, size_t i);
 size_t tfs_store_finding_count(const tfs_store *store);
 const tfs_finding *tfs_store_finding(const tfs_store *store, size_t i);
 
+/* The token store finding i concerns, or NULL when it concerns the store as
+ * a whole (a token directory that could not be listed, a stray entry). */
+const tfs_token *tfs_store_finding_token(const tfs_store *store, size_t i);
+
 /* The token directory's path and its last component. */
 const char *tfs_token_path(const tfs_token *tok);
 const char *tfs_token_dirname(const tfs_token *tok);
@@ -87,6 +91,10 @@ bool tfs_token_flags(const tfs_token *tok, uint64_t *flags);
 const uint8_t *tfs_token_pin_blob(const tfs_token *tok, tfs_pin_role role, size_t *len);
 /* The 8-byte `generation` file; false when absent or damaged. */
 bool tfs_token_generation(const tfs_token *tok, uint64_t *generation);
+
+/* The store findings that concern this token, in the store's order. */
+size_t tfs_token_finding_count(const tfs_token *tok);
+const tfs_finding *tfs_token_finding(const tfs_token *tok, size_t i);
 
 size_t tfs_token_object_count(const tfs_token *tok);
 /* The object's file name ("<uuid>.object"), its uuid (the stem) and path. */
