@@ -54,6 +54,12 @@ int main(int argc, char **argv)
 		printf("tokenfs %s\n", TFS_VERSION_STRING);
 		return TFS_EXIT_OK;
 	}
+	/* Before any command can read a PIN: no core dump will hold it. */
+	tfs_error err;
+	if (tfs_protect_process(&err) != TFS_OK) {
+		cli_report(&err);
+		return TFS_EXIT_USAGE;
+	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);

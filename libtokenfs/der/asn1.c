@@ -126,11 +126,19 @@ int tfs_der_decode(asn1_node *node, const char *type, uint8_t ident, const uint8
 	}
 	if ((size_t)used != len) {
 		/* The scan saw exactly one element; libtasn1 must agree. */
-		asn1_delete_structure(node);
+		tfs_der_free(node);
 		return tfs_error_set(err, TFS_E_FORMAT, base + (uint64_t)used,
 		                     "%s: %zu bytes after the %s", what, len - (size_t)used, type);
 	}
 	return TFS_OK;
+}
+
+void tfs_der_free(asn1_node *node)
+{
+	/* Decoded values may come from decrypted attributes; libtasn1 keeps a
+	 * copy of each in the tree, so the tree is wiped as it is freed. */
+	if (node != NULL && *node != NULL)
+		asn1_delete_structure2(node, ASN1_DELETE_FLAG_ZEROIZE);
 }
 
 int tfs_der_read(asn1_node node, const char *name, uint8_t **buf, size_t *len)

@@ -246,7 +246,7 @@ nomem:
 fail:
 	tfs_decoded_free(d);
 done:
-	asn1_delete_structure(&node);
+	tfs_der_free(&node);
 	free(ver);
 	free(serial);
 	free(sig);

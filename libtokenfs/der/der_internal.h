@@ -105,10 +105,14 @@ int tfs_der_check_input(const uint8_t *p, size_t len, const char *what, tfs_erro
 /*
  * Scans der, checks its identifier octet when `ident` is not 0, and decodes
  * it as `type` of the module ("Certificate"). On success *node is the tree;
- * free it with asn1_delete_structure.
+ * free it with tfs_der_free.
  */
 int tfs_der_decode(asn1_node *node, const char *type, uint8_t ident, const uint8_t *der,
                    size_t len, uint64_t base, const char *what, tfs_error *err);
+
+/* Frees a decoded tree, wiping the values libtasn1 copied into it; sets
+ * *node to NULL. Accepts NULL and a NULL tree. */
+void tfs_der_free(asn1_node *node);
 
 /*
  * Reads element `name` (a libtasn1 path) into a new buffer (NUL-terminated,

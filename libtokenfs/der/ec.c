@@ -161,7 +161,7 @@ static int explicit_params(tfs_curve_info *ci, asn1_node node, const uint8_t *de
 	}
 	ci->key_bits = ci->field_bits;
 done:
-	asn1_delete_structure(&sub);
+	tfs_der_free(&sub);
 	free(ftype);
 	free(fparams);
 	free(m);
@@ -221,7 +221,7 @@ int tfs_der_curve_info(tfs_curve_info *ci, const uint8_t *der, size_t len, uint6
 done:
 	free(alt);
 	free(v);
-	asn1_delete_structure(&node);
+	tfs_der_free(&node);
 	return rc;
 }
 
@@ -413,7 +413,7 @@ int tfs_der_ec_point(tfs_decoded **out, const uint8_t *der, size_t len, uint64_t
 		rc = tfs_der_decode(&node, "ECPoint", 0x04, der, len, 0, what, &der_err);
 		if (rc == TFS_OK) {
 			if (tfs_der_read(node, "", &inner, &inner_len) != ASN1_SUCCESS) {
-				asn1_delete_structure(&node);
+				tfs_der_free(&node);
 				return tfs_nomem(err);
 			}
 			der_ok = true;
@@ -421,7 +421,7 @@ int tfs_der_ec_point(tfs_decoded **out, const uint8_t *der, size_t len, uint64_t
 		} else if (rc == TFS_E_NOMEM) {
 			return tfs_nomem(err);
 		}
-		asn1_delete_structure(&node);
+		tfs_der_free(&node);
 	}
 	bool bare_ok = classify(der, len, key_type, &bare) && bare.standard;
 

@@ -224,7 +224,7 @@ static int put_value(tfs_strbuf *sb, bool known, const uint8_t *v, size_t n, uin
 	free(c.v);
 	free(s);
 	free(alt);
-	asn1_delete_structure(&node);
+	tfs_der_free(&node);
 	return rc;
 }
 

@@ -48,7 +48,7 @@ int tfs_decode_name(tfs_decoded **out, const uint8_t *der, size_t len, tfs_error
 		rc = tfs_decoded_add_int(d, "rdn_count", (int64_t)rdns, err);
 	if (rc == TFS_OK)
 		rc = tfs_decoded_set_summary(d, err, "%s", *s ? s : "(empty name)");
-	asn1_delete_structure(&node);
+	tfs_der_free(&node);
 	free(s);
 	if (rc != TFS_OK) {
 		tfs_decoded_free(d);
@@ -82,7 +82,7 @@ int tfs_decode_integer(tfs_decoded **out, const uint8_t *der, size_t len, tfs_er
 		rc = tfs_decoded_add_decimal(d, "decimal", dec, err);
 	if (rc == TFS_OK)
 		rc = tfs_decoded_set_summary(d, err, "%s (hex %s)", dec, hex);
-	asn1_delete_structure(&node);
+	tfs_der_free(&node);
 	free(v);
 	free(hex);
 	free(dec);

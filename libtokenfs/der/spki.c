@@ -89,7 +89,7 @@ done:
 	free(hex);
 	free(mod);
 	free(exp);
-	asn1_delete_structure(&node);
+	tfs_der_free(&node);
 	return rc;
 }
 
@@ -101,7 +101,7 @@ static int dsa_key(details *k, const uint8_t *params, size_t params_len, uint64_
 	uint8_t *p = NULL;
 	size_t p_len;
 	int rc = tfs_der_decode(&node, "DSAPublicKey", 0x02, key, key_len, key_off, what, err);
-	asn1_delete_structure(&node);
+	tfs_der_free(&node);
 	if (rc != TFS_OK || params == NULL)
 		return rc;
 	rc = tfs_der_decode(&node, "DssParms", 0x30, params, params_len, params_off, what, err);
@@ -114,7 +114,7 @@ static int dsa_key(details *k, const uint8_t *params, size_t params_len, uint64_
 	else
 		k->bits = tfs_der_bit_length(p, p_len);
 	free(p);
-	asn1_delete_structure(&node);
+	tfs_der_free(&node);
 	return rc;
 }
 
@@ -274,7 +274,7 @@ int tfs_decode_public_key_info(tfs_decoded **out, const uint8_t *der, size_t len
 		                         sizeof(summary), err);
 	if (rc == TFS_OK)
 		rc = tfs_decoded_set_summary(d, err, "%s", summary);
-	asn1_delete_structure(&node);
+	tfs_der_free(&node);
 	if (rc != TFS_OK) {
 		tfs_decoded_free(d);
 		return rc;

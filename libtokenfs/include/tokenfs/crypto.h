@@ -76,6 +76,15 @@ int tfs_value_encrypt(uint8_t **out, size_t *out_len, tfs_layout layout,
 /* Wipes len bytes at p with OPENSSL_cleanse, then frees p. Accepts NULL. */
 void tfs_secure_free(void *p, size_t len);
 
+/*
+ * Keeps this process's secrets out of core dumps and away from other
+ * processes of the same user: RLIMIT_CORE 0 and PR_SET_DUMPABLE 0 (which also
+ * makes /proc/PID/mem and ptrace root-only). Call it before reading any PIN
+ * or key; a program that links libtokenfs decides for itself, so the library
+ * never calls it on its own. TFS_E_IO when the kernel refuses.
+ */
+int tfs_protect_process(tfs_error *err);
+
 #ifdef __cplusplus
 }
 #endif
