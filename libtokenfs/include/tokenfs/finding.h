@@ -21,7 +21,7 @@ typedef enum tfs_severity {
 
 typedef struct tfs_finding tfs_finding;
 
-/* A stable identifier such as "object.truncated"; see docs/findings.md. */
+/* A stable identifier such as "object.torn"; see docs/findings.md. */
 const char *tfs_finding_code(const tfs_finding *f);
 tfs_severity tfs_finding_severity(const tfs_finding *f);
 /* Path of the file or directory concerned; never NULL (may be empty). */
