@@ -26,6 +26,7 @@ typedef struct dump_opts {
 	enum format format;
 	char **objects;  /* --object selectors */
 	size_t nobjects;
+	size_t objects_matched;
 	bool reveal;     /* print key material and token keys */
 } dump_opts;
 
@@ -125,15 +126,27 @@ static int parse_args(dump_opts *o, int argc, char **argv)
 	return first;
 }
 
-static bool object_selected(const dump_opts *o, const tfs_token *tok, size_t i)
+static bool object_selected(dump_opts *o, const tfs_token *tok, size_t i)
 {
 	if (o->nobjects == 0)
 		return true;
 	for (size_t k = 0; k < o->nobjects; k++)
 		if (strcmp(o->objects[k], tfs_token_object_uuid(tok, i)) == 0 ||
-		    strcmp(o->objects[k], tfs_token_object_file(tok, i)) == 0)
+		    strcmp(o->objects[k], tfs_token_object_file(tok, i)) == 0) {
+			o->objects_matched++;
 			return true;
+		}
 	return false;
+}
+
+/* An --object that selects nothing is a usage error, as for --token. */
+static int check_objects_matched(const dump_opts *o)
+{
+	if (o->nobjects == 0 || o->objects_matched > 0)
+		return TFS_EXIT_OK;
+	cli_error("dump: no object matches --object %s (give a uuid or a <uuid>.object file name)",
+	          o->objects[0]);
+	return TFS_EXIT_USAGE;
 }
 
 /* Whether store finding i concerns a selected token (or the store as a whole). */
@@ -471,6 +484,7 @@ int cmd_dump(int argc, char **argv)
 	if (o.format != FMT_SOFTHSM)
 		sink.finish(&sink);
 	status = max_status(status, cli_check_selection(&o.co));
+	status = max_status(status, check_objects_matched(&o));
 	if (fflush(stdout) != 0) {
 		cli_error("dump: writing the output failed");
 		status = TFS_EXIT_USAGE;

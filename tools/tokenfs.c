@@ -16,6 +16,8 @@ static const struct {
 	{"recover", cmd_recover, "finish or undo an interrupted write"},
 };
 
+static size_t ncommands(void) { return sizeof(commands) / sizeof(commands[0]); }
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -28,7 +30,7 @@ static void usage(FILE *out)
 	        "crash-safe (docs/writes.md), and refuse while SoftHSM runs.\n"
 	        "\n"
 	        "Commands:\n");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; i < ncommands(); i++)
 		fprintf(out, "  %-18s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out,
 	        "\n"
@@ -37,7 +39,79 @@ static void usage(FILE *out)
 	        "  1  something could not be parsed or is anomalous (reported on stderr)\n"
 	        "  2  usage or I/O error, a wrong PIN, a lock, a running SoftHSM\n"
 	        "\n"
-	        "Run 'tokenfs COMMAND --help' for a command's options.\n");
+	        "Run 'tokenfs help COMMAND' (or 'tokenfs COMMAND --help') for a command's options.\n");
+}
+
+/* Levenshtein distance, for "did you mean"; names are short. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return SIZE_MAX;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* The command a mistyped name most likely meant: the only one it begins,
+ * or the nearest within two edits; NULL when nothing is close. */
+static const char *nearest_command(const char *name)
+{
+	const char *prefixed = NULL;
+	size_t nprefixed = 0;
+	const char *best = NULL;
+	size_t best_d = 3;
+	for (size_t i = 0; i < ncommands(); i++) {
+		if (name[0] != '\0' && strncmp(commands[i].name, name, strlen(name)) == 0) {
+			prefixed = commands[i].name;
+			nprefixed++;
+		}
+		size_t d = distance(name, commands[i].name);
+		if (d < best_d) {
+			best_d = d;
+			best = commands[i].name;
+		}
+	}
+	return nprefixed == 1 ? prefixed : best;
+}
+
+static int run_command(const char *name, int argc, char **argv)
+{
+	for (size_t i = 0; i < ncommands(); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return commands[i].run(argc, argv);
+	const char *near = nearest_command(name);
+	if (near != NULL)
+		cli_error("unknown command '%s'; did you mean '%s'? See 'tokenfs --help'", name, near);
+	else
+		cli_error("unknown command '%s'; see 'tokenfs --help'", name);
+	return TFS_EXIT_USAGE;
+}
+
+/* "tokenfs help" is --help; "tokenfs help COMMAND" is COMMAND --help. */
+static int help(int argc, char **argv)
+{
+	if (argc < 3) {
+		usage(stdout);
+		return TFS_EXIT_OK;
+	}
+	char *args[] = {argv[2], "--help", NULL};
+	return run_command(argv[2], 2, args);
 }
 
 int main(int argc, char **argv)
@@ -50,6 +124,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return TFS_EXIT_OK;
 	}
+	if (strcmp(argv[1], "help") == 0)
+		return help(argc, argv);
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("tokenfs %s\n", TFS_VERSION_STRING);
 		return TFS_EXIT_OK;
@@ -60,9 +136,5 @@ int main(int argc, char **argv)
 		cli_report(&err);
 		return TFS_EXIT_USAGE;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
-	cli_error("unknown command '%s'; see 'tokenfs --help'", argv[1]);
-	return TFS_EXIT_USAGE;
+	return run_command(argv[1], argc - 1, argv + 1);
 }

@@ -37,6 +37,28 @@ static char *join(const char *dir, const char *name)
 	return p;
 }
 
+/* Whether a directory listing has anything SoftHSM puts in a token directory,
+ * so that an ordinary directory (a home directory) is not taken for a
+ * tokendir whose every token is damaged. */
+static bool looks_like_token(const tfs_dirent *ents, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *name = ents[i].name;
+		if (strcmp(name, "token.object") == 0 || strcmp(name, "token.lock") == 0 ||
+		    strcmp(name, "generation") == 0 || is_object_name(name))
+			return true;
+	}
+	return false;
+}
+
+static bool has_symlink(const tfs_dirent *ents, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ents[i].st.type == TFS_ENT_SYMLINK)
+			return true;
+	return false;
+}
+
 static const char *ent_type_name(tfs_ent_type t)
 {
 	switch (t) {
@@ -260,6 +282,8 @@ static int scan_token(tfs_store *store, const char *path, tfs_error *err)
 			return tfs_nomem(err);
 		return TFS_OK;
 	}
+	if (looks_like_token(ents, n))
+		store->tokens_like++;
 	tfs_token *tok;
 	int rc = new_token(store, path, &tok, err);
 	if (rc == TFS_OK)
@@ -351,6 +375,14 @@ static int open_path(tfs_store *store, tfs_error *err)
 	} else {
 		store->kind = TFS_PATH_TOKENDIR;
 		rc = scan_tokendir(store, ents, n, err);
+		if (rc == TFS_OK && store->tokens_like == 0) {
+			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+			              "not a token store: no token.object here, and no subdirectory "
+			              "holds token.object, generation or <uuid>.object files%s",
+			              has_symlink(ents, n)
+			              ? " (symbolic links are not followed)" : "");
+			rc = tfs_error_where(err, "%s", store->path);
+		}
 	}
 	tfs_dirents_free(ents, n);
 	return rc;

@@ -36,6 +36,7 @@ struct tfs_store {
 	unsigned lock_ms;
 	tfs_token *tokens;
 	size_t ntokens, tokens_cap;
+	size_t tokens_like; /* token directories with anything SoftHSM puts there */
 	tfs_findings findings;
 	size_t *finding_owner; /* per finding: its token's index, or SIZE_MAX */
 };

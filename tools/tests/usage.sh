@@ -13,6 +13,15 @@ expect() { # expect RC ARGS...
 expect 0 --help
 expect 0 --version
 expect 0 dump --help
+expect 0 help
+check "tokenfs help dump is dump --help" \
+  [ "$("$TOKENFS" help dump)" = "$("$TOKENFS" dump --help)" ]
+expect 2 help nosuchcommand
+expect 2 verify "$TFS_TESTDATA/store"
+check "a mistyped command gets the nearest one" \
+  grep -q "did you mean 'verify-integrity'" <<<"$("$TOKENFS" verify x 2>&1)"
+check "a far-off command gets no guess" \
+  bash -c '! "$TOKENFS" zzzzzz 2>&1 | grep -q "did you mean"'
 expect 2
 expect 2 frobnicate
 expect 2 dump
@@ -45,10 +54,21 @@ check "--token with no match selects nothing (got $n)" [ "$n" = 0 ]
 # ... and is an error, so that a typo never passes as a clean check.
 expect 2 dump --token nosuchtoken "$store"
 expect 2 verify-integrity --token nosuchtoken "$store"
-# A token directory that cannot be listed is an error finding, not a pass.
+expect 2 dump --object nosuchobject "$store"
+# A token directory without token.object is an error finding, not a pass.
 work=$(mktemp -d)
-mkdir -p "$work/s/tok"
+mkdir -p "$work/s/tok" "$work/home/Documents" "$work/home/.cache" "$work/empty"
+printf '\0\0\0\0\0\0\0\1' >"$work/s/tok/generation"
 expect 1 verify-integrity --fail-on error "$work/s"
+# A directory that holds no token at all is not a store: never a pass, and
+# never each subdirectory of a home directory taken for a damaged token.
+for cmd in dump verify-integrity; do
+  for d in home empty; do
+    expect 2 $cmd "$work/$d"
+    check "$cmd $d: says it is not a token store" \
+      grep -q "not a token store" <<<"$("$TOKENFS" $cmd "$work/$d" 2>&1)"
+  done
+done
 rm -rf "$work"
 # Hostile text in a store (terminal escapes, invalid UTF-8 in a label)
 # reaches neither the terminal raw nor JSON invalid.
