@@ -327,16 +327,19 @@ static int verify_path(verify_opts *o, const char *path, json_object *tokens, tf
 	}
 	/* What the store itself says outside any token (a token directory that
 	 * could not be listed, stray entries) is part of the verdict too. */
+	/* A usage error before any PIN is tried on any token. */
+	for (size_t t = 0; t < tfs_store_token_count(store) && o->v.seal_path != NULL; t++)
+		if (cli_token_selected(&o->co, tfs_store_token(store, t)) && ++o->seal_file_uses > 1) {
+			cli_error("verify-integrity: --seal-file names one manifest; select one token with --token");
+			tfs_report_free(rep);
+			tfs_store_free(store);
+			return TFS_EXIT_USAGE;
+		}
 	status = max_status(status, store_findings(o, store, tokens, worst, any_finding));
 	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
 		const tfs_token *tok = tfs_store_token(store, t);
 		if (!cli_token_selected(&o->co, tok))
 			continue;
-		if (o->v.seal_path != NULL && ++o->seal_file_uses > 1) {
-			cli_error("verify-integrity: --seal-file names one manifest; select one token with --token");
-			status = TFS_EXIT_USAGE;
-			break;
-		}
 		size_t first = tfs_report_finding_count(rep);
 		tfs_verify_summary s;
 		/* Large stores take seconds: say what is going on, at a terminal only. */

@@ -55,6 +55,13 @@ check "--token with no match selects nothing (got $n)" [ "$n" = 0 ]
 expect 2 dump --token nosuchtoken "$store"
 expect 2 verify-integrity --token nosuchtoken "$store"
 expect 2 dump --object nosuchobject "$store"
+# A usage error comes before any PIN is tried: with a wrong PIN, --seal-file
+# over two tokens is reported as the usage error, and nothing is written.
+sf=$(mktemp -u)
+out=$(TFS_WRONG=wrong "$TOKENFS" verify-integrity --user-pin env:TFS_WRONG --seal --seal-file "$sf" "$store" 2>&1)
+check "--seal-file with two tokens: the usage error, not the PIN ($out)" \
+  bash -c 'grep -q "select one token" <<<"$1" && ! grep -qi "pin" <<<"$1"' _ "$out"
+check "--seal-file with two tokens writes nothing" [ ! -e "$sf" ]
 # A token directory without token.object is an error finding, not a pass.
 work=$(mktemp -d)
 mkdir -p "$work/s/tok" "$work/home/Documents" "$work/home/.cache" "$work/empty"
