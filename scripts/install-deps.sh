@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages tokenfs needs to build, test and fuzz, but
-# only those that are missing, so `make demo` and `make check` can call it
-# every time at no cost. Needs root (or sudo) only when something is missing.
+# Installs the Debian 12 packages one kind of work needs, and only those that
+# are missing, so each make target can call it every time at no cost. Needs
+# root (or sudo) only when something is missing.
+#
+#   scripts/install-deps.sh build   building the library and the command (make demo)
+#   scripts/install-deps.sh check   build + the test suite (make check)
+#   scripts/install-deps.sh fuzz    build + the libFuzzer toolchain (make fuzz)
+#   scripts/install-deps.sh bench   check + the benchmark tools (make bench)
 set -euo pipefail
 
-packages=(
-  # build
+build=(
   cmake make gcc pkg-config
   libssl-dev        # OpenSSL 3: EVP, RAND, CRYPTO_memcmp, OPENSSL_cleanse
   libtasn1-6-dev    # DER decoding
@@ -13,17 +17,28 @@ packages=(
   libjson-c-dev     # JSON output and manifests
   libp11-kit-dev    # the maintained pkcs11.h our name tables are generated from
   python3           # build-time generators
-  # tests
+)
+check=(
   libcmocka-dev
   softhsm2 opensc python3-pykcs11 openssl   # real SoftHSM 2.6.1 to compare with
   python3-cryptography  # the tests' own decoder, independent of libtokenfs
   strace                # kill and I/O-error injection at every system call
   util-linux            # setpriv: a read-only store as an unprivileged user
-  # fuzzing
-  clang libclang-rt-14-dev
-  # benchmarks
-  time
+  jq                    # the JSON examples of docs/json.md, run as written
 )
+fuzz=(clang libclang-rt-14-dev)
+bench=(time)
+
+packages=()
+for kind in "${@:-check}"; do
+  case $kind in
+    build) packages+=("${build[@]}") ;;
+    check) packages+=("${build[@]}" "${check[@]}") ;;
+    fuzz)  packages+=("${build[@]}" "${fuzz[@]}") ;;
+    bench) packages+=("${build[@]}" "${check[@]}" "${bench[@]}") ;;
+    *) echo "install-deps: unknown kind '$kind' (build, check, fuzz or bench)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

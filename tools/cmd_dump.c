@@ -28,6 +28,7 @@ typedef struct dump_opts {
 	size_t nobjects;
 	size_t objects_matched;
 	bool reveal;     /* print key material and token keys */
+	bool brief;      /* text: one line per object, no attributes */
 } dump_opts;
 
 static void usage(FILE *out)
@@ -45,6 +46,8 @@ static void usage(FILE *out)
 	        "  -t, --token SEL       only tokens whose label, serial or directory name\n"
 	        "                        is SEL (repeatable)\n"
 	        "  -o, --object UUID     only objects with this uuid (repeatable)\n"
+	        "  -b, --brief           text: one summary line per object and the keys,\n"
+	        "                        without the attributes\n"
 	        "      --user-pin [SPEC] decrypt private objects with the user PIN\n"
 	        "      --so-pin [SPEC]   ... or the SO PIN; with both, check that they\n"
 	        "                        unwrap the same token key\n"
@@ -103,6 +106,9 @@ static int dump_option(void *ctx, int c, int argc, char **argv)
 	case 'R':
 		o->reveal = true;
 		break;
+	case 'b':
+		o->brief = true;
+		break;
 	default:
 		break;
 	}
@@ -117,10 +123,11 @@ static int parse_args(dump_opts *o, int argc, char **argv)
 		CLI_COMMON_LONGOPTS,
 		{"object", required_argument, NULL, 'o'},
 		{"reveal", no_argument, NULL, 'R'},
+		{"brief", no_argument, NULL, 'b'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int first = cli_parse(&o->co, argc, argv, "f:t:o:h", longopts, dump_option, o, usage);
+	int first = cli_parse(&o->co, argc, argv, "f:t:o:bh", longopts, dump_option, o, usage);
 	if (first < 0)
 		return -1;
 	return first;
@@ -466,6 +473,10 @@ int cmd_dump(int argc, char **argv)
 		cli_error("dump: --format softhsm shows files as stored; it takes no PIN and no --reveal");
 		first = -1;
 	}
+	if (first >= 0 && o.brief && o.format != FMT_TEXT) {
+		cli_error("dump: --brief is a form of the text output; scripts select from --format json");
+		first = -1;
+	}
 	if (first < 0 || cli_read_pins(&o.co) != 0) {
 		free_opts(&o);
 		return TFS_EXIT_USAGE;
@@ -477,7 +488,7 @@ int cmd_dump(int argc, char **argv)
 	if (o.format == FMT_JSON)
 		dump_json_init(&sink, stdout);
 	else
-		dump_text_init(&sink, stdout);
+		dump_text_init(&sink, stdout, o.brief);
 	int status = TFS_EXIT_OK;
 	for (int i = first; i < argc; i++)
 		status = max_status(status, dump_path(&o, &sink, argv[i]));

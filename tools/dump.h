@@ -47,6 +47,7 @@ struct dump_sink {
 	FILE *out;
 	bool first_token;  /* renderer state for separators */
 	bool first_object;
+	bool brief;        /* text: summaries only */
 	void (*token_begin)(dump_sink *s, const tfs_token *tok, const dump_token_info *info);
 	/* obj is NULL when the file could not be parsed; err then says why.
 	 * values[k] describes obj's k-th attribute when it is a byte string. */
@@ -56,7 +57,8 @@ struct dump_sink {
 	void (*finish)(dump_sink *s);
 };
 
-void dump_text_init(dump_sink *s, FILE *out);
+/* brief: one summary line per object and the key list, no attributes. */
+void dump_text_init(dump_sink *s, FILE *out, bool brief);
 void dump_json_init(dump_sink *s, FILE *out);
 
 /* The value of a ulong attribute with its symbolic name where it has one:

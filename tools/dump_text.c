@@ -52,6 +52,7 @@ static void text_token_begin(dump_sink *s, const tfs_token *tok, const dump_toke
 	if (!s->first_token)
 		fputc('\n', out);
 	s->first_token = false;
+	s->first_object = true;
 	if (tfs_token_metadata(tok) == NULL) {
 		fprintf(out, "Directory %s (no readable token.object)\n",
 		        cli_safe(tfs_token_path(tok), b, sizeof(b)));
@@ -234,6 +235,13 @@ static void text_object(dump_sink *s, const tfs_token *tok, size_t i, const tfs_
 {
 	FILE *out = s->out;
 	char b[4 * 4096 + 8];
+	if (s->brief) {
+		fprintf(out, "%s  %s  ", s->first_object ? "\n" : "",
+		        cli_safe(tfs_token_object_uuid(tok, i), b, sizeof(b)));
+		fprintf(out, "%s\n", obj == NULL ? "unreadable" : cli_safe(summary, b, sizeof(b)));
+		s->first_object = false;
+		return;
+	}
 	fprintf(out, "\n  Object %s", cli_safe(tfs_token_object_uuid(tok, i), b, sizeof(b)));
 	if (obj == NULL) {
 		fprintf(out, ": unreadable: %s\n", cli_safe(err->what, b, sizeof(b)));
@@ -268,10 +276,11 @@ static void text_finish(dump_sink *s)
 	(void)s;
 }
 
-void dump_text_init(dump_sink *s, FILE *out)
+void dump_text_init(dump_sink *s, FILE *out, bool brief)
 {
 	*s = (dump_sink){
 		.out = out,
+		.brief = brief,
 		.first_token = true,
 		.token_begin = text_token_begin,
 		.object = text_object,
