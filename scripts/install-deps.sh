@@ -25,6 +25,7 @@ check=(
   strace                # kill and I/O-error injection at every system call
   util-linux            # setpriv: a read-only store as an unprivileged user
   jq                    # the JSON examples of docs/json.md, run as written
+  abigail-tools         # abidiff: the library's ABI against its baseline
 )
 fuzz=(clang libclang-rt-14-dev)
 bench=(time)

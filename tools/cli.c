@@ -11,7 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "core/utf8.h"
-#include "pinspec.h"
+#include "tokenfs/pinspec.h"
 
 /* Copies s, escaping what `bad` rejects as \xNN; out holds at least one
  * byte and is always terminated. */

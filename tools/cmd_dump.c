@@ -12,12 +12,9 @@
 #include "cli.h"
 #include "dump.h"
 #include "pairing.h"
-#include "pinspec.h"
+#include "tokenfs/pinspec.h"
 #include "render_softhsm.h"
 
-#define CKA_CLASS 0x0
-#define CKA_KEY_TYPE 0x100
-#define CKA_CERTIFICATE_TYPE 0x80
 
 enum format { FMT_TEXT, FMT_JSON, FMT_SOFTHSM };
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "pinspec.h"
+#include "tokenfs/pinspec.h"
 #include "tokenfs/verify.h"
 
 typedef struct verify_opts {

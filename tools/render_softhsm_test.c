@@ -26,6 +26,7 @@
 
 #include "core/cursor.h"
 #include "render_softhsm.h"
+#include "tokenfs/pkcs11.h"
 #include "testutil/testutil.h"
 
 extern char **environ;
@@ -272,17 +273,10 @@ static void check_truncations(const char *name, const uint8_t *data, size_t size
 	}
 }
 
-#define CKA_CLASS 0x0u
-#define CKA_TOKEN 0x1u
-#define CKA_LABEL 0x3u
-#define CKA_VALUE 0x11u
-#define CKA_CERTIFICATE_TYPE 0x80u
-#define CKA_KEY_TYPE 0x100u
-#define CKA_VALUE_LEN 0x161u
-#define CKA_KEY_GEN_MECHANISM 0x166u
-#define CKA_HW_FEATURE_TYPE 0x300u
-#define CKA_WRAP_TEMPLATE 0x40000211u
-#define CKA_ALLOWED_MECHANISMS 0x40000600u
+
+
+
+
 #define UNAVAILABLE 0xffffffffu
 
 /* ---- tests ------------------------------------------------------------- */

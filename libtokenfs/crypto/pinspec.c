@@ -1,12 +1,12 @@
 /*
- * PIN input in OpenSSL's -passin syntax: see pinspec.h.
+ * PIN input in OpenSSL's -passin syntax: see tokenfs/pinspec.h.
  *
  * Every byte of the PIN passes through one stack buffer, wiped before
  * return, and one heap buffer, handed to the caller. Lines are read one
  * byte per read(2) so that nothing after the first line is consumed: the
  * rest of stdin or of a pipe stays for whoever reads it next.
  */
-#include "pinspec.h"
+#include "tokenfs/pinspec.h"
 
 #include <errno.h>
 #include <fcntl.h>

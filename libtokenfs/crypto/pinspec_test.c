@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "pinspec.h"
+#include "tokenfs/pinspec.h"
 #include "tokenfs/crypto.h"
 
 /* Reads a PIN from spec and checks it equals want (want_len bytes). */

@@ -13,8 +13,8 @@
  * empty PIN), but an input with no line at all (zero bytes) is an error.
  * PINs are raw bytes: no trimming, no character set.
  */
-#ifndef TFS_TOOLS_PINSPEC_H
-#define TFS_TOOLS_PINSPEC_H
+#ifndef TOKENFS_PINSPEC_H
+#define TOKENFS_PINSPEC_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -10,6 +10,8 @@
 #include "tokenfs/keys.h"
 #include "tokenfs/names.h"
 #include "tokenfs/object.h"
+#include "tokenfs/pinspec.h"
+#include "tokenfs/pkcs11.h"
 #include "tokenfs/store.h"
 #include "tokenfs/txn.h"
 #include "tokenfs/change.h"
