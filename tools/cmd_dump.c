@@ -15,9 +15,6 @@
 #include "pinspec.h"
 #include "render_softhsm.h"
 
-#define CKA_CLASS 0x0
-#define CKA_KEY_TYPE 0x100
-#define CKA_CERTIFICATE_TYPE 0x80
 
 enum format { FMT_TEXT, FMT_JSON, FMT_SOFTHSM };
 
@@ -232,86 +229,6 @@ static int unlock_token(dump_opts *o, const tfs_token *tok, tfs_token_key **key,
 	return status;
 }
 
-static uint64_t ulong_or(const tfs_object *obj, uint64_t type, uint64_t fallback)
-{
-	const tfs_attr *a = tfs_object_find(obj, type);
-	return a != NULL && tfs_attr_kind(a) == TFS_KIND_ULONG ? tfs_attr_ulong(a) : fallback;
-}
-
-/* Makes DER values, dates and moduli readable; bad DER keeps its hex and
- * gets a one-line reason. */
-static void decode_value(dump_value *v, uint64_t type, uint64_t cls, uint64_t sub_type)
-{
-	tfs_error err;
-	int rc = tfs_decode_attribute(&v->decoded, type, cls, sub_type, v->bytes, v->len, &err);
-	if (rc == TFS_OK || rc == TFS_E_NOTFOUND)
-		return;
-	char buf[700];
-	v->decode_error = strdup(tfs_error_format(&err, buf, sizeof(buf)));
-}
-
-/*
- * Decides how each byte string of obj is shown: decrypted with key where it
- * is ciphertext, redacted where it is key material (unless --reveal).
- * Reports values that do not decrypt; returns an exit status.
- */
-static int make_views(const dump_opts *o, const char *path, const tfs_object *obj,
-                      const tfs_token_key *key, dump_value *views)
-{
-	int status = TFS_EXIT_OK;
-	uint64_t cls = ulong_or(obj, CKA_CLASS, UINT64_MAX);
-	uint64_t key_type = ulong_or(obj, CKA_KEY_TYPE, UINT64_MAX);
-	uint64_t cert_type = ulong_or(obj, CKA_CERTIFICATE_TYPE, UINT64_MAX);
-	for (size_t k = 0; k < tfs_object_attr_count(obj); k++) {
-		const tfs_attr *a = tfs_object_attr(obj, k);
-		dump_value *v = &views[k];
-		memset(v, 0, sizeof(*v));
-		if (tfs_attr_kind(a) != TFS_KIND_BYTES)
-			continue;
-		v->bytes = tfs_attr_bytes(a, &v->len);
-		v->encrypted = tfs_object_attr_encrypted(obj, a);
-		if (v->encrypted && key != NULL) {
-			uint8_t *pt;
-			size_t n;
-			tfs_error err;
-			if (tfs_token_key_decrypt(key, &pt, &n, &v->layout, v->bytes, v->len, &err) == TFS_OK) {
-				v->bytes = pt;
-				v->len = n;
-				v->decrypted = true;
-			} else {
-				const char *name = tfs_name(TFS_NS_CKA, tfs_attr_type(a));
-				cli_error("%s: offset %llu: value of %s does not decrypt: %s", path,
-				          (unsigned long long)tfs_attr_value_offset(a), name ? name : "attribute",
-				          err.what);
-				v->error = "does not decrypt with the token key";
-				status = TFS_EXIT_PROBLEM;
-			}
-		}
-		bool plain = !v->encrypted || v->decrypted;
-		if (plain && !o->reveal && v->len > 0 && tfs_object_attr_is_key_material(obj, a)) {
-			tfs_error err;
-			v->redacted = true;
-			if (tfs_key_fingerprint(v->fingerprint, key_type, tfs_attr_type(a), v->bytes, v->len,
-			                        &err) != TFS_OK)
-				snprintf(v->fingerprint, sizeof(v->fingerprint), "(no fingerprint)");
-		} else if (plain) {
-			decode_value(v, tfs_attr_type(a), cls, cert_type != UINT64_MAX ? cert_type : key_type);
-		}
-	}
-	return status;
-}
-
-static void free_views(dump_value *views, size_t n)
-{
-	for (size_t k = 0; k < n; k++) {
-		if (views[k].decrypted)
-			tfs_secure_free((void *)views[k].bytes, views[k].len);
-		tfs_decoded_free(views[k].decoded);
-		free(views[k].decode_error);
-	}
-	free(views);
-}
-
 /* Dumps one token's objects through the sink; returns an exit status. */
 static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 {
@@ -325,21 +242,21 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 			continue;
 		tfs_object *obj = NULL;
 		dump_value *views = NULL;
-		char summary[256] = "";
+		char summary[1024] = "";
 		tfs_error err;
 		int rc = tfs_token_load_object(&obj, tok, i, &err);
 		if (rc == TFS_OK) {
 			const char *path = tfs_token_object_path(tok, i);
 			if (report_anomalies(path, obj))
 				status = max_status(status, TFS_EXIT_PROBLEM);
-			views = calloc(tfs_object_attr_count(obj) + 1, sizeof(*views));
+			int vs = dump_make_views(&views, path, obj, key, o->reveal);
 			if (views == NULL) {
 				cli_error("out of memory");
 				tfs_object_free(obj);
 				status = TFS_EXIT_USAGE;
 				break;
 			}
-			status = max_status(status, make_views(o, path, obj, key, views));
+			status = max_status(status, vs);
 			if (pairs != NULL)
 				pairing_add(pairs, tfs_token_object_uuid(tok, i), obj, views, summary,
 				            sizeof(summary));
@@ -350,7 +267,7 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 		}
 		sink->object(sink, tok, i, obj, views, summary, rc == TFS_OK ? NULL : &err);
 		if (obj != NULL)
-			free_views(views, tfs_object_attr_count(obj));
+			dump_free_views(views, obj);
 		tfs_object_free(obj);
 	}
 	size_t nkeys = 0;

@@ -10,10 +10,12 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <tokenfs/names.h>
 
 #include "core/cursor.h"
+#include "escape.h"
 #include "render_softhsm.h"
 
 enum { KIND_BOOL = 1, KIND_ULONG = 2, KIND_BYTES = 3, KIND_MAP = 4, KIND_MECHS = 5 };
@@ -361,7 +363,15 @@ void tfs_render_softhsm(FILE *out, const char *path, const uint8_t *data, size_t
 	tfs_cursor c;
 	uint64_t v;
 
-	fprintf(out, "Dump of object file \"%s\"\n", path);
+	/* The one departure from the tool: a file name reaches the terminal
+	 * escaped (escape.h), as in every other format; names SoftHSM makes
+	 * come out unchanged. */
+	size_t plen = strlen(path);
+	char *safe = malloc(ESC_SIZE(plen));
+	if (safe != NULL)
+		esc_bytes(safe, ESC_SIZE(plen), (const uint8_t *)path, plen, ESC_TERMINAL);
+	fprintf(out, "Dump of object file \"%s\"\n", safe != NULL ? safe : "(out of memory)");
+	free(safe);
 	tfs_cursor_init(&c, data, size);
 
 	/* Quirk: the tool prints "empty file" only if EOF is set after the
