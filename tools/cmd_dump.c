@@ -37,7 +37,8 @@ static void usage(FILE *out)
 	        "Options:\n"
 	        "  -f, --format FMT      text (default), json (docs/json.md), or softhsm:\n"
 	        "                        for every .object file exactly what SoftHSM 2.6.1's\n"
-	        "                        softhsm2-dump-file prints, token.object first\n"
+	        "                        softhsm2-dump-file prints, token.object first;\n"
+	        "                        needs --reveal when a file holds key material\n"
 	        "  -t, --token SEL       only tokens whose label, serial or directory name\n"
 	        "                        is SEL (repeatable)\n"
 	        "  -o, --object UUID     only objects with this uuid (repeatable)\n"
@@ -48,12 +49,14 @@ static void usage(FILE *out)
 	        "                        (first line); without SPEC, prompt without echo\n"
 	        "      --reveal          also print key material and the token key, which\n"
 	        "                        are otherwise shown as <redacted: N bytes> with a\n"
-	        "                        fingerprint (key check value or SHA-256 prefix)\n"
+	        "                        fingerprint (key check value or SHA-256 prefix),\n"
+	        "                        whether stored encrypted or not\n"
 	        "      --lock-timeout MS how long to wait for a SoftHSM writer (default 5000)\n"
 	        "  -h, --help            this text\n"
 	        "\n"
 	        "Without a PIN, private objects' byte strings are shown as ciphertext,\n"
-	        "marked encrypted. Key material stored in plaintext is redacted too.\n"
+	        "marked encrypted. Key material is redacted however it is stored.\n"
+	        "Labels show as text (escaped), other byte strings as hex.\n"
 	        "pass:PIN puts the PIN on the command line, where other users can see it\n"
 	        "in ps: prefer env:, file: or the prompt.\n"
 	        "\n"
@@ -280,8 +283,13 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 
 /* --format softhsm: raw bytes of every .object through the exact renderer.
  * Parsing them too decides the exit status. */
-static int dump_raw(FILE *out, const char *path, const uint8_t *data, size_t size)
+static int dump_raw(dump_opts *o, FILE *out, const char *path, const uint8_t *data, size_t size)
 {
+	/* Checked again here: a file may have changed since the first pass. */
+	if (!o->reveal && tfs_softhsm_shows_key_material(data, size)) {
+		cli_error("%s: holds key material; not shown without --reveal", path);
+		return TFS_EXIT_USAGE;
+	}
 	tfs_render_softhsm(out, path, data, size);
 	tfs_object *obj = NULL;
 	tfs_error err;
@@ -313,7 +321,7 @@ static int dump_token_softhsm(dump_opts *o, FILE *out, const tfs_token *tok)
 				free(data);
 				return TFS_EXIT_USAGE;
 			}
-			status = dump_raw(out, path, data, size);
+			status = dump_raw(o, out, path, data, size);
 			free(path);
 			free(data);
 		} else if (rc != TFS_E_NOTFOUND && rc != TFS_E_IO) {
@@ -329,10 +337,43 @@ static int dump_token_softhsm(dump_opts *o, FILE *out, const tfs_token *tok)
 			status = TFS_EXIT_USAGE;
 			continue;
 		}
-		status = max_status(status, dump_raw(out, tfs_token_object_path(tok, i), data, size));
+		status = max_status(status, dump_raw(o, out, tfs_token_object_path(tok, i), data, size));
 		free(data);
 	}
 	return status;
+}
+
+/*
+ * --format softhsm prints files as stored, key material included: without
+ * --reveal, refuse before any output when a selected file holds some.
+ * Returns the number of such files (the first few named on stderr).
+ */
+static size_t softhsm_key_files(dump_opts *o, const char *path)
+{
+	tfs_open_options opts = {.lock_timeout_ms = o->co.lock_ms};
+	tfs_store *store;
+	tfs_error err;
+	size_t found = 0;
+	if (tfs_store_open(&store, path, &opts, &err) != TFS_OK)
+		return 0; /* the real pass reports it */
+	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
+		const tfs_token *tok = tfs_store_token(store, t);
+		if (!cli_token_selected(&o->co, tok))
+			continue;
+		for (size_t i = 0; i < tfs_token_object_count(tok); i++) {
+			uint8_t *data;
+			size_t size;
+			if (!object_selected(o, tok, i) ||
+			    tfs_token_read_object(&data, &size, tok, i, &err) != TFS_OK)
+				continue;
+			if (tfs_softhsm_shows_key_material(data, size) && found++ < 5)
+				cli_error("%s: holds key material", tfs_token_object_path(tok, i));
+			OPENSSL_cleanse(data, size);
+			free(data);
+		}
+	}
+	tfs_store_free(store);
+	return found;
 }
 
 static int dump_path(dump_opts *o, dump_sink *sink, const char *path)
@@ -374,9 +415,23 @@ int cmd_dump(int argc, char **argv)
 {
 	dump_opts o = {.format = FMT_TEXT, .co = {.cmd = "dump"}};
 	int first = parse_args(&o, argc, argv);
-	if (first >= 0 && o.format == FMT_SOFTHSM && (o.co.want_user || o.co.want_so || o.reveal)) {
-		cli_error("dump: --format softhsm shows files as stored; it takes no PIN and no --reveal");
+	if (first >= 0 && o.format == FMT_SOFTHSM && (o.co.want_user || o.co.want_so)) {
+		cli_error("dump: --format softhsm shows files as stored; it takes no PIN");
 		first = -1;
+	}
+	if (first >= 0 && o.format == FMT_SOFTHSM && !o.reveal) {
+		size_t found = 0;
+		for (int i = first; i < argc; i++)
+			found += softhsm_key_files(&o, argv[i]);
+		o.co.matched = 0;
+		if (found > 0) {
+			cli_error("dump: --format softhsm shows files as stored, and %zu of them hold key "
+			          "material (secret or private key values, encrypted or not); add "
+			          "--reveal to print them, or use the default format, which redacts it",
+			          found);
+			free_opts(&o);
+			return TFS_EXIT_USAGE;
+		}
 	}
 	if (first < 0 || cli_read_pins(&o.co) != 0) {
 		free_opts(&o);
