@@ -39,6 +39,7 @@ struct json_object *cli_json_string(const char *s)
 	return j;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void vreport(const char *prefix, const char *fmt, va_list ap)
 {
 	/* Messages carry paths and labels from the store: make them safe. */

@@ -30,7 +30,9 @@ size_t esc_bytes(char *out, size_t size, const uint8_t *p, size_t n, esc_mode mo
 		if (len == 0 || (mode == ESC_TERMINAL && is_control(cp))) {
 			k = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", p[i]);
 			len = 1;
-		} else if (is_bidi(cp)) {
+		} else if (is_bidi(cp) || (mode == ESC_JSON && cp >= 0x7f && cp < 0xa0)) {
+			/* JSON escapes C0 itself but passes DEL and C1 (0x9b is CSI
+			 * on 8-bit terminals): those too become \uXXXX here. */
 			k = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", (unsigned)cp);
 		} else {
 			memcpy(tmp, p + i, len);

@@ -15,8 +15,9 @@
 
 typedef enum esc_mode {
 	ESC_TERMINAL, /* text for a terminal: controls, bidi and invalid UTF-8 escaped */
-	ESC_JSON      /* text for json-c or jw: JSON escapes controls itself, so only
-	               * invalid UTF-8 and bidi controls are escaped here */
+	ESC_JSON      /* text for json-c or jw: JSON escapes C0 itself, so only
+	               * invalid UTF-8 (\xNN), DEL, C1 and bidi controls (\uXXXX)
+	               * are escaped here */
 } esc_mode;
 
 /* Copies the n bytes at p into out (size > 0) under mode's rule, always
