@@ -425,10 +425,10 @@ int cmd_dump(int argc, char **argv)
 			found += softhsm_key_files(&o, argv[i]);
 		o.co.matched = 0;
 		if (found > 0) {
-			cli_error("dump: --format softhsm shows files as stored, and %zu of them hold key "
+			cli_error("dump: --format softhsm shows files as stored, and %zu file%s key "
 			          "material (secret or private key values, encrypted or not); add "
-			          "--reveal to print them, or use the default format, which redacts it",
-			          found);
+			          "--reveal to print %s, or use the default format, which redacts it",
+			          found, found == 1 ? " holds" : "s hold", found == 1 ? "it" : "them");
 			free_opts(&o);
 			return TFS_EXIT_USAGE;
 		}
