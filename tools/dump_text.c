@@ -139,8 +139,9 @@ static void print_bytes(FILE *out, const tfs_attr *a, const dump_value *v, int i
 		fprintf(out, "(empty)%s\n", mark);
 	} else if (v->text) {
 		char t[ESC_SIZE(SHOW_TEXT)];
-		esc_bytes(t, sizeof(t), p, n < SHOW_TEXT ? n : SHOW_TEXT, ESC_TERMINAL);
-		if (n > SHOW_TEXT)
+		size_t shown = esc_cut(p, n, SHOW_TEXT);
+		esc_bytes(t, sizeof(t), p, shown, ESC_TERMINAL);
+		if (shown < n)
 			fprintf(out, "\"%s...\" (%zu bytes)%s\n", t, n, mark);
 		else
 			fprintf(out, "\"%s\"%s\n", t, mark);

@@ -59,3 +59,14 @@ bool esc_is_text(const uint8_t *p, size_t n)
 	}
 	return true;
 }
+
+size_t esc_cut(const uint8_t *p, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	size_t cut = max;
+	/* At most three continuation bytes back: beyond, it was not UTF-8. */
+	for (size_t back = 0; back < 3 && cut > 0 && (p[cut] & 0xc0) == 0x80; back++)
+		cut--;
+	return (p[cut] & 0xc0) == 0x80 ? max : cut;
+}

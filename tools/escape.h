@@ -32,4 +32,8 @@ size_t esc_bytes(char *out, size_t size, const uint8_t *p, size_t n, esc_mode mo
  * do not make bytes binary; esc_bytes shows them escaped. */
 bool esc_is_text(const uint8_t *p, size_t n);
 
+/* How many of the n bytes at p to show when at most max fit: max, moved
+ * back to the start of a UTF-8 character so that none is cut in two. */
+size_t esc_cut(const uint8_t *p, size_t n, size_t max);
+
 #endif

@@ -242,7 +242,7 @@ void pairing_add(pairing *p, const char *uuid, const tfs_object *obj, const dump
 	const uint8_t *label = value_of(obj, values, CKA_LABEL, &len);
 	const dump_value *lv = view_of(obj, values, CKA_LABEL);
 	char lab[ESC_SIZE(SHOW_LABEL) + 16] = "(encrypted label)";
-	size_t shown = len < SHOW_LABEL ? len : SHOW_LABEL;
+	size_t shown = label != NULL ? esc_cut(label, len, SHOW_LABEL) : 0;
 	if (label != NULL && (lv->text || len == 0)) {
 		lab[0] = '\'';
 		size_t k = 1 + esc_bytes(lab + 1, sizeof(lab) - 5, label, shown, ESC_TERMINAL);

@@ -35,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DOCS = os.path.join(HERE, "..", "..", "docs", "json.md")
 LABEL = "Schlüssel-ÄÖ"
 LONG = "long-label-" + "x" * 60  # 71 bytes
+WIDE = "ä" * 200                   # 400 bytes: shown cut, never inside a character
 PIN = "5678"
 
 CKA_PRIVATE, CKA_LABEL, CKA_VALUE, CKA_WRAP_TEMPLATE = 0x2, 0x3, 0x11, 0x40000211
@@ -101,11 +102,11 @@ def shows(out, secret):
         (len(secret) >= 16 and spaced(secret[8:16]) in out)
 
 
-BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+BIDI = re.compile("[\u0080-\u009f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
 def unsafe(out):
-    """Raw bytes a terminal acts on: C0 but newline and tab, DEL, 0xff, bidi."""
+    """Raw bytes a terminal acts on: C0 but newline and tab, DEL, C1, 0xff, bidi."""
     if re.search(rb"[\x00-\x08\x0b-\x1f\x7f\xff]", out):
         return True
     try:
@@ -131,6 +132,7 @@ def make_store(tmp):
     p11("--keygen", "--key-type", "AES:16", "--id", "4142", "--label", LABEL)
     p11("--keygen", "--key-type", "AES:16", "--id", "43", "--label", LONG)
     p11("--keygen", "--key-type", "AES:16", "--id", "44", "--label", "rlo-\u202etxt.exe")
+    p11("--keygen", "--key-type", "AES:16", "--id", "46", "--label", WIDE)
     p11("--keygen", "--key-type", "AES:32", "--id", "45", "--label", "private-aes", "--private",
         "--sensitive")
     return tokendir
@@ -166,6 +168,9 @@ def labels(tokendir, files):
     check("a 71-byte label shows in the summary", f"'{LONG}' id 43" in text)
     check("a 71-byte label shows as text on its line",
           re.search(r'CKA_LABEL\s+bytes\s+"' + re.escape(LONG) + '"', text) is not None)
+    check("a 400-byte label is cut at a character in its line",
+          re.search(r'CKA_LABEL\s+bytes\s+"' + "ä" * 128 + r'\.\.\." \(400 bytes\)', text) is not None)
+    check("... and in the summary", f"'{'ä' * 64}...' id 46" in text)
     check("CKA_CHECK_VALUE is hex, not text",
           re.search(r"CKA_CHECK_VALUE\s+bytes\s+[0-9a-f]{6}\n", text) is not None and
           re.search(r'CKA_CHECK_VALUE\s+bytes\s+"', text) is None)
@@ -189,7 +194,7 @@ def labels(tokendir, files):
         got = subprocess.run(["bash", "-c", cmd], capture_output=True).stdout.decode()
         lines = got.splitlines()
         check(f"docs example prints the labels, got {lines!r}",
-              LABEL in lines and LONG in lines and "rlo-\\u202etxt.exe" in lines and
+              LABEL in lines and LONG in lines and "rlo-\\u202etxt.exe" in lines and WIDE in lines and
               any(x.startswith("hex:") for x in lines))
 
 
@@ -268,7 +273,7 @@ def hostile_names(tmp, tokendir):
     work = os.path.join(tmp, "names")
     shutil.copytree(tokendir, work)
     (tok,) = os.listdir(work)
-    bad_dir = b"tok\x1b]0;pwned\x07\xff\nx\x1b[2J"
+    bad_dir = b"tok\x1b]0;pwned\x07\xff\nx\x1b[2J\xc2\x9b31m"  # ... and C1 CSI
     os.rename(os.path.join(work, tok).encode(), os.path.join(work.encode(), bad_dir))
     tokpath = os.path.join(work.encode(), bad_dir)
     objs = sorted(n for n in os.listdir(tokpath) if n.endswith(b".object") and n != b"token.object")
