@@ -15,7 +15,6 @@
 #include "pinspec.h"
 #include "render_softhsm.h"
 
-
 enum format { FMT_TEXT, FMT_JSON, FMT_SOFTHSM };
 
 typedef struct dump_opts {
