@@ -243,6 +243,11 @@ def map_key(tmp, tokendir, files):
     rc, out, err = run("verify-integrity", "--user-pin", "env:PIN", "--seal", "--fail-on", "error",
                        work, env=env)
     check(f"--seal works (rc {rc}: {err[-300:]!r})", rc in (0, 1))
+    seals = [os.path.join(d, "tokenfs.seal") for d in
+             (os.path.join(work, t) for t in os.listdir(work))]
+    check("the seal file does not hold the template's key",
+          all(not shows(open(f, "rb").read(), secret) for f in seals if os.path.exists(f)) and
+          any(os.path.exists(f) for f in seals))
     newer = bytes.fromhex("0ddba11c0ddba11c0ddba11c0ddba11c")
     changed = open(wpath, "rb").read().replace(secret, newer)
     open(wpath, "wb").write(changed)
