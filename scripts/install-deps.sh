@@ -19,6 +19,7 @@ packages=(
   python3-cryptography  # the tests' own decoder, independent of libtokenfs
   strace                # kill and I/O-error injection at every system call
   util-linux            # setpriv: a read-only store as an unprivileged user
+  jq                    # docs/json.md's examples, run as written
   # fuzzing
   clang libclang-rt-14-dev
   # benchmarks
