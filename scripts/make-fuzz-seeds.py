@@ -7,6 +7,17 @@ fuzz/corpus/fuzz_tokendir: each token directory of testdata/store, and the
 fuzz/corpus/fuzz_journal:  write-engine journals (libtokenfs/txn/journal.h):
                            valid ones, each cut at every field, and damaged
                            ones that each break one rule of the parser
+fuzz/corpus/fuzz_verify:   the fuzz_tokendir images (the demo token's PIN is
+                           the target's fixed PIN, so its values decrypt)
+fuzz/corpus/fuzz_render:   the same images behind a --reveal byte (0 and 1),
+                           and a hostile demo token: file names with terminal
+                           and bidi controls, a label with U+202E, a plaintext
+                           key behind a flipped CKA_PRIVATE, a CKA_VALUE in a
+                           CKA_WRAP_TEMPLATE
+fuzz/corpus/fuzz_seal:     seals of the demo token and of the hostile one,
+                           made by `tokenfs verify-integrity --seal` (only when
+                           TOKENFS names the binary; the target re-signs them
+                           with its own key)
 
 Deterministic: seeds are named by the SHA-256 of their bytes.
 
@@ -169,9 +180,68 @@ def tokendir_seeds():
     write_seed("fuzz_tokendir", image(store, ""))
 
 
+def hostile_token(dst):
+    """A copy of the demo token made hostile (see the docstring) in dst."""
+    import shutil
+    store = os.path.join(TESTDATA, "store")
+    demo = next(os.path.join(store, t) for t in sorted(os.listdir(store))
+                if b"demo" in open(os.path.join(store, t, "token.object"), "rb").read())
+    shutil.copytree(demo, dst)
+    objs = sorted(f for f in os.listdir(dst) if f.endswith(".object") and f != "token.object")
+    os.rename(os.path.join(dst, objs[0]), os.path.join(dst, "\u202egpj\x1b]0;x\x07.object"))
+    for name in objs[1:]:
+        path = os.path.join(dst, name)
+        data = bytearray(open(path, "rb").read())
+        pos, attrs = 8, {}
+        while pos + 16 <= len(data):
+            t, k = struct.unpack(">QQ", data[pos:pos + 16])
+            attrs[t] = pos + 16
+            pos += 16 + (1 if k == 1 else 8 if k == 2 else
+                         8 + struct.unpack(">Q", data[pos + 16:pos + 24])[0] * (8 if k == 5 else 1))
+        if data[attrs.get(0x2, 0)] == 0 and 0x11 in attrs and 0x100 in attrs:
+            data[attrs[0x2]] = 0xFF  # a plaintext key that claims to be encrypted
+            secret = bytes(range(16))
+            entries = struct.pack(">QQQ", 0x11, 3, 16) + secret + \
+                struct.pack(">QQQ", 0x3, 3, 9) + "\u202etmpl".encode()[:9]
+            data += struct.pack(">QQQ", 0x40000211, 4, len(entries)) + entries
+            open(path, "wb").write(bytes(data))
+            break
+
+
+def render_seeds():
+    import tempfile
+    store = os.path.join(TESTDATA, "store")
+    images = [image(os.path.join(store, t), t) for t in sorted(os.listdir(store))]
+    with tempfile.TemporaryDirectory() as tmp:
+        hostile_token(os.path.join(tmp, "t"))
+        images.append(image(os.path.join(tmp, "t"), "t"))
+        for img in images:
+            write_seed("fuzz_verify", img)
+            write_seed("fuzz_render", b"\x00" + img)
+            write_seed("fuzz_render", b"\x01" + img)
+        tokenfs = os.environ.get("TOKENFS")
+        if not tokenfs:
+            print("TOKENFS not set: no fuzz_seal seeds", file=sys.stderr)
+            return
+        import subprocess
+        for tok in ("demo", "hostile"):
+            d = os.path.join(tmp, tok)
+            if tok == "demo":
+                shutil_copy = __import__("shutil").copytree
+                shutil_copy(next(os.path.join(store, t) for t in sorted(os.listdir(store))
+                                 if b"demo" in open(os.path.join(store, t, "token.object"),
+                                                    "rb").read()), d)
+            else:
+                d = os.path.join(tmp, "t")
+            subprocess.run([tokenfs, "verify-integrity", "--user-pin", "env:PIN", "--seal",
+                            "--fail-on", "error", d], env=dict(os.environ, PIN="user-pin-1"),
+                           capture_output=True)
+            write_seed("fuzz_seal", open(os.path.join(d, "tokenfs.seal"), "rb").read())
+
+
 def main():
-    targets = set(sys.argv[1:]) or {"fuzz_object", "fuzz_tokendir", "fuzz_journal"}
-    unknown = targets - {"fuzz_object", "fuzz_tokendir", "fuzz_journal"}
+    targets = set(sys.argv[1:]) or {"fuzz_object", "fuzz_tokendir", "fuzz_journal", "fuzz_render"}
+    unknown = targets - {"fuzz_object", "fuzz_tokendir", "fuzz_journal", "fuzz_render"}
     if unknown:
         raise SystemExit("unknown target: " + " ".join(sorted(unknown)))
     if "fuzz_journal" in targets:
@@ -181,6 +251,8 @@ def main():
         object_seeds()
     if "fuzz_tokendir" in targets:
         tokendir_seeds()
+    if "fuzz_render" in targets:  # also fuzz_verify and fuzz_seal
+        render_seeds()
     return 0
 
 

@@ -10,43 +10,22 @@
 
 #include <openssl/crypto.h>
 
-#include "core/utf8.h"
+#include "escape.h"
 #include "tokenfs/pinspec.h"
-
-/* Copies s, escaping what `bad` rejects as \xNN; out holds at least one
- * byte and is always terminated. */
-static void escape(const char *s, char *out, size_t size, bool terminal)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), o = 0;
-	for (size_t i = 0; i < n && o + 5 < size;) {
-		uint32_t cp = 0;
-		size_t len = tfs_utf8_decode(p + i, n - i, &cp);
-		bool control = cp < 0x20 || (cp >= 0x7F && cp < 0xA0); /* C0, DEL, C1 */
-		if (len == 0 || (terminal && control)) {
-			o += (size_t)snprintf(out + o, size - o, "\\x%02x", p[i]);
-			i++;
-		} else {
-			memcpy(out + o, p + i, len);
-			o += len;
-			i += len;
-		}
-	}
-	out[o] = '\0';
-}
 
 const char *cli_safe(const char *s, char *buf, size_t size)
 {
-	escape(s != NULL ? s : "", buf, size, true);
+	s = s != NULL ? s : "";
+	esc_bytes(buf, size, (const uint8_t *)s, strlen(s), ESC_TERMINAL);
 	return buf;
 }
 
 char *cli_utf8(const char *s)
 {
-	size_t size = 4 * strlen(s) + 6;
-	char *out = malloc(size);
+	size_t n = strlen(s);
+	char *out = malloc(ESC_SIZE(n));
 	if (out != NULL)
-		escape(s, out, size, false);
+		esc_bytes(out, ESC_SIZE(n), (const uint8_t *)s, n, ESC_JSON);
 	return out;
 }
 
@@ -60,6 +39,7 @@ struct json_object *cli_json_string(const char *s)
 	return j;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void vreport(const char *prefix, const char *fmt, va_list ap)
 {
 	/* Messages carry paths and labels from the store: make them safe. */

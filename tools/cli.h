@@ -92,10 +92,11 @@ void cli_common_free(cli_common *co);
 
 /*
  * Text read from a store is untrusted. cli_safe copies s into buf for a
- * terminal: C0 and C1 control characters, DEL and bytes that are not valid
- * UTF-8 become \xNN, so a label cannot move the cursor or retitle the
- * window. Returns buf (cut to fit). cli_utf8 is the JSON rule: only invalid
- * UTF-8 becomes \xNN (json-c escapes the rest); free() the result.
+ * terminal under escape.h's rule (controls, invalid UTF-8 and bidi controls
+ * escaped), so a label cannot move the cursor, retitle the window or
+ * reorder the line. Returns buf (cut to fit). cli_utf8 is the JSON rule:
+ * invalid UTF-8 and bidi controls escaped (JSON escapes the other
+ * controls itself); free() the result.
  */
 const char *cli_safe(const char *s, char *buf, size_t size);
 char *cli_utf8(const char *s);

@@ -15,7 +15,6 @@
 #include "tokenfs/pinspec.h"
 #include "render_softhsm.h"
 
-
 enum format { FMT_TEXT, FMT_JSON, FMT_SOFTHSM };
 
 typedef struct dump_opts {
@@ -39,7 +38,8 @@ static void usage(FILE *out)
 	        "Options:\n"
 	        "  -f, --format FMT      text (default), json (docs/json.md), or softhsm:\n"
 	        "                        for every .object file exactly what SoftHSM 2.6.1's\n"
-	        "                        softhsm2-dump-file prints, token.object first\n"
+	        "                        softhsm2-dump-file prints, token.object first;\n"
+	        "                        needs --reveal when a file holds key material\n"
 	        "  -t, --token SEL       only tokens whose label, serial or directory name\n"
 	        "                        is SEL (repeatable)\n"
 	        "  -o, --object UUID     only objects with this uuid (repeatable)\n"
@@ -52,12 +52,14 @@ static void usage(FILE *out)
 	        "                        (first line); without SPEC, prompt without echo\n"
 	        "      --reveal          also print key material and the token key, which\n"
 	        "                        are otherwise shown as <redacted: N bytes> with a\n"
-	        "                        fingerprint (key check value or SHA-256 prefix)\n"
+	        "                        fingerprint (key check value or SHA-256 prefix),\n"
+	        "                        whether stored encrypted or not\n"
 	        "      --lock-timeout MS how long to wait for a SoftHSM writer (default 5000)\n"
 	        "  -h, --help            this text\n"
 	        "\n"
 	        "Without a PIN, private objects' byte strings are shown as ciphertext,\n"
-	        "marked encrypted. Key material stored in plaintext is redacted too.\n"
+	        "marked encrypted. Key material is redacted however it is stored.\n"
+	        "Labels show as text (escaped), other byte strings as hex.\n"
 	        "pass:PIN puts the PIN on the command line, where other users can see it\n"
 	        "in ps: prefer env:, file: or the prompt.\n"
 	        "\n"
@@ -241,86 +243,6 @@ static int unlock_token(dump_opts *o, const tfs_token *tok, tfs_token_key **key,
 	return status;
 }
 
-static uint64_t ulong_or(const tfs_object *obj, uint64_t type, uint64_t fallback)
-{
-	const tfs_attr *a = tfs_object_find(obj, type);
-	return a != NULL && tfs_attr_kind(a) == TFS_KIND_ULONG ? tfs_attr_ulong(a) : fallback;
-}
-
-/* Makes DER values, dates and moduli readable; bad DER keeps its hex and
- * gets a one-line reason. */
-static void decode_value(dump_value *v, uint64_t type, uint64_t cls, uint64_t sub_type)
-{
-	tfs_error err;
-	int rc = tfs_decode_attribute(&v->decoded, type, cls, sub_type, v->bytes, v->len, &err);
-	if (rc == TFS_OK || rc == TFS_E_NOTFOUND)
-		return;
-	char buf[700];
-	v->decode_error = strdup(tfs_error_format(&err, buf, sizeof(buf)));
-}
-
-/*
- * Decides how each byte string of obj is shown: decrypted with key where it
- * is ciphertext, redacted where it is key material (unless --reveal).
- * Reports values that do not decrypt; returns an exit status.
- */
-static int make_views(const dump_opts *o, const char *path, const tfs_object *obj,
-                      const tfs_token_key *key, dump_value *views)
-{
-	int status = TFS_EXIT_OK;
-	uint64_t cls = ulong_or(obj, CKA_CLASS, UINT64_MAX);
-	uint64_t key_type = ulong_or(obj, CKA_KEY_TYPE, UINT64_MAX);
-	uint64_t cert_type = ulong_or(obj, CKA_CERTIFICATE_TYPE, UINT64_MAX);
-	for (size_t k = 0; k < tfs_object_attr_count(obj); k++) {
-		const tfs_attr *a = tfs_object_attr(obj, k);
-		dump_value *v = &views[k];
-		memset(v, 0, sizeof(*v));
-		if (tfs_attr_kind(a) != TFS_KIND_BYTES)
-			continue;
-		v->bytes = tfs_attr_bytes(a, &v->len);
-		v->encrypted = tfs_object_attr_encrypted(obj, a);
-		if (v->encrypted && key != NULL) {
-			uint8_t *pt;
-			size_t n;
-			tfs_error err;
-			if (tfs_token_key_decrypt(key, &pt, &n, &v->layout, v->bytes, v->len, &err) == TFS_OK) {
-				v->bytes = pt;
-				v->len = n;
-				v->decrypted = true;
-			} else {
-				const char *name = tfs_name(TFS_NS_CKA, tfs_attr_type(a));
-				cli_error("%s: offset %llu: value of %s does not decrypt: %s", path,
-				          (unsigned long long)tfs_attr_value_offset(a), name ? name : "attribute",
-				          err.what);
-				v->error = "does not decrypt with the token key";
-				status = TFS_EXIT_PROBLEM;
-			}
-		}
-		bool plain = !v->encrypted || v->decrypted;
-		if (plain && !o->reveal && v->len > 0 && tfs_object_attr_is_key_material(obj, a)) {
-			tfs_error err;
-			v->redacted = true;
-			if (tfs_key_fingerprint(v->fingerprint, key_type, tfs_attr_type(a), v->bytes, v->len,
-			                        &err) != TFS_OK)
-				snprintf(v->fingerprint, sizeof(v->fingerprint), "(no fingerprint)");
-		} else if (plain) {
-			decode_value(v, tfs_attr_type(a), cls, cert_type != UINT64_MAX ? cert_type : key_type);
-		}
-	}
-	return status;
-}
-
-static void free_views(dump_value *views, size_t n)
-{
-	for (size_t k = 0; k < n; k++) {
-		if (views[k].decrypted)
-			tfs_secure_free((void *)views[k].bytes, views[k].len);
-		tfs_decoded_free(views[k].decoded);
-		free(views[k].decode_error);
-	}
-	free(views);
-}
-
 /* Dumps one token's objects through the sink; returns an exit status. */
 static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 {
@@ -334,21 +256,21 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 			continue;
 		tfs_object *obj = NULL;
 		dump_value *views = NULL;
-		char summary[256] = "";
+		char summary[1024] = "";
 		tfs_error err;
 		int rc = tfs_token_load_object(&obj, tok, i, &err);
 		if (rc == TFS_OK) {
 			const char *path = tfs_token_object_path(tok, i);
 			if (report_anomalies(path, obj))
 				status = max_status(status, TFS_EXIT_PROBLEM);
-			views = calloc(tfs_object_attr_count(obj) + 1, sizeof(*views));
+			int vs = dump_make_views(&views, path, obj, key, o->reveal);
 			if (views == NULL) {
 				cli_error("out of memory");
 				tfs_object_free(obj);
 				status = TFS_EXIT_USAGE;
 				break;
 			}
-			status = max_status(status, make_views(o, path, obj, key, views));
+			status = max_status(status, vs);
 			if (pairs != NULL)
 				pairing_add(pairs, tfs_token_object_uuid(tok, i), obj, views, summary,
 				            sizeof(summary));
@@ -359,7 +281,7 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 		}
 		sink->object(sink, tok, i, obj, views, summary, rc == TFS_OK ? NULL : &err);
 		if (obj != NULL)
-			free_views(views, tfs_object_attr_count(obj));
+			dump_free_views(views, obj);
 		tfs_object_free(obj);
 	}
 	size_t nkeys = 0;
@@ -372,8 +294,13 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 
 /* --format softhsm: raw bytes of every .object through the exact renderer.
  * Parsing them too decides the exit status. */
-static int dump_raw(FILE *out, const char *path, const uint8_t *data, size_t size)
+static int dump_raw(dump_opts *o, FILE *out, const char *path, const uint8_t *data, size_t size)
 {
+	/* Checked again here: a file may have changed since the first pass. */
+	if (!o->reveal && tfs_softhsm_shows_key_material(data, size)) {
+		cli_error("%s: holds key material; not shown without --reveal", path);
+		return TFS_EXIT_USAGE;
+	}
 	tfs_render_softhsm(out, path, data, size);
 	tfs_object *obj = NULL;
 	tfs_error err;
@@ -405,7 +332,7 @@ static int dump_token_softhsm(dump_opts *o, FILE *out, const tfs_token *tok)
 				free(data);
 				return TFS_EXIT_USAGE;
 			}
-			status = dump_raw(out, path, data, size);
+			status = dump_raw(o, out, path, data, size);
 			free(path);
 			free(data);
 		} else if (rc != TFS_E_NOTFOUND && rc != TFS_E_IO) {
@@ -421,10 +348,43 @@ static int dump_token_softhsm(dump_opts *o, FILE *out, const tfs_token *tok)
 			status = TFS_EXIT_USAGE;
 			continue;
 		}
-		status = max_status(status, dump_raw(out, tfs_token_object_path(tok, i), data, size));
+		status = max_status(status, dump_raw(o, out, tfs_token_object_path(tok, i), data, size));
 		free(data);
 	}
 	return status;
+}
+
+/*
+ * --format softhsm prints files as stored, key material included: without
+ * --reveal, refuse before any output when a selected file holds some.
+ * Returns the number of such files (the first few named on stderr).
+ */
+static size_t softhsm_key_files(dump_opts *o, const char *path)
+{
+	tfs_open_options opts = {.lock_timeout_ms = o->co.lock_ms};
+	tfs_store *store;
+	tfs_error err;
+	size_t found = 0;
+	if (tfs_store_open(&store, path, &opts, &err) != TFS_OK)
+		return 0; /* the real pass reports it */
+	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
+		const tfs_token *tok = tfs_store_token(store, t);
+		if (!cli_token_selected(&o->co, tok))
+			continue;
+		for (size_t i = 0; i < tfs_token_object_count(tok); i++) {
+			uint8_t *data;
+			size_t size;
+			if (!object_selected(o, tok, i) ||
+			    tfs_token_read_object(&data, &size, tok, i, &err) != TFS_OK)
+				continue;
+			if (tfs_softhsm_shows_key_material(data, size) && found++ < 5)
+				cli_error("%s: holds key material", tfs_token_object_path(tok, i));
+			OPENSSL_cleanse(data, size);
+			free(data);
+		}
+	}
+	tfs_store_free(store);
+	return found;
 }
 
 static int dump_path(dump_opts *o, dump_sink *sink, const char *path)
@@ -466,13 +426,27 @@ int cmd_dump(int argc, char **argv)
 {
 	dump_opts o = {.format = FMT_TEXT, .co = {.cmd = "dump"}};
 	int first = parse_args(&o, argc, argv);
-	if (first >= 0 && o.format == FMT_SOFTHSM && (o.co.want_user || o.co.want_so || o.reveal)) {
-		cli_error("dump: --format softhsm shows files as stored; it takes no PIN and no --reveal");
+	if (first >= 0 && o.format == FMT_SOFTHSM && (o.co.want_user || o.co.want_so)) {
+		cli_error("dump: --format softhsm shows files as stored; it takes no PIN");
 		first = -1;
 	}
 	if (first >= 0 && o.brief && o.format != FMT_TEXT) {
 		cli_error("dump: --brief is a form of the text output; scripts select from --format json");
 		first = -1;
+	}
+	if (first >= 0 && o.format == FMT_SOFTHSM && !o.reveal) {
+		size_t found = 0;
+		for (int i = first; i < argc; i++)
+			found += softhsm_key_files(&o, argv[i]);
+		o.co.matched = 0;
+		if (found > 0) {
+			cli_error("dump: --format softhsm shows files as stored, and %zu file%s key "
+			          "material (secret or private key values, encrypted or not); add "
+			          "--reveal to print %s, or use the default format, which redacts it",
+			          found, found == 1 ? " holds" : "s hold", found == 1 ? "it" : "them");
+			free_opts(&o);
+			return TFS_EXIT_USAGE;
+		}
 	}
 	if (first < 0 || cli_read_pins(&o.co) != 0) {
 		free_opts(&o);

@@ -17,12 +17,30 @@ typedef struct dump_value {
 	bool encrypted;       /* stored as ciphertext */
 	bool decrypted;       /* bytes are the decrypted plaintext */
 	bool redacted;        /* key material: show len and fingerprint only */
+	bool text;            /* a text attribute (dump_attr_is_text) holding text: shown as text */
 	tfs_layout layout;    /* of a decrypted value */
 	char fingerprint[TFS_FINGERPRINT_LEN]; /* of redacted values */
 	const char *error;    /* why decryption failed, else NULL */
 	tfs_decoded *decoded; /* DER and dates made readable, or NULL */
 	char *decode_error;   /* why a value meant to be DER did not decode */
+	struct dump_value *entries; /* of an attribute map: one view per entry, else NULL */
 } dump_value;
+
+/*
+ * The views of obj's attributes (*out, one per attribute; free with
+ * dump_free_views): ciphertext decrypted with key (may be NULL), key
+ * material redacted unless reveal, whether it is stored encrypted or not.
+ * Values that do not decrypt are reported on stderr naming path. Returns an
+ * exit status.
+ */
+int dump_make_views(dump_value **out, const char *path, const tfs_object *obj,
+                    const tfs_token_key *key, bool reveal);
+void dump_free_views(dump_value *views, const tfs_object *obj);
+
+/* Whether an attribute type holds text (CKA_LABEL, CKA_APPLICATION,
+ * CKA_URL, dates, the token label); every other byte string is binary and
+ * shown in hex even when its bytes happen to be printable. */
+bool dump_attr_is_text(uint64_t type);
 
 /* One key (private key, public key and certificate with the same CKA_ID
  * and the same public key) as the walk pairs them at a token's end. */

@@ -36,7 +36,7 @@ static json_object *u64(uint64_t v)
 
 static void write_attr(jw *w, const tfs_attr *a, const dump_value *v);
 
-static void write_value(jw *w, const tfs_attr *a)
+static void write_value(jw *w, const tfs_attr *a, const dump_value *v)
 {
 	switch (tfs_attr_kind(a)) {
 	case TFS_KIND_BOOL:
@@ -45,16 +45,14 @@ static void write_value(jw *w, const tfs_attr *a)
 	case TFS_KIND_ULONG:
 		jw_u64(w, tfs_attr_ulong(a));
 		break;
-	case TFS_KIND_BYTES: {
-		size_t n;
-		const uint8_t *p = tfs_attr_bytes(a, &n);
-		jw_hex(w, p, n);
+	case TFS_KIND_BYTES:
+		jw_null(w); /* no view: out of memory; show nothing that could be a key */
 		break;
-	}
 	case TFS_KIND_MAP:
 		jw_array(w);
 		for (size_t i = 0; i < tfs_attr_map_count(a); i++)
-			write_attr(w, tfs_attr_map_entry(a, i), NULL);
+			write_attr(w, tfs_attr_map_entry(a, i),
+			           v != NULL && v->entries != NULL ? &v->entries[i] : NULL);
 		jw_end_array(w);
 		break;
 	case TFS_KIND_MECHS:
@@ -124,9 +122,21 @@ static void write_view(jw *w, const dump_value *v)
 		jw_key(w, "value");
 		jw_hex(w, v->bytes, v->len);
 	}
+	if (v->text) {
+		/* Beside the bytes, so that .value stays bytes and .text reads. */
+		char *t = malloc(v->len + 1);
+		if (t != NULL) {
+			memcpy(t, v->bytes, v->len);
+			t[v->len] = '\0';
+			jw_key(w, "text");
+			jw_text(w, t);
+			OPENSSL_cleanse(t, v->len);
+			free(t);
+		}
+	}
 }
 
-/* v is NULL for map entries, which are never encrypted. */
+/* v is the view of a byte string or map (NULL only when out of memory). */
 static void write_attr(jw *w, const tfs_attr *a, const dump_value *v)
 {
 	uint64_t type = tfs_attr_type(a);
@@ -147,7 +157,7 @@ static void write_attr(jw *w, const tfs_attr *a, const dump_value *v)
 		write_view(w, v);
 	} else {
 		jw_key(w, "value");
-		write_value(w, a);
+		write_value(w, a, v);
 	}
 	if (tfs_attr_kind(a) == TFS_KIND_ULONG) {
 		const char *vn = dump_ulong_name(type, tfs_attr_ulong(a));

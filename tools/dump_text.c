@@ -1,8 +1,8 @@
 /*
  * The human-readable dump. One header block per token, then each object
- * with one line per attribute: name, kind, value. Byte strings show as text
- * when they are printable, else as hex folded at 16 bytes with a printable
- * column, like hexdump -C.
+ * with one line per attribute: name, kind, value. Text attributes (labels)
+ * show as text when they hold text; every other byte string as hex, folded
+ * at 16 bytes with a printable column like hexdump -C.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "dump.h"
+#include "escape.h"
 
 #define NAME_WIDTH 30
 
@@ -88,14 +89,6 @@ static void text_token_begin(dump_sink *s, const tfs_token *tok, const dump_toke
 	fprintf(out, "  %-12s %zu\n", "objects:", tfs_token_object_count(tok));
 }
 
-static bool printable(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!isprint(p[i]))
-			return false;
-	return true;
-}
-
 /* hexdump -C style lines, each built in a buffer: formatting every byte
  * with fprintf was a third of dump's time. */
 static void hex_lines(FILE *out, const uint8_t *p, size_t n, int indent)
@@ -124,29 +117,40 @@ static void hex_lines(FILE *out, const uint8_t *p, size_t n, int indent)
 
 static void print_attr(FILE *out, const tfs_attr *a, const dump_value *v, int indent);
 
+/* Text attributes show at most this many bytes of their text. */
+#define SHOW_TEXT 256
+
 static void print_bytes(FILE *out, const tfs_attr *a, const dump_value *v, int indent)
 {
 	size_t n;
-	const uint8_t *p = tfs_attr_bytes(a, &n);
-	bool enc = false;
-	if (v != NULL) {
-		p = v->bytes;
-		n = v->len;
-		enc = v->encrypted && !v->decrypted;
+	tfs_attr_bytes(a, &n);
+	if (v == NULL) { /* no view (out of memory): show nothing that could be a key */
+		fprintf(out, "%zu bytes (not shown)\n", n);
+		return;
 	}
-	const char *mark = v == NULL || !v->decrypted ? ""
+	const uint8_t *p = v->bytes;
+	n = v->len;
+	bool enc = v->encrypted && !v->decrypted;
+	const char *mark = !v->decrypted ? ""
 	                   : v->layout == TFS_LAYOUT_GCM ? " [decrypted, gcm]" : " [decrypted, cbc]";
-	if (v != NULL && v->redacted) {
-		fprintf(out, "<redacted: %zu bytes> %s%s\n", n, v->fingerprint, mark);
+	if (v->redacted) {
+		fprintf(out, "<redacted: %zu bytes%s> %s%s\n", n, enc ? ", stored encrypted" : "",
+		        v->fingerprint, mark);
 	} else if (n == 0) {
 		fprintf(out, "(empty)%s\n", mark);
-	} else if (!enc && n <= 64 && printable(p, n)) {
-		fprintf(out, "\"%.*s\"%s\n", (int)n, (const char *)p, mark);
+	} else if (v->text) {
+		char t[ESC_SIZE(SHOW_TEXT)];
+		size_t shown = esc_cut(p, n, SHOW_TEXT);
+		esc_bytes(t, sizeof(t), p, shown, ESC_TERMINAL);
+		if (shown < n)
+			fprintf(out, "\"%s...\" (%zu bytes)%s\n", t, n, mark);
+		else
+			fprintf(out, "\"%s\"%s\n", t, mark);
 	} else if (!enc && n <= 16) {
 		for (size_t i = 0; i < n; i++)
 			fprintf(out, "%02x", p[i]);
 		fprintf(out, "%s\n", mark);
-	} else if (v != NULL && v->decoded != NULL && n > 64) {
+	} else if (v->decoded != NULL && n > 64) {
 		/* Decoded below; the raw bytes are in the JSON output. */
 		fprintf(out, "%zu bytes of %s%s\n", n, tfs_decoded_kind(v->decoded), mark);
 	} else {
@@ -194,7 +198,8 @@ static void print_value(FILE *out, const tfs_attr *a, const dump_value *v, int i
 		fprintf(out, "%zu entr%s\n", tfs_attr_map_count(a),
 		        tfs_attr_map_count(a) == 1 ? "y" : "ies");
 		for (size_t i = 0; i < tfs_attr_map_count(a); i++)
-			print_attr(out, tfs_attr_map_entry(a, i), NULL, indent + 4);
+			print_attr(out, tfs_attr_map_entry(a, i),
+			           v != NULL && v->entries != NULL ? &v->entries[i] : NULL, indent + 4);
 		break;
 	case TFS_KIND_MECHS:
 		if (tfs_attr_mech_count(a) == 0)
@@ -213,7 +218,7 @@ static void print_value(FILE *out, const tfs_attr *a, const dump_value *v, int i
 	}
 }
 
-/* v is NULL for map entries: they are never encrypted. */
+/* v is the view of a byte string or map (NULL only when out of memory). */
 static void print_attr(FILE *out, const tfs_attr *a, const dump_value *v, int indent)
 {
 	const char *name = tfs_name(TFS_NS_CKA, tfs_attr_type(a));
@@ -259,15 +264,16 @@ static void text_token_end(dump_sink *s, const tfs_token *tok, const dump_key *k
 	if (n == 0)
 		return;
 	fprintf(s->out, "\n  Keys (private key, public key and certificate by CKA_ID and public key)\n");
+	char b[4 * 4096 + 8]; /* uuids are file names from the store */
 	for (size_t i = 0; i < n; i++) {
 		const dump_key *k = &keys[i];
 		fprintf(s->out, "    id %s  %s\n", k->id, k->summary[0] ? k->summary : "");
 		if (k->private_uuid)
-			fprintf(s->out, "      private key  %s\n", k->private_uuid);
+			fprintf(s->out, "      private key  %s\n", cli_safe(k->private_uuid, b, sizeof(b)));
 		if (k->public_uuid)
-			fprintf(s->out, "      public key   %s\n", k->public_uuid);
+			fprintf(s->out, "      public key   %s\n", cli_safe(k->public_uuid, b, sizeof(b)));
 		if (k->cert_uuid)
-			fprintf(s->out, "      certificate  %s\n", k->cert_uuid);
+			fprintf(s->out, "      certificate  %s\n", cli_safe(k->cert_uuid, b, sizeof(b)));
 	}
 }
 

@@ -7,6 +7,8 @@
  */
 #include "pairing.h"
 
+#include "escape.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,9 @@
 #include <openssl/evp.h>
 #include <openssl/asn1.h>
 #include <p11-kit/pkcs11.h>
+
+/* Bytes of a label a summary shows. */
+#define SHOW_LABEL 128
 
 typedef struct part {
 	size_t seq;          /* order of arrival */
@@ -206,14 +211,6 @@ static const char *class_word(uint64_t cls)
 	}
 }
 
-static bool printable(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!isprint(p[i]))
-			return false;
-	return true;
-}
-
 void pairing_add(pairing *p, const char *uuid, const tfs_object *obj, const dump_value *values,
                  char *buf, size_t size)
 {
@@ -240,12 +237,22 @@ void pairing_add(pairing *p, const char *uuid, const tfs_object *obj, const dump
 	if (pt.cls == CKO_CERTIFICATE && (v = value_of(obj, values, CKA_VALUE, &len)) != NULL)
 		cert_key(&pt, v, len);
 
-	/* "private key RSA 2048 'label' id 01" */
+	/* "private key RSA 2048 'label' id 01": the label as its attribute
+	 * line shows it, text escaped or hex, cut at SHOW_LABEL bytes. */
 	const uint8_t *label = value_of(obj, values, CKA_LABEL, &len);
-	char lab[80] = "(encrypted label)";
-	if (label != NULL)
-		snprintf(lab, sizeof(lab), "'%.*s'", printable(label, len) && len < 64 ? (int)len : 0,
-		         (const char *)label);
+	const dump_value *lv = view_of(obj, values, CKA_LABEL);
+	char lab[ESC_SIZE(SHOW_LABEL) + 16] = "(encrypted label)";
+	size_t shown = label != NULL ? esc_cut(label, len, SHOW_LABEL) : 0;
+	if (label != NULL && (lv->text || len == 0)) {
+		lab[0] = '\'';
+		size_t k = 1 + esc_bytes(lab + 1, sizeof(lab) - 5, label, shown, ESC_TERMINAL);
+		snprintf(lab + k, sizeof(lab) - k, "%s'", shown < len ? "..." : "");
+	} else if (label != NULL) {
+		int k = snprintf(lab, sizeof(lab), "label ");
+		for (size_t i = 0; i < shown; i++)
+			k += snprintf(lab + k, sizeof(lab) - (size_t)k, "%02x", label[i]);
+		snprintf(lab + k, sizeof(lab) - (size_t)k, "%s", shown < len ? "..." : "");
+	}
 	snprintf(buf, size, "%s%s%s %s%s%s", class_word(pt.cls), pt.size[0] ? " " : "", pt.size, lab,
 	         pt.id[0] ? " id " : "", pt.id);
 

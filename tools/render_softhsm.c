@@ -10,10 +10,15 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <p11-kit/pkcs11.h>
+#include <tokenfs/keys.h>
 #include <tokenfs/names.h>
+#include <tokenfs/object.h>
 
 #include "core/cursor.h"
+#include "escape.h"
 #include "render_softhsm.h"
 
 enum { KIND_BOOL = 1, KIND_ULONG = 2, KIND_BYTES = 3, KIND_MAP = 4, KIND_MECHS = 5 };
@@ -361,7 +366,15 @@ void tfs_render_softhsm(FILE *out, const char *path, const uint8_t *data, size_t
 	tfs_cursor c;
 	uint64_t v;
 
-	fprintf(out, "Dump of object file \"%s\"\n", path);
+	/* The one departure from the tool: a file name reaches the terminal
+	 * escaped (escape.h), as in every other format; names SoftHSM makes
+	 * come out unchanged. */
+	size_t plen = strlen(path);
+	char *safe = malloc(ESC_SIZE(plen));
+	if (safe != NULL)
+		esc_bytes(safe, ESC_SIZE(plen), (const uint8_t *)path, plen, ESC_TERMINAL);
+	fprintf(out, "Dump of object file \"%s\"\n", safe != NULL ? safe : "(out of memory)");
+	free(safe);
 	tfs_cursor_init(&c, data, size);
 
 	/* Quirk: the tool prints "empty file" only if EOF is set after the
@@ -387,4 +400,82 @@ void tfs_render_softhsm(FILE *out, const char *path, const uint8_t *data, size_t
 		if (!dump_value(out, &c, v))
 			return;
 	}
+}
+
+/* Whether a material type appears in what the tool would walk of a file
+ * that does not parse: conservative, the class is not trusted, and a
+ * material type whose length cannot be read counts (the tool then shows the
+ * bytes where it stopped, which may be the key's). */
+static bool scan_material(tfs_cursor *c, bool in_map, uint64_t len)
+{
+	uint64_t type, kind, n, v;
+	uint8_t b;
+	const uint8_t *p;
+	size_t end = in_map ? c->pos + (size_t)(len < tfs_cursor_left(c) ? len : tfs_cursor_left(c))
+	                    : c->size;
+	while (c->pos < end) {
+		if (!tfs_cursor_u64(c, &type))
+			return false;
+		bool material = tfs_is_key_material(CKO_SECRET_KEY, type);
+		if (!tfs_cursor_u64(c, &kind))
+			return material;
+		switch (kind) {
+		case KIND_BOOL:
+			if (!tfs_cursor_u8(c, &b))
+				return false;
+			break;
+		case KIND_ULONG:
+			if (!tfs_cursor_u64(c, &v))
+				return false;
+			break;
+		case KIND_BYTES:
+			if (!tfs_cursor_u64(c, &n))
+				return material;
+			if (material && n > 0)
+				return true;
+			if (!tfs_cursor_bytes(c, n, &p))
+				return false;
+			break;
+		case KIND_MAP:
+			if (in_map || !tfs_cursor_u64(c, &n))
+				return material;
+			if (scan_material(c, true, n))
+				return true;
+			break;
+		case KIND_MECHS:
+			if (!tfs_cursor_u64(c, &n) || n > tfs_cursor_left(c) / 8 ||
+			    !tfs_cursor_bytes(c, n * 8, &p))
+				return false;
+			break;
+		default:
+			return material;
+		}
+	}
+	return false;
+}
+
+bool tfs_softhsm_shows_key_material(const uint8_t *data, size_t size)
+{
+	tfs_object *obj;
+	if (tfs_object_parse(&obj, data, size, NULL) == TFS_OK) {
+		bool any = false;
+		for (size_t k = 0; k < tfs_object_attr_count(obj) && !any; k++) {
+			const tfs_attr *a = tfs_object_attr(obj, k);
+			size_t n = 0;
+			if (tfs_attr_kind(a) == TFS_KIND_BYTES)
+				any = tfs_attr_bytes(a, &n) != NULL && n > 0 &&
+				      tfs_object_attr_is_key_material(obj, a);
+			for (size_t i = 0; tfs_attr_kind(a) == TFS_KIND_MAP && i < tfs_attr_map_count(a) && !any; i++) {
+				const tfs_attr *e = tfs_attr_map_entry(a, i);
+				any = tfs_attr_kind(e) == TFS_KIND_BYTES && tfs_attr_bytes(e, &n) != NULL &&
+				      n > 0 && tfs_is_key_material(CKO_SECRET_KEY, tfs_attr_type(e));
+			}
+		}
+		tfs_object_free(obj);
+		return any;
+	}
+	tfs_cursor c;
+	uint64_t generation;
+	tfs_cursor_init(&c, data, size);
+	return tfs_cursor_u64(&c, &generation) && scan_material(&c, false, 0);
 }

@@ -15,4 +15,11 @@
  * behaviour on truncated and malformed files). */
 void tfs_render_softhsm(FILE *out, const char *path, const uint8_t *data, size_t size);
 
+/* Whether what tfs_render_softhsm prints for these bytes would show key
+ * material (a secret or private key value, or one in an attribute map),
+ * stored encrypted or not: dump asks for --reveal before printing it. A
+ * file that does not parse counts when a key-material type appears in it. */
+#include <stdbool.h>
+bool tfs_softhsm_shows_key_material(const uint8_t *data, size_t size);
+
 #endif

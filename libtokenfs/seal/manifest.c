@@ -76,6 +76,22 @@ static bool is_pin_blob(uint64_t type)
 	return type == TFS_CKA_OS_SOPIN || type == TFS_CKA_OS_USERPIN;
 }
 
+/* Whether a is an attribute map (CKA_WRAP_TEMPLATE and the like) with a
+ * non-empty key value among its entries, which are never encrypted. */
+static bool map_holds_key(const tfs_attr *a)
+{
+	if (tfs_attr_kind(a) != TFS_KIND_MAP)
+		return false;
+	for (size_t i = 0; i < tfs_attr_map_count(a); i++) {
+		const tfs_attr *e = tfs_attr_map_entry(a, i);
+		size_t n = 0;
+		if (tfs_attr_kind(e) == TFS_KIND_BYTES && tfs_attr_bytes(e, &n) != NULL && n > 0 &&
+		    tfs_is_key_material(0x4 /* CKO_SECRET_KEY */, tfs_attr_type(e)))
+			return true;
+	}
+	return false;
+}
+
 /* One attribute: its stored bytes are data[off, end). */
 static int attr_entry(builder *b, json_object *arr, const tfs_vtoken *vt, const tfs_object *obj,
                       bool is_token, const tfs_attr *a, const uint8_t *data, uint64_t off,
@@ -127,6 +143,11 @@ static int attr_entry(builder *b, json_object *arr, const tfs_vtoken *vt, const 
 		if (rc != TFS_OK)
 			return rc;
 		put(b, e, "fingerprint", json_object_new_string(fp));
+		return TFS_OK;
+	}
+	if (map_holds_key(a)) {
+		/* A template's key value is a key: the seal keeps its hash only. */
+		put(b, e, "redacted", json_object_new_string("key-material"));
 		return TFS_OK;
 	}
 	/* Everything after type and kind, as stored: ciphertext stays ciphertext. */

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <p11-kit/pkcs11.h>
+
+#include "tokenfs/keys.h"
 #include "tokenfs/names.h"
 
 #define SHOW_TEXT 64 /* characters of a text value shown */
@@ -90,7 +93,18 @@ static void render_attr(tfs_seal_strbuf *b, const tfs_attr *a, bool encrypted,
 			char nb[24];
 			const char *name = tfs_vattr_name(tfs_attr_type(e), nb);
 			tfs_seal_sb_printf(b, "%s%s=", i ? ", " : "", name);
-			render_attr(b, e, false, key); /* map entries are never encrypted */
+			size_t n = 0;
+			const uint8_t *p = tfs_attr_kind(e) == TFS_KIND_BYTES ? tfs_attr_bytes(e, &n) : NULL;
+			char fp[TFS_FINGERPRINT_LEN];
+			/* A key value in a template is key material whatever the
+			 * object's class: shown as a fingerprint only. */
+			if (p != NULL && n > 0 && tfs_is_key_material(CKO_SECRET_KEY, tfs_attr_type(e)) &&
+			    tfs_key_fingerprint(fp, UINT64_MAX, tfs_attr_type(e), p, n, NULL) == TFS_OK)
+				tfs_seal_sb_printf(b, "<redacted key material, %s>", fp);
+			else if (p != NULL && n > 0 && tfs_is_key_material(CKO_SECRET_KEY, tfs_attr_type(e)))
+				tfs_seal_sb_printf(b, "<redacted key material>");
+			else
+				render_attr(b, e, false, key); /* map entries are never encrypted */
 		}
 		tfs_seal_sb_add(b, "}", 1);
 		return;

@@ -27,6 +27,7 @@ typedef struct tfs_stat {
 	uint32_t uid;
 	uint32_t gid;
 	int64_t mtime_sec;
+	uint64_t nlink; /* hard links; SoftHSM never makes a second one */
 } tfs_stat;
 
 typedef struct tfs_dirent {

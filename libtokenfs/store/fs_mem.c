@@ -199,6 +199,7 @@ static int add_entry(mem_fs *m, const char *path, tfs_ent_type type, uint32_t mo
 	e->st.type = type;
 	e->st.size = size;
 	e->st.mode = mode & 07777;
+	e->st.nlink = 1;
 	m->count++;
 	return TFS_OK;
 }

@@ -44,6 +44,7 @@ static void fill_stat(tfs_stat *st, const struct stat *s)
 	st->uid = (uint32_t)s->st_uid;
 	st->gid = (uint32_t)s->st_gid;
 	st->mtime_sec = (int64_t)s->st_mtime;
+	st->nlink = (uint64_t)s->st_nlink;
 }
 
 static int posix_stat(tfs_fs *fs, const char *path, tfs_stat *st, tfs_error *err)
@@ -189,6 +190,17 @@ static int posix_read(tfs_fs *fs, const char *path, unsigned lock_ms, uint8_t **
 	}
 	if (!S_ISREG(s.st_mode)) {
 		rc = path_err(err, TFS_E_IO, path, "not a regular file");
+		goto fail;
+	}
+	/* SoftHSM never makes hard links: a second name may be another file's
+	 * (/etc/shadow where the file system allows it), whose bytes would end
+	 * up in messages and dumps. Refused on the open descriptor, so a link
+	 * made after the listing is caught too. */
+	if (s.st_nlink > 1) {
+		tfs_error_set(err, TFS_E_LIMIT, TFS_NO_OFFSET,
+		              "has %llu hard links; SoftHSM never makes hard links, so this may be "
+		              "another file: not read", (unsigned long long)s.st_nlink);
+		rc = tfs_error_where(err, "%s", path);
 		goto fail;
 	}
 	if (lock_ms > 0 && (rc = read_lock(fd, path, lock_ms, err)) != TFS_OK)

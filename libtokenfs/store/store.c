@@ -193,6 +193,16 @@ static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents
 		char *path = tfs_pending_path(tok->path, name, ents, n, overlay);
 		if (path == NULL)
 			return tfs_nomem(err);
+		if (type == TFS_ENT_FILE && ents[i].st.nlink > 1 &&
+		    (strcmp(name, "token.object") == 0 || strcmp(name, "generation") == 0 ||
+		     is_object_name(name)) &&
+		    tfs_findings_add(&store->findings, "file.hard-link", TFS_SEV_ERROR, path, TFS_NO_OFFSET,
+		                     "has %llu hard links; SoftHSM never makes hard links, so this name "
+		                     "may be another file's: its contents are not read",
+		                     (unsigned long long)ents[i].st.nlink) != TFS_OK) {
+			free(path);
+			return tfs_nomem(err);
+		}
 		if (type == TFS_ENT_FILE && strcmp(name, "token.object") == 0) {
 			have_meta = true;
 			rc = read_token_object(store, tok, path, err);

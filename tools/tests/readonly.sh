@@ -25,7 +25,7 @@ obj=$(ls "$store/$tok" | grep -v '^token' | grep '\.object$' | head -n1)
 commands=(
   "dump $store"
   "dump --format json $store"
-  "dump --format softhsm $store"
+  "dump --format softhsm --reveal $store"
   "dump $store/$tok"
   "dump $store/$tok/$obj"
   "dump --token demo --object ${obj%.object} $store"

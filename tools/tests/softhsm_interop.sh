@@ -86,7 +86,7 @@ done
 ((files >= 10)) || die "expected at least 10 object files in the new store, found $files"
 
 rc=0
-"$TOKENFS" dump --format softhsm "$tokendir" >"$tmp/got" || rc=$?
+"$TOKENFS" dump --format softhsm --reveal "$tokendir" >"$tmp/got" || rc=$?
 [[ $rc == 0 ]] || die "tokenfs dump --format softhsm exited $rc"
 
 if ! cmp -s "$tmp/want" "$tmp/got"; then

@@ -31,7 +31,8 @@ expect 2 dump /nonexistent/store
 expect 2 dump "$TFS_TESTDATA/README.md"
 expect 0 dump "$store"
 expect 0 dump --format json "$store"
-expect 0 dump --format softhsm "$store"
+expect 0 dump --format softhsm --reveal "$store"
+expect 2 dump --format softhsm "$store"   # key material as stored: needs --reveal
 
 out=$("$TOKENFS" --version)
 case "$out" in "tokenfs "[0-9]*) pass ;; *) fail "--version printed '$out'" ;; esac
