@@ -26,7 +26,7 @@
 #include "dump.h"
 #include "fuzz_memstore.h"
 #include "pairing.h"
-#include "render_softhsm.h"
+#include "tokenfs/softhsm_dump.h"
 #include "core/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -200,7 +200,7 @@ static void render_softhsm(const tfs_store *store)
 			tfs_error err;
 			if (tfs_token_read_object(&raw, &rsize, tok, i, &err) != TFS_OK)
 				continue;
-			tfs_render_softhsm(f, tfs_token_object_path(tok, i), raw, rsize);
+			tfs_softhsm_dump(f, tfs_token_object_path(tok, i), raw, rsize);
 			free(raw);
 		}
 	}

@@ -10,22 +10,22 @@
 
 #include <openssl/crypto.h>
 
-#include "escape.h"
+#include "tokenfs/text.h"
 #include "tokenfs/pinspec.h"
 
 const char *cli_safe(const char *s, char *buf, size_t size)
 {
 	s = s != NULL ? s : "";
-	esc_bytes(buf, size, (const uint8_t *)s, strlen(s), ESC_TERMINAL);
+	tfs_escape(buf, size, (const uint8_t *)s, strlen(s), TFS_ESC_TERMINAL);
 	return buf;
 }
 
 char *cli_utf8(const char *s)
 {
 	size_t n = strlen(s);
-	char *out = malloc(ESC_SIZE(n));
+	char *out = malloc(TFS_ESCAPE_SIZE(n));
 	if (out != NULL)
-		esc_bytes(out, ESC_SIZE(n), (const uint8_t *)s, n, ESC_JSON);
+		tfs_escape(out, TFS_ESCAPE_SIZE(n), (const uint8_t *)s, n, TFS_ESC_JSON);
 	return out;
 }
 

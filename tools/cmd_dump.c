@@ -13,7 +13,7 @@
 #include "dump.h"
 #include "pairing.h"
 #include "tokenfs/pinspec.h"
-#include "render_softhsm.h"
+#include "tokenfs/softhsm_dump.h"
 
 enum format { FMT_TEXT, FMT_JSON, FMT_SOFTHSM };
 
@@ -301,7 +301,7 @@ static int dump_raw(dump_opts *o, FILE *out, const char *path, const uint8_t *da
 		cli_error("%s: holds key material; not shown without --reveal", path);
 		return TFS_EXIT_USAGE;
 	}
-	tfs_render_softhsm(out, path, data, size);
+	tfs_softhsm_dump(out, path, data, size);
 	tfs_object *obj = NULL;
 	tfs_error err;
 	int rc = tfs_object_parse(&obj, data, size, &err);

@@ -10,7 +10,7 @@
 
 #include "cli.h"
 #include "dump.h"
-#include "escape.h"
+#include "tokenfs/text.h"
 
 #define NAME_WIDTH 30
 
@@ -139,9 +139,9 @@ static void print_bytes(FILE *out, const tfs_attr *a, const dump_value *v, int i
 	} else if (n == 0) {
 		fprintf(out, "(empty)%s\n", mark);
 	} else if (v->text) {
-		char t[ESC_SIZE(SHOW_TEXT)];
-		size_t shown = esc_cut(p, n, SHOW_TEXT);
-		esc_bytes(t, sizeof(t), p, shown, ESC_TERMINAL);
+		char t[TFS_ESCAPE_SIZE(SHOW_TEXT)];
+		size_t shown = tfs_text_cut(p, n, SHOW_TEXT);
+		tfs_escape(t, sizeof(t), p, shown, TFS_ESC_TERMINAL);
 		if (shown < n)
 			fprintf(out, "\"%s...\" (%zu bytes)%s\n", t, n, mark);
 		else

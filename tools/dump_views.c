@@ -16,7 +16,7 @@
 
 #include "cli.h"
 #include "dump.h"
-#include "escape.h"
+#include "tokenfs/text.h"
 
 bool dump_attr_is_text(uint64_t type)
 {
@@ -87,7 +87,7 @@ static dump_value *map_views(const tfs_attr *map, uint64_t key_type, bool reveal
 		if (!reveal && v->len > 0 && tfs_is_key_material(CKO_SECRET_KEY, type))
 			redact(v, key_type, type);
 		else
-			v->text = dump_attr_is_text(type) && esc_is_text(v->bytes, v->len);
+			v->text = dump_attr_is_text(type) && tfs_text_is_plain(v->bytes, v->len);
 	}
 	return views;
 }
@@ -137,7 +137,7 @@ int dump_make_views(dump_value **out, const char *path, const tfs_object *obj,
 		if (!reveal && v->len > 0 && tfs_object_attr_is_key_material(obj, a)) {
 			redact(v, key_type, tfs_attr_type(a));
 		} else if (plain) {
-			v->text = dump_attr_is_text(tfs_attr_type(a)) && esc_is_text(v->bytes, v->len);
+			v->text = dump_attr_is_text(tfs_attr_type(a)) && tfs_text_is_plain(v->bytes, v->len);
 			decode_value(v, tfs_attr_type(a), cls, cert_type != UINT64_MAX ? cert_type : key_type);
 		}
 	}

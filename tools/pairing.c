@@ -7,7 +7,7 @@
  */
 #include "pairing.h"
 
-#include "escape.h"
+#include "tokenfs/text.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -241,11 +241,11 @@ void pairing_add(pairing *p, const char *uuid, const tfs_object *obj, const dump
 	 * line shows it, text escaped or hex, cut at SHOW_LABEL bytes. */
 	const uint8_t *label = value_of(obj, values, CKA_LABEL, &len);
 	const dump_value *lv = view_of(obj, values, CKA_LABEL);
-	char lab[ESC_SIZE(SHOW_LABEL) + 16] = "(encrypted label)";
-	size_t shown = label != NULL ? esc_cut(label, len, SHOW_LABEL) : 0;
+	char lab[TFS_ESCAPE_SIZE(SHOW_LABEL) + 16] = "(encrypted label)";
+	size_t shown = label != NULL ? tfs_text_cut(label, len, SHOW_LABEL) : 0;
 	if (label != NULL && (lv->text || len == 0)) {
 		lab[0] = '\'';
-		size_t k = 1 + esc_bytes(lab + 1, sizeof(lab) - 5, label, shown, ESC_TERMINAL);
+		size_t k = 1 + tfs_escape(lab + 1, sizeof(lab) - 5, label, shown, TFS_ESC_TERMINAL);
 		snprintf(lab + k, sizeof(lab) - k, "%s'", shown < len ? "..." : "");
 	} else if (label != NULL) {
 		int k = snprintf(lab, sizeof(lab), "label ");

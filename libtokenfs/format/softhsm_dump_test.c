@@ -1,5 +1,5 @@
 /*
- * tfs_render_softhsm against the real softhsm2-dump-file 2.6.1: the object
+ * tfs_softhsm_dump against the real softhsm2-dump-file 2.6.1: the object
  * files of the fixture store, the malformed set, every truncation of a few
  * real objects, and synthetic files aimed at each quirk of the tool. Every
  * output must be byte-identical.
@@ -25,7 +25,7 @@
 #include <cmocka.h>
 
 #include "core/cursor.h"
-#include "render_softhsm.h"
+#include "tokenfs/softhsm_dump.h"
 #include "tokenfs/pkcs11.h"
 #include "testutil/testutil.h"
 
@@ -73,7 +73,7 @@ static char *render(const char *path, const uint8_t *data, size_t size, size_t *
 	FILE *f = open_memstream(&buf, len);
 
 	assert_non_null(f);
-	tfs_render_softhsm(f, path, data, size);
+	tfs_softhsm_dump(f, path, data, size);
 	assert_int_equal(fclose(f), 0);
 	return buf;
 }
@@ -91,7 +91,7 @@ static void compare_bytes(const char *path, const uint8_t *data, size_t size)
 		size_t from = i > 200 ? i - 200 : 0;
 		print_error("%s (%zu bytes): output differs at byte %zu\n"
 		            "--- softhsm2-dump-file (%zu bytes), from %zu:\n%.*s\n"
-		            "--- tfs_render_softhsm (%zu bytes), from %zu:\n%.*s\n",
+		            "--- tfs_softhsm_dump (%zu bytes), from %zu:\n%.*s\n",
 		            path, size, i, want_len, from,
 		            (int)(want_len - from < 400 ? want_len - from : 400), want + from,
 		            got_len, from,

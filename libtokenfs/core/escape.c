@@ -1,5 +1,5 @@
 /* The escaping rule of every renderer: see escape.h. */
-#include "escape.h"
+#include "tokenfs/text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +19,7 @@ static bool is_bidi(uint32_t cp)
 	       cp == 0x200f || cp == 0x061c;
 }
 
-size_t esc_bytes(char *out, size_t size, const uint8_t *p, size_t n, esc_mode mode)
+size_t tfs_escape(char *out, size_t size, const uint8_t *p, size_t n, tfs_escape_mode mode)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
@@ -27,10 +27,10 @@ size_t esc_bytes(char *out, size_t size, const uint8_t *p, size_t n, esc_mode mo
 		size_t len = tfs_utf8_decode(p + i, n - i, &cp);
 		char tmp[8];
 		size_t k;
-		if (len == 0 || (mode == ESC_TERMINAL && is_control(cp))) {
+		if (len == 0 || (mode == TFS_ESC_TERMINAL && is_control(cp))) {
 			k = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", p[i]);
 			len = 1;
-		} else if (is_bidi(cp) || (mode == ESC_JSON && cp >= 0x7f && cp < 0xa0)) {
+		} else if (is_bidi(cp) || (mode == TFS_ESC_JSON && cp >= 0x7f && cp < 0xa0)) {
 			/* JSON escapes C0 itself but passes DEL and C1 (0x9b is CSI
 			 * on 8-bit terminals): those too become \uXXXX here. */
 			k = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", (unsigned)cp);
@@ -48,7 +48,7 @@ size_t esc_bytes(char *out, size_t size, const uint8_t *p, size_t n, esc_mode mo
 	return o;
 }
 
-bool esc_is_text(const uint8_t *p, size_t n)
+bool tfs_text_is_plain(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n;) {
 		uint32_t cp;
@@ -60,7 +60,7 @@ bool esc_is_text(const uint8_t *p, size_t n)
 	return true;
 }
 
-size_t esc_cut(const uint8_t *p, size_t n, size_t max)
+size_t tfs_text_cut(const uint8_t *p, size_t n, size_t max)
 {
 	if (n <= max)
 		return n;

@@ -18,8 +18,8 @@
 #include <tokenfs/object.h>
 
 #include "core/cursor.h"
-#include "escape.h"
-#include "render_softhsm.h"
+#include "tokenfs/text.h"
+#include "tokenfs/softhsm_dump.h"
 
 enum { KIND_BOOL = 1, KIND_ULONG = 2, KIND_BYTES = 3, KIND_MAP = 4, KIND_MECHS = 5 };
 
@@ -361,7 +361,7 @@ corrupt:
 	return false;
 }
 
-void tfs_render_softhsm(FILE *out, const char *path, const uint8_t *data, size_t size)
+void tfs_softhsm_dump(FILE *out, const char *path, const uint8_t *data, size_t size)
 {
 	tfs_cursor c;
 	uint64_t v;
@@ -370,9 +370,9 @@ void tfs_render_softhsm(FILE *out, const char *path, const uint8_t *data, size_t
 	 * escaped (escape.h), as in every other format; names SoftHSM makes
 	 * come out unchanged. */
 	size_t plen = strlen(path);
-	char *safe = malloc(ESC_SIZE(plen));
+	char *safe = malloc(TFS_ESCAPE_SIZE(plen));
 	if (safe != NULL)
-		esc_bytes(safe, ESC_SIZE(plen), (const uint8_t *)path, plen, ESC_TERMINAL);
+		tfs_escape(safe, TFS_ESCAPE_SIZE(plen), (const uint8_t *)path, plen, TFS_ESC_TERMINAL);
 	fprintf(out, "Dump of object file \"%s\"\n", safe != NULL ? safe : "(out of memory)");
 	free(safe);
 	tfs_cursor_init(&c, data, size);
