@@ -12,6 +12,7 @@ packages=(
   libtasn1-bin      # asn1Parser, compiles the ASN.1 module at build time
   libjson-c-dev     # JSON output and manifests
   libp11-kit-dev    # the maintained pkcs11.h our name tables are generated from
+  libarchive-dev    # backups: tar, gzip, xz, zstd and zip archives
   python3           # build-time generators
   # tests
   libcmocka-dev

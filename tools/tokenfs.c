@@ -14,6 +14,7 @@ static const struct {
 	{"migrate", cmd_migrate, "re-encrypt tokens in AES-GCM (PR #627) or AES-CBC, crash-safe"},
 	{"rekey", cmd_rekey, "change or reset PINs, recover an SO PIN, rotate the token key"},
 	{"recover", cmd_recover, "finish or undo an interrupted write"},
+	{"backup", cmd_backup, "archive a live store consistently, sealed with a PIN"},
 };
 
 static void usage(FILE *out)

@@ -21,14 +21,16 @@ static int need_key(const tfs_vtoken *vt, tfs_error *err)
 	                     "sealing and checking a seal need the token key (a PIN)");
 }
 
-int tfs_seal_write(tfs_vtoken *vt, const char *path, tfs_error *err)
+int tfs_seal_text(char **out, size_t *out_len, size_t *nfiles, size_t *nobjs, tfs_vtoken *vt,
+                  const char *path, tfs_error *err)
 {
+	*out = NULL;
+	*out_len = 0;
 	int rc = need_key(vt, err);
 	if (rc != TFS_OK)
 		return rc;
 	json_object *root = NULL;
-	size_t nfiles, nobjs;
-	if ((rc = tfs_seal_build(&root, &nfiles, &nobjs, vt, path, err)) != TFS_OK)
+	if ((rc = tfs_seal_build(&root, nfiles, nobjs, vt, path, err)) != TFS_OK)
 		return rc;
 	char *canon = NULL;
 	size_t canon_len = 0;
@@ -77,9 +79,23 @@ int tfs_seal_write(tfs_vtoken *vt, const char *path, tfs_error *err)
 			rc = tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 			                   "internal: the new seal does not read back: %s", e.what);
 	}
+	if (rc == TFS_OK && (*out = strndup(text, len)) == NULL)
+		rc = tfs_nomem(err);
 	if (rc == TFS_OK)
-		rc = tfs_write_file_atomic(path, (const uint8_t *)text, len, 0600, err);
+		*out_len = len;
 	json_object_put(root);
+	return rc;
+}
+
+int tfs_seal_write(tfs_vtoken *vt, const char *path, tfs_error *err)
+{
+	char *text;
+	size_t len, nfiles = 0, nobjs = 0;
+	int rc = tfs_seal_text(&text, &len, &nfiles, &nobjs, vt, path, err);
+	if (rc != TFS_OK)
+		return rc;
+	rc = tfs_write_file_atomic(path, (const uint8_t *)text, len, 0600, err);
+	free(text);
 	if (rc != TFS_OK)
 		return rc;
 	tfs_location loc = {.path = path, .offset = TFS_NO_OFFSET};
