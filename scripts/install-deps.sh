@@ -19,6 +19,7 @@ packages=(
   softhsm2 opensc python3-pykcs11 openssl   # real SoftHSM 2.6.1 to compare with
   python3-cryptography  # the tests' own decoder, independent of libtokenfs
   strace                # kill and I/O-error injection at every system call
+  tar unzip zstd xz-utils  # backup tests unpack and test every archive format
   util-linux            # setpriv: a read-only store as an unprivileged user
   # fuzzing
   clang libclang-rt-14-dev

@@ -45,7 +45,7 @@ static void usage(FILE *out)
 	        "      --so-pin [SPEC]   SPEC: pass:PIN, env:VAR, file:PATH, fd:N or stdin\n"
 	        "                        (first line); no SPEC: prompt\n"
 	        "      --max-reads N     whole reads of a token before giving up on one\n"
-	        "                        that never holds still (default 40, about 10 s)\n"
+	        "                        that never holds still (default 100, 25 ms apart)\n"
 	        "  -f, --format FMT      report as text (default) or json (docs/json.md)\n"
 	        "  -t, --token SEL       only tokens whose label, serial or directory is SEL\n"
 	        "      --lock-timeout MS how long to wait for a SoftHSM writer (default 5000)\n"

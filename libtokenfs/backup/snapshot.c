@@ -18,9 +18,14 @@
 #include "core/error_internal.h"
 #include "tokenfs/object.h"
 
-#define DEFAULT_MAX_READS 40
+#define DEFAULT_MAX_READS 100
 /* A state that does not parse must stay the same this many reads. */
 #define STABLE_DAMAGE_READS 3
+/* The pause before a read that is to confirm the one before. SoftHSM writes
+ * a new object in a burst of rewrites (and a transaction) that lasts well
+ * under this; a state that stayed the same over the pause is not a moment
+ * inside such a burst. */
+#define SETTLE_MS 25
 
 void tfs_snap_free(tfs_snap *s)
 {
@@ -184,7 +189,7 @@ int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned lock_ms,
 			tfs_snap_free(&prev);
 			have_prev = false;
 			same_run = 0;
-			pause_ms(reads * 5 > 250 ? 250 : reads * 5);
+			pause_ms(SETTLE_MS);
 			continue;
 		}
 		if (have_prev && same_state(&prev, &cur)) {
@@ -210,8 +215,9 @@ int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned lock_ms,
 		tfs_snap_free(&prev);
 		prev = cur;
 		have_prev = true;
-		if (reads > 1)
-			pause_ms(reads * 5 > 250 ? 250 : reads * 5);
+		/* No growing back-off: a longer pause only gives a busy writer
+		 * more time to change something before the confirming read. */
+		pause_ms(SETTLE_MS);
 	}
 	tfs_snap_free(&prev);
 	tfs_error_set(err, TFS_E_LOCKED, TFS_NO_OFFSET,

@@ -50,7 +50,7 @@ typedef struct tfs_backup_options {
 	const uint8_t *so_pin;
 	size_t so_pin_len;
 	/* Whole reads of a token before giving up on one that never settles;
-	 * 0: the default, 40 (with growing pauses, about 10 s in all). */
+	 * 0: the default, 100 (25 ms apart: a few seconds in all). */
 	unsigned max_reads;
 	/* Which tokens of the store to archive; NULL: all. */
 	bool (*select)(void *ctx, const tfs_token *tok);
