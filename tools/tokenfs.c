@@ -15,6 +15,7 @@ static const struct {
 	{"rekey", cmd_rekey, "change or reset PINs, recover an SO PIN, rotate the token key"},
 	{"recover", cmd_recover, "finish or undo an interrupted write"},
 	{"backup", cmd_backup, "archive a live store consistently, sealed with a PIN"},
+	{"diff", cmd_diff, "what changed between two states of a store"},
 };
 
 static void usage(FILE *out)

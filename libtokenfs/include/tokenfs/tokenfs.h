@@ -15,6 +15,7 @@
 #include "tokenfs/change.h"
 #include "tokenfs/verify.h"
 #include "tokenfs/backup.h"
+#include "tokenfs/diff.h"
 
 #define TFS_VERSION_STRING "0.1.0"
 
