@@ -105,8 +105,19 @@ static int read_once(tfs_snap *s, read_outcome *outcome, tfs_fs *fs, const char 
 		}
 		tfs_snap_file *f = &s->files[s->count];
 		tfs_error e;
-		int r = fs->ops->read(fs, p, lock_ms, &f->data, &f->size, &e);
+		int r = TFS_OK;
+		/* Empty when listed (every lock file): nothing to lock or read.
+		 * A file written since shows in the next read's listing, and an
+		 * object that stays empty is held to the damage rule. */
+		if (ents[i].st.size == 0)
+			f->data = malloc(1), f->size = 0, r = f->data ? TFS_OK : TFS_E_NOMEM;
+		else
+			r = fs->ops->read(fs, p, lock_ms, &f->data, &f->size, &e);
 		free(p);
+		if (r == TFS_E_NOMEM) {
+			rc = tfs_nomem(err);
+			break;
+		}
 		if (r == TFS_E_IO) {
 			/* Removed (or replaced) since the listing: a change in flight. */
 			*outcome = READ_MOVED;
