@@ -81,6 +81,9 @@ snap >"$work/s1"
 b --user-pin env:UPIN --token demo --out "$work/r.tar" "$store" >/dev/null 2>&1
 snap >"$work/s2"
 check "the store is untouched by a sealed backup" cmp -s "$work/s1" "$work/s2"
+"$TOKENFS" diff --user-pin env:UPIN --token demo "$TFS_TESTDATA/store" "$store" >/dev/null 2>&1
+snap >"$work/s3"
+check "the store is untouched by diff" cmp -s "$work/s1" "$work/s3"
 
 # A seal inside the backup: checks clean unpacked, and names a change of
 # any byte of any member.
