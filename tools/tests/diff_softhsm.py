@@ -177,8 +177,10 @@ def main():
         check(rc == 1 and [t["state"] for t in d["tokens"]] == ["removed"], "a token removed")
         s.logout()
     finally:
-        if not os.environ.get("KEEP"): shutil.rmtree(root, ignore_errors=True)
-        else: print(root)
+        if os.environ.get("TFS_KEEP_TMP"):  # for debugging: keep the stores
+            print("kept:", root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 and passed > 0 else 1
 
