@@ -51,6 +51,9 @@
 #                    the file system both are measured on
 #   BENCH_MIGRATE_CMD   how to call migrate, default "migrate --to gcm
 #                    --user-pin env:BENCH_PIN --so-pin env:BENCH_SO_PIN"
+#   BENCH_BACKUP_N   the store `backup` archives (part "backup", default 10000),
+#                    timed against `tar czf` of the same directory, runs
+#                    alternating (BENCH_BACKUP_RUNS, default 5)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,7 +69,9 @@ MIN_RUNS=${BENCH_MIN_RUNS:-3}
 MAX_RUNS=${BENCH_MAX_RUNS:-10}
 BASELINES=${BENCH_BASELINES:-1}
 VERIFY_CMD=${BENCH_VERIFY_CMD:-verify-integrity --user-pin env:BENCH_PIN}
-PARTS=${BENCH_PARTS:-read migrate}
+PARTS=${BENCH_PARTS:-read migrate backup}
+BACKUP_N=${BENCH_BACKUP_N:-10000}
+BACKUP_RUNS=${BENCH_BACKUP_RUNS:-5}
 MIGRATE_N=${BENCH_MIGRATE_N:-10000}
 MIGRATE_RUNS=${BENCH_MIGRATE_RUNS:-5}
 MIGRATE_CMD=${BENCH_MIGRATE_CMD:-migrate --to gcm --user-pin env:BENCH_PIN --so-pin env:BENCH_SO_PIN}
@@ -85,12 +90,13 @@ step() { if $TTY; then printf '\r\033[K%s' "$*"; else printf '%s\n' "$*"; fi; }
 endstep() { if $TTY; then printf '\r\033[K'; fi; }
 die() { endstep; echo "bench: $*" >&2; exit 1; }
 
-RUN_READ=false RUN_MIGRATE=false
+RUN_READ=false RUN_MIGRATE=false RUN_BACKUP=false
 for part in $PARTS; do
 	case $part in
 	read) RUN_READ=true ;;
 	migrate) RUN_MIGRATE=true ;;
-	*) die "BENCH_PARTS: unknown part '$part' (read, migrate)" ;;
+	backup) RUN_BACKUP=true ;;
+	*) die "BENCH_PARTS: unknown part '$part' (read, migrate, backup)" ;;
 	esac
 done
 READ_SIZES=
@@ -99,6 +105,9 @@ $RUN_READ && READ_SIZES=$SIZES
 STORE_SIZES=$READ_SIZES
 if $RUN_MIGRATE && ! grep -qw -- "$MIGRATE_N" <<<"$READ_SIZES"; then
 	STORE_SIZES="$READ_SIZES $MIGRATE_N"
+fi
+if $RUN_BACKUP && ! grep -qw -- "$BACKUP_N" <<<"$STORE_SIZES"; then
+	STORE_SIZES="$STORE_SIZES $BACKUP_N"
 fi
 
 # --- prerequisites ------------------------------------------------------------
@@ -511,6 +520,45 @@ if $RUN_MIGRATE; then
 		say "bench:   migrate ${m_ms[*]} ms (median $MIG_MS), cp -a + sync ${f_ms[*]} ms (median $FLOOR_MS): $(ratio "$MIG_MS" "$FLOOR_MS")x the floor; peak RSS $MIG_RSS MiB"
 	fi
 fi
+# --- backup vs tar czf -----------------------------------------------------------
+# Both archive the same token directory into a gzip'd tar on the same file
+# system, alternating; tokenfs reads every file under SoftHSM's read lock at
+# least twice (until two reads agree) and fsyncs the archive, tar does not.
+BK_MS='' BK_BEST='' TAR_MS='' TAR_BEST='' BK_RSS=''
+if $RUN_BACKUP; then
+	n=$BACKUP_N
+	store=$CACHE/n$n/tokens
+	bdir=$(mktemp -d "$CACHE/tokenfs-backup.XXXXXX")
+	say "bench: backup N=$n ($(meta "$n" files) files, $(meta "$n" bytes) bytes), $BACKUP_RUNS runs each after a checked warm-up"
+	step "bench:   warm-up backup ..."
+	timed "'$TOKENFS' backup --out '$bdir/w.tar.gz' '$store'"
+	[ "$RUN_RC" -eq 0 ] || die "backup exited $RUN_RC: $(head -c 300 "$WORK/run.err")"
+	mkdir "$bdir/x"
+	tar xzf "$bdir/w.tar.gz" -C "$bdir/x"
+	diff -r "$store" "$bdir/x" >/dev/null || die "backup: the archive does not unpack to the store"
+	rm -rf "$bdir/x" "$bdir/w.tar.gz"
+	t_ms=() t_cpu=() b_ms=() b_cpu=() b_rss=()
+	for i in $(seq 1 "$BACKUP_RUNS"); do
+		step "bench:   timing tar czf ($i/$BACKUP_RUNS) ..."
+		timed "tar czf '$bdir/t.tar.gz' -C '$store' ."
+		[ "$RUN_RC" -eq 0 ] || die "tar czf failed: $(head -c 300 "$WORK/run.err")"
+		t_ms+=("$RUN_MS") t_cpu+=("$RUN_CPU")
+		rm -f "$bdir/t.tar.gz"
+		step "bench:   timing backup ($i/$BACKUP_RUNS) ..."
+		timed "'$TOKENFS' backup --out '$bdir/b.tar.gz' '$store'"
+		[ "$RUN_RC" -eq 0 ] || die "backup exited $RUN_RC: $(head -c 300 "$WORK/run.err")"
+		b_ms+=("$RUN_MS") b_cpu+=("$RUN_CPU") b_rss+=("$RUN_RSS")
+		rm -f "$bdir/b.tar.gz"
+	done
+	rm -rf "$bdir"
+	LOAD_MAX=$(awk -v m="${LOAD_MAX:-0}" '{ print ($1 > m) ? $1 : m }' /proc/loadavg)
+	endstep
+	TAR_MS=$(median "${t_ms[@]}") TAR_BEST=$(smallest "${t_ms[@]}")
+	BK_MS=$(median "${b_ms[@]}") BK_BEST=$(smallest "${b_ms[@]}") BK_RSS=$(largest "${b_rss[@]}")
+	row "$n" tarczf "$TAR_MS" "$BACKUP_RUNS" "$(mean "${t_cpu[@]}")" - - - - -
+	row "$n" backup "$BK_MS" "$BACKUP_RUNS" "$(mean "${b_cpu[@]}")" "tar czf" "$TAR_MS" - - "$BK_RSS"
+	say "bench:   backup ${b_ms[*]} ms (median $BK_MS), tar czf ${t_ms[*]} ms (median $TAR_MS): $(ratio "$BK_MS" "$TAR_MS")x; peak RSS $BK_RSS MiB"
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 T_SPENT=$(($(date +%s) - T_START))
 
@@ -523,6 +571,8 @@ label_of() {
 	verify) echo "tokenfs ${VERIFY_CMD%% *} --user-pin" ;;
 	copy) echo "cp -a of the token directory + sync (write floor)" ;;
 	migrate) echo "$MIGRATE_LABEL" ;;
+	tarczf) echo "tar czf of the token directory (backup baseline)" ;;
+	backup) echo "tokenfs backup --out FILE.tar.gz" ;;
 	esac
 }
 REPORT=$CACHE/latest.md
@@ -636,6 +686,15 @@ REPORT=$CACHE/latest.md
 			echo "- migrate within 2x of the write floor (cp -a + sync), N=$MIGRATE_N: ${v}x (median $MIG_MS vs $FLOOR_MS ms; best $MIG_BEST vs $FLOOR_BEST ms, $(ratio "$MIG_BEST" "$FLOOR_BEST")x): $ok"
 			ok=$(awk -v m="$MIG_RSS" 'BEGIN { print (m < 64) ? "MET" : "NOT MET" }')
 			echo "- migrate peak memory < 64 MB, N=$MIGRATE_N: ${MIG_RSS} MiB: $ok"
+		fi
+	fi
+	if $RUN_BACKUP; then
+		if [ -z "$BK_MS" ]; then
+			echo "- backup within 1.5x of tar czf, N=$BACKUP_N: NOT MET (backup failed)"
+		else
+			v=$(ratio "$BK_MS" "$TAR_MS")
+			ok=$(awk -v v="$v" 'BEGIN { print (v <= 1.5) ? "MET" : "NOT MET" }')
+			echo "- backup within 1.5x of tar czf, N=$BACKUP_N: ${v}x (median $BK_MS vs $TAR_MS ms; best $BK_BEST vs $TAR_BEST ms, $(ratio "$BK_BEST" "$TAR_BEST")x): $ok"
 		fi
 	fi
 	if awk -v m="${LOAD_MAX:-0}" 'BEGIN { exit !(m > 1.5) }'; then

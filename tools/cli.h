@@ -114,5 +114,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_rekey(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@ static const struct {
 	{"migrate", cmd_migrate, "re-encrypt tokens in AES-GCM (PR #627) or AES-CBC, crash-safe"},
 	{"rekey", cmd_rekey, "change or reset PINs, recover an SO PIN, rotate the token key"},
 	{"recover", cmd_recover, "finish or undo an interrupted write"},
+	{"backup", cmd_backup, "archive a live store consistently, sealed with a PIN"},
+	{"diff", cmd_diff, "what changed between two states of a store"},
 };
 
 static size_t ncommands(void) { return sizeof(commands) / sizeof(commands[0]); }
@@ -25,9 +27,10 @@ static void usage(FILE *out)
 	        "\n"
 	        "Offline inspection, migration, re-keying and recovery of SoftHSMv2 token\n"
 	        "stores. PATH is a tokendir (the directories.tokendir of softhsm2.conf), one\n"
-	        "token directory, or one .object file. dump and verify-integrity never\n"
-	        "create, modify or write-lock anything. migrate, rekey and recover write,\n"
-	        "crash-safe (docs/writes.md), and refuse while SoftHSM runs.\n"
+	        "token directory, or one .object file. dump, verify-integrity and diff\n"
+	        "never create, modify or write-lock anything; backup writes only its\n"
+	        "archive. migrate, rekey and recover write, crash-safe (docs/writes.md),\n"
+	        "and refuse while SoftHSM runs.\n"
 	        "\n"
 	        "Commands:\n");
 	for (size_t i = 0; i < ncommands(); i++)

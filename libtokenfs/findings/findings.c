@@ -73,6 +73,8 @@ void tfs_findings_free(tfs_findings *list)
 		free(list->items[i].path);
 		free(list->items[i].message);
 		free(list->items[i].object);
+		free(list->items[i].old_value);
+		free(list->items[i].new_value);
 	}
 	free(list->items);
 	memset(list, 0, sizeof(*list));
@@ -84,6 +86,17 @@ const char *tfs_finding_path(const tfs_finding *f) { return f->path; }
 uint64_t tfs_finding_offset(const tfs_finding *f) { return f->offset; }
 const char *tfs_finding_message(const tfs_finding *f) { return f->message; }
 const char *tfs_finding_object(const tfs_finding *f) { return f->object; }
+const char *tfs_finding_old_value(const tfs_finding *f) { return f->old_value; }
+const char *tfs_finding_new_value(const tfs_finding *f) { return f->new_value; }
+
+int tfs_findings_set_values(tfs_findings *list, const char *old_value, const char *new_value)
+{
+	tfs_finding *f = &list->items[list->count - 1];
+	f->old_value = old_value != NULL ? strdup(old_value) : NULL;
+	f->new_value = new_value != NULL ? strdup(new_value) : NULL;
+	return (old_value != NULL && f->old_value == NULL) || (new_value != NULL && f->new_value == NULL)
+	       ? TFS_E_NOMEM : TFS_OK;
+}
 
 bool tfs_finding_attribute(const tfs_finding *f, uint64_t *type)
 {

@@ -19,6 +19,8 @@ struct tfs_finding {
 	char *object;   /* uuid, may be NULL */
 	bool has_attr;
 	uint64_t attr;
+	char *old_value; /* an attribute's value before and after a change; NULL */
+	char *new_value;
 };
 
 /* Where a finding is, for tfs_findings_addl. Unset members are NULL/false. */
@@ -49,6 +51,10 @@ int tfs_findings_addl(tfs_findings *list, const char *code, tfs_severity sev,
 /* Appends an error value as a finding (location and message from err). */
 int tfs_findings_add_error(tfs_findings *list, const char *code, tfs_severity sev,
                            const tfs_error *err);
+
+/* Sets the old and new value (either may be NULL) of the last finding of a
+ * non-empty list. TFS_OK or TFS_E_NOMEM. */
+int tfs_findings_set_values(tfs_findings *list, const char *old_value, const char *new_value);
 
 void tfs_findings_free(tfs_findings *list);
 

@@ -1,8 +1,9 @@
 /*
- * One object file against its sealed record: which attributes were added,
- * removed or changed (by name, with old and new value), whether the object
- * was rolled back, and which changes are what SoftHSM itself does in normal
- * use (a generation bump, PIN-failure flags) and so only information.
+ * One object file against its recorded state (a seal, or the other store of
+ * a tokenfs diff): which attributes were added, removed or changed (by name,
+ * with old and new value), whether the object was rolled back, and which
+ * changes are what SoftHSM itself does in normal use (a generation bump,
+ * PIN-failure flags) and so only information.
  */
 #include "seal/seal_internal.h"
 
@@ -23,6 +24,7 @@ typedef struct diff {
 	tfs_vobject o;            /* the current file, for tfs_vfinding */
 	bool is_token;
 	const tfs_seal_object *so;
+	const tfs_seal_cmp *opt;  /* old key, reveal, wording */
 	const uint8_t *data;      /* current bytes */
 	size_t size;
 	uint64_t cls, key_type;   /* of the current object */
@@ -31,17 +33,29 @@ typedef struct diff {
 	bool nomem;
 } diff;
 
-static void finding(diff *d, const char *code, tfs_severity sev, uint64_t type,
-                    const tfs_seal_strbuf *msg)
+/* A finding; old and new (NULL: not an attribute value, or absent on that
+ * side) are kept apart too, for tools that show them side by side. */
+static void finding_values(diff *d, const char *code, tfs_severity sev, uint64_t type,
+                           const tfs_seal_strbuf *msg, const tfs_seal_strbuf *old,
+                           const tfs_seal_strbuf *cur)
 {
-	if (msg->failed || msg->p == NULL ||
-	    tfs_vfinding(d->vt, code, sev, &d->o, type, "%s", msg->p) != TFS_OK) {
+	if (msg->failed || msg->p == NULL || (old && old->failed) || (cur && cur->failed) ||
+	    tfs_vfinding(d->vt, code, sev, &d->o, type, "%s", msg->p) != TFS_OK ||
+	    ((old != NULL || cur != NULL) &&
+	     tfs_findings_set_values(d->vt->findings, old ? old->p : NULL, cur ? cur->p : NULL) !=
+	     TFS_OK)) {
 		d->nomem = true;
 		return;
 	}
 	d->added++;
 	if (sev == TFS_SEV_ERROR)
 		d->errors++;
+}
+
+static void finding(diff *d, const char *code, tfs_severity sev, uint64_t type,
+                    const tfs_seal_strbuf *msg)
+{
+	finding_values(d, code, sev, type, msg, NULL, NULL);
 }
 
 static uint64_t ulong_of(const tfs_object *obj, uint64_t type)
@@ -65,6 +79,7 @@ static void current_view(const diff *d, const tfs_object *obj, const tfs_attr *a
 {
 	memset(v, 0, sizeof(*v));
 	v->a = a;
+	v->reveal = d->opt->reveal;
 	uint64_t type = tfs_attr_type(a);
 	bool bytes = tfs_attr_kind(a) == TFS_KIND_BYTES;
 	v->encrypted = bytes && !d->is_token && tfs_object_attr_encrypted(obj, a);
@@ -95,10 +110,12 @@ static void current_view(const diff *d, const tfs_object *obj, const tfs_attr *a
 }
 
 /* The sealed side; *tmp holds the parsed one-attribute record. */
-static void sealed_view(const tfs_seal_attr *sa, tfs_object **tmp, tfs_seal_view *v)
+static void sealed_view(const diff *d, const tfs_seal_attr *sa, tfs_object **tmp,
+                        tfs_seal_view *v)
 {
 	memset(v, 0, sizeof(*v));
 	*tmp = NULL;
+	v->reveal = d->opt->reveal;
 	v->encrypted = sa->encrypted;
 	v->redacted = sa->redacted;
 	v->fingerprint = sa->fingerprint;
@@ -117,7 +134,9 @@ static bool same_plaintext(const diff *d, const tfs_seal_view *a, const tfs_seal
 	const uint8_t *c1 = tfs_attr_bytes(a->a, &n1), *c2 = tfs_attr_bytes(b->a, &n2);
 	uint8_t *p1 = NULL, *p2 = NULL;
 	tfs_layout layout;
-	bool same = tfs_token_key_decrypt(d->vt->key, &p1, &l1, &layout, c1, n1, NULL) == TFS_OK &&
+	if (d->opt->old_key == NULL || d->vt->key == NULL)
+		return false;
+	bool same = tfs_token_key_decrypt(d->opt->old_key, &p1, &l1, &layout, c1, n1, NULL) == TFS_OK &&
 	            tfs_token_key_decrypt(d->vt->key, &p2, &l2, &layout, c2, n2, NULL) == TFS_OK &&
 	            l1 == l2 && memcmp(p1, p2, l1) == 0;
 	tfs_secure_free(p1, l1);
@@ -129,7 +148,8 @@ static void rollback_note(const diff *d, tfs_seal_strbuf *b, uint64_t gen)
 {
 	if (gen < d->so->generation)
 		tfs_seal_sb_printf(b, "; the object was rolled back to an older version (generation "
-		                   "%llu, sealed %llu)", (unsigned long long)gen,
+		                   "%llu, %s %llu)", (unsigned long long)gen,
+		                   d->opt->diff ? "before" : "sealed",
 		                   (unsigned long long)d->so->generation);
 }
 
@@ -140,7 +160,7 @@ static void changed(diff *d, const tfs_seal_attr *sa, const tfs_object *obj, con
 	const char *name = tfs_vattr_name(sa->type, nb);
 	tfs_object *tmp;
 	tfs_seal_view old, cur;
-	sealed_view(sa, &tmp, &old);
+	sealed_view(d, sa, &tmp, &old);
 	current_view(d, obj, a, sha, fp, &cur);
 	tfs_seal_strbuf b = {0};
 	const char *code = "seal.attribute-changed";
@@ -151,10 +171,10 @@ static void changed(diff *d, const tfs_seal_attr *sa, const tfs_object *obj, con
 		code = "seal.pin-count-flags";
 		sev = TFS_SEV_INFO;
 	}
-	tfs_seal_sb_printf(&b, "%s changed from ", name);
-	tfs_seal_render(&b, &old, d->vt->key);
-	tfs_seal_sb_printf(&b, " to ");
-	tfs_seal_render(&b, &cur, d->vt->key);
+	tfs_seal_strbuf ov = {0}, nv = {0};
+	tfs_seal_render(&ov, &old, d->opt->old_key);
+	tfs_seal_render(&nv, &cur, d->vt->key);
+	tfs_seal_sb_printf(&b, "%s changed from %s to %s", name, ov.p ? ov.p : "", nv.p ? nv.p : "");
 	if (sa->type == TFS_CKA_OS_TOKENFLAGS && d->is_token && old.a != NULL &&
 	    tfs_attr_kind(old.a) == TFS_KIND_ULONG && tfs_attr_kind(a) == TFS_KIND_ULONG) {
 		tfs_seal_sb_printf(&b, " (");
@@ -169,8 +189,10 @@ static void changed(diff *d, const tfs_seal_attr *sa, const tfs_object *obj, con
 	else if (cur.redacted != NULL && strcmp(cur.redacted, "pin-blob") == 0)
 		tfs_seal_sb_printf(&b, ": the PIN was changed, or the blob replaced");
 	rollback_note(d, &b, tfs_object_generation(obj));
-	finding(d, code, sev, sa->type, &b);
+	finding_values(d, code, sev, sa->type, &b, &ov, &nv);
 	free(b.p);
+	free(ov.p);
+	free(nv.p);
 	tfs_object_free(tmp);
 }
 
@@ -179,13 +201,16 @@ static void removed(diff *d, const tfs_seal_attr *sa, const tfs_object *obj)
 	char nb[24];
 	tfs_object *tmp;
 	tfs_seal_view old;
-	sealed_view(sa, &tmp, &old);
+	sealed_view(d, sa, &tmp, &old);
 	tfs_seal_strbuf b = {0};
-	tfs_seal_sb_printf(&b, "%s removed; sealed value ", tfs_vattr_name(sa->type, nb));
-	tfs_seal_render(&b, &old, d->vt->key);
+	tfs_seal_strbuf ov = {0};
+	tfs_seal_render(&ov, &old, d->opt->old_key);
+	tfs_seal_sb_printf(&b, "%s removed; %s %s", tfs_vattr_name(sa->type, nb),
+	                   d->opt->diff ? "it was" : "sealed value", ov.p ? ov.p : "");
 	rollback_note(d, &b, tfs_object_generation(obj));
-	finding(d, "seal.attribute-changed", TFS_SEV_ERROR, sa->type, &b);
+	finding_values(d, "seal.attribute-changed", TFS_SEV_ERROR, sa->type, &b, &ov, NULL);
 	free(b.p);
+	free(ov.p);
 	tfs_object_free(tmp);
 }
 
@@ -194,12 +219,14 @@ static void added(diff *d, const tfs_object *obj, const tfs_attr *a, const uint8
 	char nb[24], fp[TFS_FINGERPRINT_LEN];
 	tfs_seal_view cur;
 	current_view(d, obj, a, sha, fp, &cur);
-	tfs_seal_strbuf b = {0};
-	tfs_seal_sb_printf(&b, "%s added, not in the seal: ", tfs_vattr_name(tfs_attr_type(a), nb));
-	tfs_seal_render(&b, &cur, d->vt->key);
+	tfs_seal_strbuf b = {0}, nv = {0};
+	tfs_seal_render(&nv, &cur, d->vt->key);
+	tfs_seal_sb_printf(&b, "%s added%s: %s", tfs_vattr_name(tfs_attr_type(a), nb),
+	                   d->opt->diff ? "" : ", not in the seal", nv.p ? nv.p : "");
 	rollback_note(d, &b, tfs_object_generation(obj));
-	finding(d, "seal.attribute-changed", TFS_SEV_ERROR, tfs_attr_type(a), &b);
+	finding_values(d, "seal.attribute-changed", TFS_SEV_ERROR, tfs_attr_type(a), &b, NULL, &nv);
 	free(b.p);
+	free(nv.p);
 }
 
 /* A file that no longer parses: name the first sealed attribute whose bytes
@@ -255,7 +282,8 @@ static void generation(diff *d, uint64_t gen, bool reordered)
 	if (gen < old) {
 		tfs_seal_sb_printf(&b, "generation went down from %llu to %llu: the object was rolled "
 		                   "back to an older version%s", o, n,
-		                   d->errors ? "" : " (its attributes are as sealed)");
+		                   d->errors ? "" : d->opt->diff ? " (its attributes are as before)"
+		                                                 : " (its attributes are as sealed)");
 		finding(d, "seal.generation-changed", TFS_SEV_ERROR, TFS_VNO_ATTR, &b);
 	} else if (gen - old > TFS_SEAL_MAX_BUMP) {
 		tfs_seal_sb_printf(&b, "generation jumped from %llu to %llu, more than SoftHSM's "
@@ -264,7 +292,8 @@ static void generation(diff *d, uint64_t gen, bool reordered)
 	} else if (gen > old && d->errors == 0 && !reordered) {
 		tfs_seal_sb_printf(&b, "generation rose from %llu to %llu%s: SoftHSM rewrote the "
 		                   "file in normal use", o, n,
-		                   d->added ? "" : " with every attribute as sealed");
+		                   d->added ? "" : d->opt->diff ? " with every attribute as before"
+		                                                : " with every attribute as sealed");
 		finding(d, "seal.generation-bumped", TFS_SEV_INFO, TFS_VNO_ATTR, &b);
 	}
 	free(b.p);
@@ -332,10 +361,10 @@ static void compare(diff *d, const tfs_object *obj)
 
 int tfs_seal_diff_object(tfs_vtoken *vt, const char *dir, const char *name,
                          const tfs_seal_object *so, const uint8_t *data, size_t size,
-                         size_t *added_out)
+                         const tfs_seal_cmp *opt, size_t *added_out)
 {
 	*added_out = 0;
-	diff d = {.vt = vt, .so = so, .data = data, .size = size,
+	diff d = {.vt = vt, .so = so, .opt = opt, .data = data, .size = size,
 	          .is_token = strcmp(name, "token.object") == 0};
 	char *uuid = d.is_token ? NULL : strndup(name, strlen(name) - strlen(".object"));
 	char *path = NULL;

@@ -336,6 +336,13 @@ int tfs_seal_manifest_load(tfs_seal_manifest *m, tfs_seal_load_status *status,
 	return rc;
 }
 
+int tfs_seal_manifest_adopt(tfs_seal_manifest *m, json_object *root, tfs_error *err)
+{
+	memset(m, 0, sizeof(*m));
+	m->root = root;
+	return load_records(m, err);
+}
+
 void tfs_seal_manifest_free(tfs_seal_manifest *m)
 {
 	tfs_seal_object *all[2] = {&m->token, NULL};

@@ -95,7 +95,7 @@ static bool map_holds_key(const tfs_attr *a)
 /* One attribute: its stored bytes are data[off, end). */
 static int attr_entry(builder *b, json_object *arr, const tfs_vtoken *vt, const tfs_object *obj,
                       bool is_token, const tfs_attr *a, const uint8_t *data, uint64_t off,
-                      uint64_t end, tfs_error *err)
+                      uint64_t end, bool with_secrets, tfs_error *err)
 {
 	uint64_t type = tfs_attr_type(a);
 	json_object *e = json_object_new_object();
@@ -125,6 +125,8 @@ static int attr_entry(builder *b, json_object *arr, const tfs_vtoken *vt, const 
 		key_type = tfs_attr_ulong(k);
 	if (bytes && !is_token && tfs_object_attr_is_key_material(obj, a)) {
 		put(b, e, "redacted", json_object_new_string("key-material"));
+		if (with_secrets)
+			put(b, e, "value", hex_string(data + off + 16, (size_t)(end - off - 16)));
 		size_t len;
 		const uint8_t *p = tfs_attr_bytes(a, &len);
 		uint8_t *pt = NULL;
@@ -157,7 +159,7 @@ static int attr_entry(builder *b, json_object *arr, const tfs_vtoken *vt, const 
 
 /* The record of one object file, or a record saying it did not parse. */
 static int object_entry(builder *b, json_object **out, const tfs_vtoken *vt, const char *name,
-                        const uint8_t *data, size_t size, tfs_error *err)
+                        const uint8_t *data, size_t size, bool with_secrets, tfs_error *err)
 {
 	bool is_token = strcmp(name, "token.object") == 0;
 	json_object *e = json_object_new_object();
@@ -191,7 +193,8 @@ static int object_entry(builder *b, json_object **out, const tfs_vtoken *vt, con
 	for (size_t k = 0; k < n && rc == TFS_OK && !b->nomem; k++) {
 		const tfs_attr *a = tfs_object_attr(obj, k);
 		uint64_t end = k + 1 < n ? tfs_attr_offset(tfs_object_attr(obj, k + 1)) : size;
-		rc = attr_entry(b, attrs, vt, obj, is_token, a, data, tfs_attr_offset(a), end, err);
+		rc = attr_entry(b, attrs, vt, obj, is_token, a, data, tfs_attr_offset(a), end,
+		                with_secrets, err);
 	}
 	tfs_object_free(obj);
 	return rc;
@@ -219,7 +222,7 @@ static json_object *created_string(void)
 }
 
 static int files_and_objects(builder *b, json_object *root, tfs_vtoken *vt, const tfs_seal_dir *d,
-                             size_t *nobjs, tfs_error *err)
+                             size_t *nobjs, bool with_secrets, tfs_error *err)
 {
 	json_object *files = put(b, root, "files", json_object_new_array());
 	json_object *objs = put(b, root, "objects", json_object_new_array());
@@ -250,7 +253,7 @@ static int files_and_objects(builder *b, json_object *root, tfs_vtoken *vt, cons
 			put(b, f, "counter", json_object_new_uint64(tfs_be64(data)));
 		if (rc == TFS_OK && tfs_seal_is_object_file(ent->name)) {
 			json_object *o = NULL;
-			rc = object_entry(b, &o, vt, ent->name, data, size, err);
+			rc = object_entry(b, &o, vt, ent->name, data, size, with_secrets, err);
 			if (strcmp(ent->name, "token.object") == 0) {
 				json_object_put(tokobj);
 				tokobj = o;
@@ -269,7 +272,7 @@ static int files_and_objects(builder *b, json_object *root, tfs_vtoken *vt, cons
 }
 
 int tfs_seal_build(json_object **out, size_t *nfiles, size_t *nobjs, tfs_vtoken *vt,
-                   const char *seal_path, tfs_error *err)
+                   const char *seal_path, bool with_secrets, tfs_error *err)
 {
 	*out = NULL;
 	*nfiles = *nobjs = 0;
@@ -288,7 +291,7 @@ int tfs_seal_build(json_object **out, size_t *nfiles, size_t *nobjs, tfs_vtoken 
 		token_section(&b, root, vt, &d);
 	}
 	if (rc == TFS_OK)
-		rc = files_and_objects(&b, root, vt, &d, nobjs, err);
+		rc = files_and_objects(&b, root, vt, &d, nobjs, with_secrets, err);
 	*nfiles = d.count;
 	tfs_seal_dir_free(&d);
 	if (rc == TFS_OK && b.nomem)

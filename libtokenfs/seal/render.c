@@ -78,7 +78,11 @@ static void render_attr(tfs_seal_strbuf *b, const tfs_attr *a, bool encrypted,
 		uint8_t *pt = NULL;
 		size_t pt_len = 0;
 		tfs_layout layout;
-		if (key == NULL || tfs_token_key_decrypt(key, &pt, &pt_len, &layout, p, n, NULL) != TFS_OK) {
+		if (key == NULL) {
+			tfs_seal_sb_printf(b, "<%zu bytes encrypted; a PIN shows the value>", n);
+			return;
+		}
+		if (tfs_token_key_decrypt(key, &pt, &pt_len, &layout, p, n, NULL) != TFS_OK) {
 			tfs_seal_sb_printf(b, "<%zu bytes of ciphertext that do not decrypt>", n);
 			return;
 		}
@@ -123,6 +127,33 @@ static void render_attr(tfs_seal_strbuf *b, const tfs_attr *a, bool encrypted,
 	}
 }
 
+/* Key material whose stored bytes are at hand (diff): its length and
+ * fingerprint, or with reveal the key itself. */
+static void render_key_material(tfs_seal_strbuf *b, const tfs_seal_view *v,
+                                const tfs_token_key *key)
+{
+	size_t n;
+	const uint8_t *p = tfs_attr_bytes(v->a, &n);
+	uint8_t *pt = NULL;
+	size_t pt_len = 0;
+	tfs_layout layout;
+	if (v->encrypted) {
+		if (key == NULL || tfs_token_key_decrypt(key, &pt, &pt_len, &layout, p, n, NULL) != TFS_OK) {
+			tfs_seal_sb_printf(b, "<key material, %zu bytes encrypted%s>", n,
+			                   key == NULL ? "" : " that do not decrypt");
+			return;
+		}
+		p = pt;
+		n = pt_len;
+	}
+	if (v->reveal)
+		render_bytes(b, p, n);
+	else
+		tfs_seal_sb_printf(b, "<redacted key material, %zu bytes%s%s>", n,
+		                   v->fingerprint ? ", " : "", v->fingerprint ? v->fingerprint : "");
+	tfs_secure_free(pt, pt_len);
+}
+
 void tfs_seal_render(tfs_seal_strbuf *b, const tfs_seal_view *v, const tfs_token_key *key)
 {
 	if (v->redacted != NULL && strcmp(v->redacted, "pin-blob") == 0) {
@@ -130,6 +161,8 @@ void tfs_seal_render(tfs_seal_strbuf *b, const tfs_seal_view *v, const tfs_token
 		if (v->sha256 != NULL)
 			tfs_seal_hex(hex, v->sha256, 8);
 		tfs_seal_sb_printf(b, "<PIN blob, sha256:%s>", hex);
+	} else if (v->redacted != NULL && v->a != NULL && tfs_attr_kind(v->a) == TFS_KIND_BYTES) {
+		render_key_material(b, v, key);
 	} else if (v->redacted != NULL) {
 		if (v->fingerprint != NULL)
 			tfs_seal_sb_printf(b, "<redacted key material, %s>", v->fingerprint);

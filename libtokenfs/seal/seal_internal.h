@@ -151,18 +151,43 @@ void tfs_seal_manifest_free(tfs_seal_manifest *m);
 
 /* ---- manifest.c: building one ---- */
 
-/* The manifest of vt's token as it is now, MAC included. */
+/* The manifest of vt's token as it is now, without its MAC. with_secrets
+ * also records key material's stored bytes: only for manifests that stay in
+ * memory (diff), never for one that is written. */
 int tfs_seal_build(json_object **out, size_t *nfiles, size_t *nobjs, tfs_vtoken *vt,
-                   const char *seal_path, tfs_error *err);
+                   const char *seal_path, bool with_secrets, tfs_error *err);
+/* Reads the records of a manifest this process built (no MAC to check):
+ * takes ownership of root. TFS_E_FORMAT means a bug. */
+int tfs_seal_manifest_adopt(tfs_seal_manifest *m, json_object *root, tfs_error *err);
 
-/* ---- diff.c: one object file against its sealed record ---- */
+/* ---- compare.c: a token directory against a manifest ---- */
+
+/* How to compare, and what came of it. */
+typedef struct tfs_seal_cmp {
+	const tfs_token_key *old_key; /* decrypts the manifest's values; NULL: none */
+	bool reveal;                  /* key material in full (diff --reveal) */
+	bool diff;                    /* words for two states, not for a seal */
+	size_t errors, infos;         /* findings added, by severity */
+} tfs_seal_cmp;
+
+/*
+ * Compares vt's token directory as it is now with manifest m and adds a
+ * finding (seal.* codes, docs/seal.md) for every difference to vt->findings.
+ * The one comparison of --check-seal and of tokenfs diff. seal_path: the
+ * seal's own file, left out of the listing (NULL: only tokenfs.seal is).
+ * Errors only for what stops it (TFS_E_NOMEM, TFS_E_LOCKED, listing I/O).
+ */
+int tfs_seal_compare(tfs_seal_cmp *opt, tfs_vtoken *vt, const tfs_seal_manifest *m,
+                     const char *seal_path, tfs_error *err);
+
+/* ---- diff.c: one object file against its recorded state ---- */
 
 /* Reports how object file `name` (current bytes data/size) differs from its
- * sealed record `so` (NULL when the seal has none). Returns the number of
- * findings added through *added; TFS_E_NOMEM is the only error. */
+ * recorded state `so` (NULL when the manifest has none). Returns the number
+ * of findings added through *added; TFS_E_NOMEM is the only error. */
 int tfs_seal_diff_object(tfs_vtoken *vt, const char *dir, const char *name,
                          const tfs_seal_object *so, const uint8_t *data, size_t size,
-                         size_t *added);
+                         const tfs_seal_cmp *opt, size_t *added);
 /* One line describing a new object file (class, label) for seal.file-added. */
 char *tfs_seal_describe_object(const tfs_vtoken *vt, const uint8_t *data, size_t size);
 
@@ -186,6 +211,7 @@ typedef struct tfs_seal_view {
 	const char *redacted;      /* as in tfs_seal_attr */
 	const char *fingerprint;
 	const uint8_t *sha256;     /* for redacted values */
+	bool reveal;               /* key material in full (diff --reveal) */
 } tfs_seal_view;
 
 /* Appends a readable rendering of v: plaintext (decrypted with key when

@@ -82,5 +82,10 @@ int tfs_check_compat(tfs_vtoken *vt);
 /* Sealed manifests (libtokenfs/seal/). Both need vt->key. */
 int tfs_seal_write(tfs_vtoken *vt, const char *path, tfs_error *err);
 int tfs_seal_check(tfs_vtoken *vt, const char *path, tfs_error *err);
+/* The text tfs_seal_write writes, MAC'd and read back, without writing it
+ * (backups put it into an archive). path: where it will live, or NULL.
+ * *out is malloc'd. */
+int tfs_seal_text(char **out, size_t *len, size_t *nfiles, size_t *nobjs, tfs_vtoken *vt,
+                  const char *path, tfs_error *err);
 
 #endif

@@ -34,6 +34,11 @@ const char *tfs_finding_message(const tfs_finding *f);
 const char *tfs_finding_object(const tfs_finding *f);
 /* The attribute concerned: true and *type set, or false. */
 bool tfs_finding_attribute(const tfs_finding *f, uint64_t *type);
+/* For a changed, added or removed attribute (seal checks, diff): its value
+ * before and after, rendered as in the message (key material redacted unless
+ * revealed); NULL for the side where it is absent, and for other findings. */
+const char *tfs_finding_old_value(const tfs_finding *f);
+const char *tfs_finding_new_value(const tfs_finding *f);
 
 /* "info", "warning" or "error". */
 const char *tfs_severity_name(tfs_severity sev);

@@ -18,6 +18,8 @@
 #include "tokenfs/txn.h"
 #include "tokenfs/change.h"
 #include "tokenfs/verify.h"
+#include "tokenfs/backup.h"
+#include "tokenfs/diff.h"
 
 #define TFS_VERSION_STRING "0.1.0"
 

@@ -1,0 +1,229 @@
+/*
+ * tokenfs backup: a consistent archive of a live store (tfs_backup,
+ * libtokenfs/backup). Reads the store like dump does (read locks only) and
+ * writes one file: the archive, atomically, 0600.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "writer.h"
+
+typedef struct backup_opts {
+	cli_common co;
+	bool json;
+	const char *out;
+	unsigned max_reads;
+} backup_opts;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: tokenfs backup --out FILE [OPTIONS] PATH\n"
+	        "\n"
+	        "Archive a SoftHSMv2 store while SoftHSM keeps running, as one state each\n"
+	        "token really had: every file is read under SoftHSM's read locks, and a token\n"
+	        "is read again until two whole reads agree byte for byte (SoftHSM rewrites\n"
+	        "files in place, so a plain tar can hold torn objects). Members are\n"
+	        "<token dir>/<file> with modes, owners and mtimes, so 'tar x -C TOKENDIR'\n"
+	        "restores them (stop SoftHSM first). The archive is written to a temporary\n"
+	        "file (0600) beside FILE, fsync'd and renamed into place. With a PIN, each\n"
+	        "token's seal of the archived bytes goes in as <token dir>/tokenfs.seal, so\n"
+	        "'verify-integrity --check-seal' proves every byte of it later.\n"
+	        "\n"
+	        "Options:\n"
+	        "  -o, --out FILE        the archive; its name says the format: .tar,\n"
+	        "                        .tar.gz or .tgz, .tar.xz, .tar.zst, .zip\n"
+	        "      --force           replace FILE when it exists\n"
+	        "  -n, --dry-run         read and check everything, write nothing; report\n"
+	        "                        what would be archived\n"
+	        "      --user-pin [SPEC] seal each token with the user PIN (or the SO PIN);\n"
+	        "      --so-pin [SPEC]   SPEC: pass:PIN, env:VAR, file:PATH, fd:N or stdin\n"
+	        "                        (first line); no SPEC: prompt\n"
+	        "      --max-reads N     whole reads of a token before giving up on one\n"
+	        "                        that never holds still (default 100, 25 ms apart)\n"
+	        "  -f, --format FMT      report as text (default) or json (docs/json.md)\n"
+	        "  -t, --token SEL       only tokens whose label, serial or directory is SEL\n"
+	        "      --lock-timeout MS how long to wait for a SoftHSM writer (default 5000)\n"
+	        "  -h, --help            this text\n"
+	        "\n"
+	        "Exit codes: 0 archived (or, with --dry-run, would be); 2 usage or I/O\n"
+	        "error, a wrong PIN, FILE exists, or a token that never held still.\n");
+}
+
+enum { OPT_MAX_READS = 300 };
+
+static int backup_option(void *ctx, int c, int argc, char **argv)
+{
+	backup_opts *o = ctx;
+	(void)argc;
+	(void)argv;
+	switch (c) {
+	case 'o':
+		o->out = optarg;
+		break;
+	case 'f':
+		if (cli_parse_format(optarg, &o->json) != 0)
+			return -1;
+		break;
+	case OPT_MAX_READS: {
+		char *end;
+		unsigned long v = strtoul(optarg, &end, 10);
+		if (*optarg == '\0' || *end != '\0' || v < 2 || v > 100000) {
+			cli_error("backup: --max-reads takes a number from 2 to 100000");
+			return -1;
+		}
+		o->max_reads = (unsigned)v;
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int parse_args(backup_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		CLI_FORCE_LONGOPT,
+		CLI_DRY_RUN_LONGOPT,
+		{"out", required_argument, NULL, 'o'},
+		{"max-reads", required_argument, NULL, OPT_MAX_READS},
+		{"format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int first = cli_parse(&o->co, argc, argv, "o:nf:t:h", longopts, backup_option, o, usage);
+	if (first < 0)
+		return -1;
+	if (o->out == NULL) {
+		cli_error("backup: --out FILE is required");
+		return -1;
+	}
+	if (argc - first != 1) {
+		cli_error("backup: takes one PATH (a tokendir or a token directory)");
+		return -1;
+	}
+	tfs_archive_format f;
+	if (!tfs_archive_format_of(o->out, &f)) {
+		cli_error("backup: --out '%s': the name must end in .tar, .tar.gz, .tgz, .tar.xz, "
+		          ".tar.zst or .zip", o->out);
+		return -1;
+	}
+	return first;
+}
+
+static bool select_token(void *ctx, const tfs_token *tok)
+{
+	return cli_token_selected(&((backup_opts *)ctx)->co, tok);
+}
+
+static void on_progress(void *ctx, const char *label, size_t done, size_t total)
+{
+	(void)ctx;
+	writer_progress("backup", label, "reading", done, total);
+}
+
+static void render_text(const backup_opts *o, const tfs_backup_result *r)
+{
+	char lb[200], db[1200];
+	for (size_t i = 0; i < r->ntokens; i++) {
+		const tfs_backup_token *t = &r->tokens[i];
+		printf("token \"%s\" (%s): %zu objects, %zu files, %" PRIu64 " bytes%s; the same "
+		       "state in %u reads",
+		       cli_safe(t->label, lb, sizeof(lb)), cli_safe(t->dir, db, sizeof(db)), t->objects,
+		       t->files, t->bytes, t->sealed ? ", sealed" : "", t->reads);
+		if (t->has_generation)
+			printf(", generation %" PRIu64, t->generation);
+		printf("\n");
+		if (t->skipped > 0)
+			printf("  %zu entries that are not regular files were left out\n", t->skipped);
+	}
+	char ob[1200];
+	if (o->co.dry_run)
+		printf("dry run: would archive %zu tokens, %zu objects, %zu files, %" PRIu64
+		       " bytes as %s into %s\n", r->ntokens, r->objects, r->files, r->bytes,
+		       tfs_archive_format_name(r->format), cli_safe(o->out, ob, sizeof(ob)));
+	else
+		printf("archived %zu tokens, %zu objects, %zu files, %" PRIu64 " bytes into %s (%s, %"
+		       PRIu64 " bytes)\n", r->ntokens, r->objects, r->files, r->bytes,
+		       cli_safe(o->out, ob, sizeof(ob)), tfs_archive_format_name(r->format),
+		       r->archive_bytes);
+}
+
+static void render_json(const backup_opts *o, const tfs_backup_result *r, int status)
+{
+	json_object *tokens = json_object_new_array(), *extra = json_object_new_object();
+	for (size_t i = 0; i < r->ntokens; i++) {
+		const tfs_backup_token *t = &r->tokens[i];
+		json_object *j = json_object_new_object();
+		json_object_object_add(j, "dir", cli_json_string(t->dir));
+		json_object_object_add(j, "label", cli_json_string(t->label));
+		json_object_object_add(j, "serial", cli_json_string(t->serial));
+		json_object_object_add(j, "objects", json_object_new_uint64(t->objects));
+		json_object_object_add(j, "files", json_object_new_uint64(t->files));
+		json_object_object_add(j, "bytes", json_object_new_uint64(t->bytes));
+		json_object_object_add(j, "reads", json_object_new_uint64(t->reads));
+		json_object_object_add(j, "sealed", json_object_new_boolean(t->sealed));
+		json_object_object_add(j, "generation",
+		                       t->has_generation ? json_object_new_uint64(t->generation) : NULL);
+		json_object_object_add(j, "skipped", json_object_new_uint64(t->skipped));
+		json_object_array_add(tokens, j);
+	}
+	json_object_object_add(extra, "archive", cli_json_string(o->out));
+	json_object_object_add(extra, "archive_format",
+	                       json_object_new_string(tfs_archive_format_name(r->format)));
+	json_object_object_add(extra, "dry_run", json_object_new_boolean(o->co.dry_run));
+	json_object_object_add(extra, "objects", json_object_new_uint64(r->objects));
+	json_object_object_add(extra, "files", json_object_new_uint64(r->files));
+	json_object_object_add(extra, "bytes", json_object_new_uint64(r->bytes));
+	json_object_object_add(extra, "archive_bytes", json_object_new_uint64(r->archive_bytes));
+	writer_print_json("backup", extra, tokens, status);
+}
+
+int cmd_backup(int argc, char **argv)
+{
+	backup_opts o = {.co = {.cmd = "backup"}};
+	int status = TFS_EXIT_USAGE;
+	int first = parse_args(&o, argc, argv);
+	if (first < 0 || cli_read_pins(&o.co) != 0)
+		goto out;
+	tfs_open_options oo = {.lock_timeout_ms = o.co.lock_ms};
+	tfs_store *store = NULL;
+	tfs_error err;
+	if (tfs_store_open(&store, argv[first], &oo, &err) != TFS_OK) {
+		cli_report_open(&o.co, argv[first], &err);
+		goto out;
+	}
+	tfs_backup_options bo = {
+		.out = o.out, .force = o.co.force, .dry_run = o.co.dry_run,
+		.user_pin = o.co.want_user ? o.co.user_pin : NULL, .user_pin_len = o.co.user_len,
+		.so_pin = o.co.want_so ? o.co.so_pin : NULL, .so_pin_len = o.co.so_len,
+		.max_reads = o.max_reads, .select = select_token, .progress = on_progress, .ctx = &o,
+	};
+	tfs_backup_result r;
+	int rc = tfs_backup(&r, store, &bo, &err);
+	status = rc == TFS_OK ? TFS_EXIT_OK : TFS_EXIT_USAGE;
+	if (rc != TFS_OK)
+		cli_report(&err);
+	else
+		status = cli_check_selection(&o.co);
+	if (o.json)
+		render_json(&o, &r, status);
+	else if (rc == TFS_OK && status == TFS_EXIT_OK)
+		render_text(&o, &r);
+	tfs_backup_result_free(&r);
+	tfs_store_free(store);
+	if (fflush(stdout) != 0) {
+		cli_error("backup: writing the output failed");
+		status = TFS_EXIT_USAGE;
+	}
+out:
+	cli_common_free(&o.co);
+	return status;
+}
