@@ -60,10 +60,18 @@ static int read_token_object(tfs_store *store, tfs_token *tok, const char *path,
 	uint8_t *data;
 	size_t size;
 	tfs_error e;
-	int rc = store->fs->ops->read(store->fs, path, store->lock_ms, &data, &size, &e);
 	tfs_object *meta = NULL;
-	if (rc == TFS_OK)
-		rc = tfs_object_parse_owned(&meta, data, size, &e);
+	int rc = tfs_store_read_settled(store, path, TFS_FILE_TOKEN, &data, &size, &meta, &e);
+	if (rc == TFS_OK && meta != NULL)
+		free(data);
+	else if (rc == TFS_OK)
+		rc = tfs_object_parse_owned(&meta, data, size, &e); /* for its error */
+	if (rc == TFS_E_NOTFOUND) {
+		/* Listed, then gone: the token is being deleted. */
+		ADD(store, "token.gone", TFS_SEV_INFO, path, TFS_NO_OFFSET,
+		    "token.object disappeared while the store was read: the token was deleted");
+		return TFS_OK;
+	}
 	if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED) {
 		*err = e; /* not a property of the store: the open fails */
 		return rc;
@@ -85,11 +93,13 @@ static int read_generation(tfs_store *store, tfs_token *tok, const char *path, t
 	uint8_t *data;
 	size_t size;
 	tfs_error e;
-	int rc = store->fs->ops->read(store->fs, path, store->lock_ms, &data, &size, &e);
+	int rc = tfs_store_read_settled(store, path, TFS_FILE_GENERATION, &data, &size, NULL, &e);
 	if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED) {
 		*err = e;
 		return rc;
 	}
+	if (rc == TFS_E_NOTFOUND)
+		return TFS_OK; /* gone since the listing: as if never there */
 	if (rc != TFS_OK) {
 		if (tfs_findings_add_error(&store->findings, "token.generation-unreadable",
 		                           TFS_SEV_ERROR, &e) != TFS_OK)
@@ -365,12 +375,19 @@ int tfs_store_open_fs(tfs_store **out, tfs_fs *fs, const char *path,
 	store->fs = fs;
 	store->lock_ms = (opts != NULL && opts->lock_timeout_ms > 0) ? opts->lock_timeout_ms
 	                                                             : DEFAULT_LOCK_MS;
+	store->wait = calloc(1, sizeof(*store->wait));
+	if (store->wait == NULL) {
+		free(store);
+		return tfs_nomem(err);
+	}
+	store->wait->left_ms = store->lock_ms;
 	/* Trailing slashes would make every derived path ugly; keep "/" itself. */
 	size_t len = strlen(path);
 	while (len > 1 && path[len - 1] == '/')
 		len--;
 	store->path = strndup(path, len);
 	if (store->path == NULL) {
+		free(store->wait);
 		free(store);
 		return tfs_nomem(err);
 	}
@@ -409,6 +426,7 @@ void tfs_store_free(tfs_store *store)
 	free(store->tokens);
 	tfs_findings_free(&store->findings);
 	free(store->path);
+	free(store->wait);
 	free(store);
 }
 
