@@ -16,6 +16,8 @@ usage:
       SoftHSM's layout) under the token key, which the user PIN in
       $PIN_ENV unwraps from FILE's token.object. Everything else of the
       file stays byte for byte.
+  damage_value.py --bool FILE ATTR_TYPE 0|1
+      Sets bool attribute ATTR_TYPE (0x00 or 0xff, as SoftHSM writes).
   damage_value.py --kind FILE ATTR_TYPE
       Stores ATTR_TYPE as a ulong 0 instead of what it is (a wrong kind).
   damage_value.py --blob-length TOKEN_OBJECT PIN_ENV
@@ -93,6 +95,13 @@ def set_kind(path, attr_type):
     open(path, "wb").write(data[:attr.offset + 8] + new + data[end_of(data, attr):])
 
 
+def set_bool(path, attr_type, value):
+    attr = find(tfsdecode.read_object(path), attr_type)
+    data = bytearray(open(path, "rb").read())
+    data[attr.value_offset] = 0xFF if value else 0x00
+    open(path, "wb").write(bytes(data))
+
+
 def blob_length(path, pin_env):
     key = user_token_key(path, pin_env)
     salt = os.urandom(8)
@@ -113,6 +122,8 @@ def main(argv):
     if argv[:1] == ["--set"]:
         set_value(argv[1], int(argv[2], 0), bytes.fromhex(argv[3]),
                   argv[4] if len(argv) > 4 else None)
+    elif argv[:1] == ["--bool"]:
+        set_bool(argv[1], int(argv[2], 0), int(argv[3]))
     elif argv[:1] == ["--kind"]:
         set_kind(argv[1], int(argv[2], 0))
     elif argv[:1] == ["--blob-length"]:
