@@ -198,3 +198,20 @@ tfs_file_role tfs_store_file_role(const char *name)
 		return TFS_FILE_OBJECT;
 	return TFS_FILE_PLAIN;
 }
+
+bool tfs_store_settle_listing(const tfs_store *s, const char *dir)
+{
+	if (s->wait->left_ms == 0 || at_rest(s, dir))
+		return false;
+	unsigned ms = FIRST_PAUSE_MS < s->wait->left_ms ? FIRST_PAUSE_MS : s->wait->left_ms;
+	pause_ms(ms);
+	s->wait->left_ms -= ms;
+	return true;
+}
+
+bool tfs_store_file_exists(const tfs_store *s, const char *path)
+{
+	tfs_stat st;
+	tfs_error e;
+	return s->fs->ops->stat(s->fs, path, &st, &e) == TFS_OK && st.type == TFS_ENT_FILE;
+}

@@ -166,12 +166,45 @@ static bool lock_has_object(const tfs_dirent *ents, size_t n, const char *name)
 	return found;
 }
 
+/* Listing races with a live SoftHSM (store/settle.c): a lock without its
+ * object, or an object without its lock, is checked again once the
+ * directory had a moment to settle; *settled: that moment was taken. */
+static bool orphan_stays(tfs_store *store, const tfs_token *tok, const char *lock_path,
+                         bool *settled)
+{
+	if (!*settled && !tfs_store_settle_listing(store, tok->path))
+		return true;
+	*settled = true;
+	size_t n = strlen(lock_path) - strlen(".lock");
+	char *obj = NULL;
+	if (asprintf(&obj, "%.*s.object", (int)n, lock_path) < 0)
+		return true;
+	bool stays = tfs_store_file_exists(store, lock_path) && !tfs_store_file_exists(store, obj);
+	free(obj);
+	return stays;
+}
+
+static bool lockless_stays(tfs_store *store, const tfs_token *tok, tfs_obj_entry *o,
+                           bool *settled)
+{
+	if (!*settled && !tfs_store_settle_listing(store, tok->path))
+		return true;
+	*settled = true;
+	char *lock = NULL;
+	if (asprintf(&lock, "%s/%s.lock", tok->path, o->uuid) < 0)
+		return true;
+	o->has_lock = tfs_store_file_exists(store, lock);
+	free(lock);
+	/* Gone with its lock: reading it reports it gone. */
+	return !o->has_lock && tfs_store_file_exists(store, o->path);
+}
+
 /* Classifies every entry of one token directory. */
 static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents, size_t n,
                         tfs_error *err)
 {
 	size_t cap = 0;
-	bool have_meta = false, overlay;
+	bool have_meta = false, overlay, settled = false;
 	int rc = tfs_pending_scan(store, tok->path, ents, n, &overlay, err);
 	if (rc != TFS_OK)
 		return rc;
@@ -196,7 +229,7 @@ static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents
 			                     (unsigned long long)ents[i].st.size) != TFS_OK)
 				rc = tfs_nomem(err);
 		} else if (type == TFS_ENT_FILE && has_suffix(name, ".lock")) {
-			if (!lock_has_object(ents, n, name) &&
+			if (!lock_has_object(ents, n, name) && orphan_stays(store, tok, path, &settled) &&
 			    tfs_findings_add(&store->findings, "token.orphan-lock", TFS_SEV_WARNING, path,
 			                     TFS_NO_OFFSET, "lock file without its object file; "
 			                     "the object was deleted or lost") != TFS_OK)
@@ -222,7 +255,7 @@ static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents
 			return tfs_nomem(err);
 		tok->objs[i].has_lock = tfs_dirents_have(ents, n, lock, TFS_ENT_FILE);
 		free(lock);
-		if (!tok->objs[i].has_lock)
+		if (!tok->objs[i].has_lock && lockless_stays(store, tok, &tok->objs[i], &settled))
 			ADD(store, "token.missing-lock", TFS_SEV_WARNING, tok->objs[i].path, TFS_NO_OFFSET,
 			    "object has no companion .lock file; SoftHSM creates one with every object");
 	}

@@ -76,6 +76,16 @@ typedef enum tfs_file_role {
 int tfs_store_read_settled(const tfs_store *s, const char *path, tfs_file_role role,
                            uint8_t **data, size_t *size, tfs_object **parsed, tfs_error *err);
 
+/*
+ * A listing races a live SoftHSM too: it creates and unlinks an object and
+ * its .lock one after the other. When dir changed in the last moments,
+ * pauses once (out of the budget) and returns true: the caller then checks
+ * what looked wrong again with tfs_store_file_exists and reports only what
+ * stayed. False: the directory is at rest (or no budget is left).
+ */
+bool tfs_store_settle_listing(const tfs_store *s, const char *dir);
+bool tfs_store_file_exists(const tfs_store *s, const char *path);
+
 /* The role of a file of a token directory, by its name. */
 tfs_file_role tfs_store_file_role(const char *name);
 
