@@ -51,7 +51,8 @@ static void usage(FILE *out)
 	        "  -h, --help            this text\n"
 	        "\n"
 	        "Exit codes: 0 nothing at or above --fail-on; 1 something is; 2 usage or\n"
-	        "I/O error, or a wrong PIN.\n");
+	        "I/O error, a wrong PIN, a lock held past --lock-timeout (one budget for\n"
+	        "the run), or no token found to verify (an empty directory is no pass).\n");
 }
 
 static int parse_severity(const char *s, tfs_severity *out)
