@@ -455,6 +455,9 @@ static int dump_path(dump_opts *o, dump_sink *sink, const char *path)
 		                                 : dump_token(o, sink, tok);
 		status = max_status(status, s);
 	}
+	/* One --lock-timeout for the whole run, over every PATH. */
+	unsigned left = tfs_store_wait_left_ms(store);
+	o->co.lock_ms = left > 0 ? left : 1;
 	tfs_store_free(store);
 	return status;
 }

@@ -385,6 +385,9 @@ static int verify_path(verify_opts *o, const char *path, json_object *tokens, tf
 			text_token(stdout, tok, &s, rep, first, last, &c);
 	}
 	tfs_report_free(rep);
+	/* One --lock-timeout for the whole run, over every PATH. */
+	unsigned left = tfs_store_wait_left_ms(store);
+	o->co.lock_ms = left > 0 ? left : 1;
 	tfs_store_free(store);
 	return status;
 }

@@ -31,7 +31,8 @@ static int no_blob(const tfs_token *tok, tfs_pin_role role, tfs_error *err)
 	if (a == NULL)
 		tfs_error_set(err, TFS_E_NOTFOUND, TFS_NO_OFFSET, "token '%s' has no %s PIN blob%s",
 		              tfs_token_label(tok), role_name(role),
-		              role == TFS_PIN_USER ? " (the user PIN was never set)" : "");
+		              role == TFS_PIN_USER ? " (the user PIN was never set, or the token was "
+		                                        "initialised again since)" : "");
 	else if (tfs_attr_kind(a) != TFS_KIND_BYTES)
 		tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET,
 		              "%s PIN blob of token '%s' is stored as a %s, not as a %d-byte string: "

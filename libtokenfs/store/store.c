@@ -467,6 +467,7 @@ tfs_path_kind tfs_store_kind(const tfs_store *s) { return s->kind; }
 const char *tfs_store_path(const tfs_store *s) { return s->path; }
 size_t tfs_store_token_count(const tfs_store *s) { return s->ntokens; }
 size_t tfs_store_finding_count(const tfs_store *s) { return s->findings.count; }
+unsigned tfs_store_wait_left_ms(const tfs_store *s) { return s->wait->left_ms; }
 
 const tfs_token *tfs_store_token(const tfs_store *s, size_t i)
 {

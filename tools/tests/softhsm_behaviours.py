@@ -275,6 +275,9 @@ def main():
                 shown = [lines[k + 1].strip() for k, ln in enumerate(lines[:-1])
                          if "CKA_EC_PARAMS" in ln and "not decoded" in lines[k + 1]]
                 check(f"{name}: dump shows the decode error: {shown}", len(shown) == 1)
+                # Nothing but the defect: the error's unset location was stack bytes.
+                check(f"{name}: the decode error has no stray location: {shown}",
+                      all(x.startswith("(not decoded: offset ") for x in shown))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")

@@ -147,5 +147,11 @@ for cmd in "dump" "dump --format json" "dump --format softhsm" "verify-integrity
   check "$cmd: one 1000 ms budget for the run, took $ms ms" [ $ms -lt 4000 ]
   check "$cmd: names the lock" grep -q "write-locked by another process" "$work/err"
 done
+# Two PATHs share the budget too.
+start=$(date +%s%N)
+$TOKENFS dump --lock-timeout 1500 "$demo" "$demo" >/dev/null 2>&1; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "dump of two locked PATHs: exit $rc, want 2" [ $rc -eq 2 ]
+check "dump of two locked PATHs: one 1500 ms budget, took $ms ms" [ $ms -lt 2900 ]
 kill $locker 2>/dev/null
 finish
