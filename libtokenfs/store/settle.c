@@ -5,8 +5,9 @@
  * as the object's attributes grow from the template's defaults (FORMAT.md
  * section 4). So a file that looks empty, torn, generation-only or
  * unfinished for its class may be a write in flux. Such a file is read
- * again, after a pause, until it no longer looks unfinished or two reads in
- * a row agree: only a state that stays is reported as what the file holds.
+ * again, after pauses, until it no longer looks unfinished or reads agree
+ * over a quarter of a second: only a state that stays is reported as what
+ * the file holds.
  * The pauses come out of the same --lock-timeout budget as lock waits, so a
  * damaged store costs at most that much time once; a file not modified for
  * two seconds is taken as it is, so a damaged store at rest costs nothing.
@@ -30,7 +31,11 @@
 /* The first pause: long enough that SoftHSM's write after its unlock lands
  * (it is microseconds on an idle machine), short for a truly damaged file. */
 #define FIRST_PAUSE_MS 25u
-#define MAX_PAUSE_MS 200u
+#define MAX_PAUSE_MS 100u
+/* How long the same unfinished bytes must stay to be taken as the file's
+ * state: a writer on a busy machine can be off the CPU for tens of
+ * milliseconds between its truncate and its write. */
+#define STAYS_MS 250u
 
 static bool empty_bytes(const tfs_object *o, uint64_t type)
 {
@@ -142,6 +147,13 @@ static void pause_ms(unsigned ms)
 		;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 int tfs_store_read_settled(const tfs_store *s, const char *path, tfs_file_role role,
                            uint8_t **data, size_t *size, tfs_object **parsed, tfs_error *err)
 {
@@ -154,6 +166,7 @@ int tfs_store_read_settled(const tfs_store *s, const char *path, tfs_file_role r
 	if (rc != TFS_OK)
 		return rc;
 	unsigned pause = FIRST_PAUSE_MS;
+	uint64_t since = now_ms(); /* when these bytes were first read */
 	while (unfinished(role, cur, cur_size, &obj) && s->wait->left_ms > 0 && !at_rest(s, path)) {
 		tfs_object_free(obj);
 		obj = NULL;
@@ -172,7 +185,9 @@ int tfs_store_read_settled(const tfs_store *s, const char *path, tfs_file_role r
 		free(cur);
 		cur = next;
 		cur_size = next_size;
-		if (same) {
+		if (!same) {
+			since = now_ms();
+		} else if (now_ms() - since >= STAYS_MS) {
 			/* A state that stays: it is what the file holds. */
 			(void)unfinished(role, cur, cur_size, &obj);
 			break;
@@ -203,7 +218,7 @@ bool tfs_store_settle_listing(const tfs_store *s, const char *dir)
 {
 	if (s->wait->left_ms == 0 || at_rest(s, dir))
 		return false;
-	unsigned ms = FIRST_PAUSE_MS < s->wait->left_ms ? FIRST_PAUSE_MS : s->wait->left_ms;
+	unsigned ms = STAYS_MS < s->wait->left_ms ? STAYS_MS : s->wait->left_ms;
 	pause_ms(ms);
 	s->wait->left_ms -= ms;
 	return true;

@@ -144,10 +144,10 @@ def main(argv):
         bad = {cmd: [] for cmd in COMMANDS}
         exit2 = {cmd: 0 for cmd in COMMANDS}
         start = time.monotonic()
-        # Three readers at a time: 600 runs of a sanitizer build in about a
+        # Six readers at a time: 600 runs of a sanitizer build in about a
         # minute, and readers beside each other as on a real host.
         jobs = [cmd for _ in range(runs) for cmd in COMMANDS]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
             for cmd, (rc, loud) in zip(jobs, pool.map(lambda c: run(c, tokendir), jobs)):
                 extra = loud - quiet[cmd][1]
                 if rc == 2:
