@@ -199,6 +199,14 @@ static int max_status(int a, int b)
 	return a > b ? a : b;
 }
 
+/* A file that cannot be read or is over the cap is a problem of the store
+ * (1), as the same for token.object and in verify-integrity; only what
+ * stops the run (a writer past --lock-timeout, no memory) is 2. */
+static int read_status(int rc)
+{
+	return rc == TFS_E_NOMEM || rc == TFS_E_LOCKED ? TFS_EXIT_USAGE : TFS_EXIT_PROBLEM;
+}
+
 /* One unlock attempt; reports a failure and returns its exit status. */
 static int try_unlock(tfs_token_key **key, const tfs_token *tok, tfs_pin_role role,
                       const uint8_t *pin, size_t len, tfs_layout *layout)
@@ -259,6 +267,8 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 		char summary[1024] = "";
 		tfs_error err;
 		int rc = tfs_token_load_object(&obj, tok, i, &err);
+		if (rc == TFS_E_NOTFOUND)
+			continue; /* destroyed since the listing by a live SoftHSM: gone */
 		if (rc == TFS_OK) {
 			const char *path = tfs_token_object_path(tok, i);
 			if (report_anomalies(path, obj))
@@ -276,8 +286,7 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 				            sizeof(summary));
 		} else {
 			cli_report(&err);
-			bool fatal = rc == TFS_E_NOMEM || rc == TFS_E_LOCKED || rc == TFS_E_IO;
-			status = max_status(status, fatal ? TFS_EXIT_USAGE : TFS_EXIT_PROBLEM);
+			status = max_status(status, read_status(rc));
 		}
 		sink->object(sink, tok, i, obj, views, summary, rc == TFS_OK ? NULL : &err);
 		if (obj != NULL)
@@ -335,17 +344,20 @@ static int dump_token_softhsm(dump_opts *o, FILE *out, const tfs_token *tok)
 			status = dump_raw(o, out, path, data, size);
 			free(path);
 			free(data);
-		} else if (rc != TFS_E_NOTFOUND && rc != TFS_E_IO) {
+		} else if (read_status(rc) == TFS_EXIT_USAGE) {
 			cli_report(&err);
 			return TFS_EXIT_USAGE;
-		}
+		} /* else the store's token.metadata-unreadable finding said it */
 	}
 	for (size_t i = 0; i < tfs_token_object_count(tok); i++) {
 		if (!object_selected(o, tok, i))
 			continue;
-		if (tfs_token_read_object(&data, &size, tok, i, &err) != TFS_OK) {
+		int rc = tfs_token_read_object(&data, &size, tok, i, &err);
+		if (rc == TFS_E_NOTFOUND)
+			continue; /* destroyed since the listing: gone */
+		if (rc != TFS_OK) {
 			cli_report(&err);
-			status = TFS_EXIT_USAGE;
+			status = max_status(status, read_status(rc));
 			continue;
 		}
 		status = max_status(status, dump_raw(o, out, tfs_token_object_path(tok, i), data, size));
@@ -412,6 +424,9 @@ static int dump_path(dump_opts *o, dump_sink *sink, const char *path)
 		                                 : dump_token(o, sink, tok);
 		status = max_status(status, s);
 	}
+	/* One --lock-timeout for the whole run, over every PATH. */
+	unsigned left = tfs_store_wait_left_ms(store);
+	o->co.lock_ms = left > 0 ? left : 1;
 	tfs_store_free(store);
 	return status;
 }

@@ -21,6 +21,7 @@ typedef struct verify_opts {
 	tfs_severity fail_on;
 	tfs_verify_options v; /* PINs and seal mode */
 	size_t seal_file_uses; /* tokens sealed into --seal-file, over all PATHs */
+	size_t examined;       /* tokens verified, over all PATHs */
 } verify_opts;
 
 static void usage(FILE *out)
@@ -50,7 +51,8 @@ static void usage(FILE *out)
 	        "  -h, --help            this text\n"
 	        "\n"
 	        "Exit codes: 0 nothing at or above --fail-on; 1 something is; 2 usage or\n"
-	        "I/O error, or a wrong PIN.\n");
+	        "I/O error, a wrong PIN, a lock held past --lock-timeout (one budget for\n"
+	        "the run), or no token found to verify (an empty directory is no pass).\n");
 }
 
 static int parse_severity(const char *s, tfs_severity *out)
@@ -336,6 +338,14 @@ static int verify_path(verify_opts *o, const char *path, json_object *tokens, tf
 			return TFS_EXIT_USAGE;
 		}
 	status = max_status(status, store_findings(o, store, tokens, worst, any_finding));
+	if (tfs_store_token_count(store) == 0) {
+		/* An empty directory (a failed restore, a wrong path) must not pass. */
+		char pb[4 * 4096 + 8];
+		cli_error("verify-integrity: %s: no token directory in it (empty, or only entries "
+		          "SoftHSM does not load as tokens, such as symbolic links): nothing to verify",
+		          cli_safe(path, pb, sizeof(pb)));
+		status = TFS_EXIT_USAGE;
+	}
 	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
 		const tfs_token *tok = tfs_store_token(store, t);
 		if (!cli_token_selected(&o->co, tok))
@@ -357,6 +367,7 @@ static int verify_path(verify_opts *o, const char *path, json_object *tokens, tf
 			status = TFS_EXIT_USAGE;
 			continue;
 		}
+		o->examined++;
 		size_t last = tfs_report_finding_count(rep);
 		counts c = {{0}};
 		for (size_t i = first; i < last; i++) {
@@ -370,6 +381,9 @@ static int verify_path(verify_opts *o, const char *path, json_object *tokens, tf
 			text_token(stdout, tok, &s, rep, first, last, &c);
 	}
 	tfs_report_free(rep);
+	/* One --lock-timeout for the whole run, over every PATH. */
+	unsigned left = tfs_store_wait_left_ms(store);
+	o->co.lock_ms = left > 0 ? left : 1;
 	tfs_store_free(store);
 	return status;
 }
@@ -393,6 +407,11 @@ int cmd_verify(int argc, char **argv)
 	for (int i = first; i < argc; i++)
 		status = max_status(status, verify_path(&o, argv[i], tokens, &worst, &any));
 	status = max_status(status, cli_check_selection(&o.co));
+	if (o.examined == 0 && status != TFS_EXIT_USAGE) {
+		cli_error("verify-integrity: no token was %s: no verdict", o.v.seal == TFS_SEAL_CHECK
+		          ? "checked against a seal" : o.v.seal == TFS_SEAL_WRITE ? "sealed" : "verified");
+		status = TFS_EXIT_USAGE;
+	}
 	if (status == TFS_EXIT_OK && any && worst >= o.fail_on)
 		status = TFS_EXIT_PROBLEM;
 	if (o.json) {

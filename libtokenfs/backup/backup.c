@@ -195,7 +195,7 @@ static int one_token(tfs_archive_out *a, tfs_backup_result *res, const tfs_store
 	res->ntokens++;
 	run r = {.o = o, .label = tfs_token_label(tok)};
 	tfs_snap s;
-	int rc = tfs_snap_take(&s, store->fs, tfs_token_path(tok), store->lock_ms, o->max_reads,
+	int rc = tfs_snap_take(&s, store->fs, tfs_token_path(tok), &store->wait->left_ms, o->max_reads,
 	                       o->progress != NULL ? on_read : NULL, &r, err);
 	if (rc != TFS_OK)
 		return rc;

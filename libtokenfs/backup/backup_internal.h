@@ -38,9 +38,10 @@ typedef void (*tfs_snap_progress)(void *ctx, size_t done, size_t total);
  * file parses; a state that does not parse is accepted only once it stayed
  * the same over three reads (damage, not a write in flux). At most
  * max_reads reads, then TFS_E_LOCKED naming the token and what kept
- * changing.
+ * changing. lock_ms is the run's wait budget for SoftHSM's locks, spent
+ * as reads wait (tfs_fs read).
  */
-int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned lock_ms,
+int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned *lock_ms,
                   unsigned max_reads, tfs_snap_progress progress, void *ctx, tfs_error *err);
 void tfs_snap_free(tfs_snap *s);
 

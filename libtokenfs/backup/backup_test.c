@@ -44,7 +44,7 @@ static int f_list(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *count, 
 	return f->inner->ops->list(f->inner, dir, out, count, err);
 }
 
-static int f_read(tfs_fs *fs, const char *path, unsigned lock_ms, uint8_t **data, size_t *size,
+static int f_read(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t **data, size_t *size,
                   tfs_error *err)
 {
 	flaky *f = (flaky *)fs;

@@ -53,7 +53,7 @@ static bool is_object_file(const char *name)
 
 /* The 8-byte counter, or UINT64_MAX when the file is absent or not 8 bytes
  * (then only byte equality of the files counts). */
-static uint64_t read_generation(tfs_fs *fs, const char *path, unsigned lock_ms)
+static uint64_t read_generation(tfs_fs *fs, const char *path, unsigned *lock_ms)
 {
 	char *p = NULL;
 	if (asprintf(&p, "%s/generation", path) < 0)
@@ -76,7 +76,7 @@ typedef enum read_outcome {
 
 /* One whole read of the directory into *s. */
 static int read_once(tfs_snap *s, read_outcome *outcome, tfs_fs *fs, const char *path,
-                     unsigned lock_ms, tfs_snap_progress progress, void *ctx, tfs_error *err)
+                     unsigned *lock_ms, tfs_snap_progress progress, void *ctx, tfs_error *err)
 {
 	memset(s, 0, sizeof(*s));
 	*outcome = READ_DONE;
@@ -121,7 +121,7 @@ static int read_once(tfs_snap *s, read_outcome *outcome, tfs_fs *fs, const char 
 			rc = tfs_nomem(err);
 			break;
 		}
-		if (r == TFS_E_IO) {
+		if (r == TFS_E_NOTFOUND || r == TFS_E_IO) {
 			/* Removed (or replaced) since the listing: a change in flight. */
 			*outcome = READ_MOVED;
 			break;
@@ -175,7 +175,7 @@ static const char *unparsed(const tfs_snap *s, tfs_error *why)
 	return NULL;
 }
 
-int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned lock_ms,
+int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned *lock_ms,
                   unsigned max_reads, tfs_snap_progress progress, void *ctx, tfs_error *err)
 {
 	memset(out, 0, sizeof(*out));

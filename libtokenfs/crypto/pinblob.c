@@ -10,7 +10,8 @@
  * padding is invalid (or, about 1 time in 256, valid by chance with a length
  * other than 35). Only one outcome is evidence of damage rather than of a
  * wrong PIN: CBC padding valid, plaintext exactly 35 bytes, and no "RJR"
- * magic. Noise lands there with probability 2^-104, while a PIN that is
+ * magic; or padding valid and the magic there with any other length (the
+ * PIN is right, the content is not a token key). Noise lands there with probability 2^-104, while a PIN that is
  * right does so whenever the IV's first 3 bytes or the first ciphertext
  * block were changed. Everything else that fails is reported as a wrong
  * PIN, including damage that no check can tell from one:
@@ -78,6 +79,16 @@ int tfs_pinblob_unwrap(uint8_t token_key[TFS_KEY_LEN], tfs_layout *layout,
 	rc = tfs_aes_cbc_decrypt(pt, &pt_len, mk, iv, body, CBC_CT_LEN, err);
 	if (rc < 0)
 		goto fail;
+	if (rc != TFS_AES_MISMATCH && pt_len != CBC_PT_LEN && pt_len >= MAGIC_LEN &&
+	    CRYPTO_memcmp(pt, MAGIC, MAGIC_LEN) == 0) {
+		/* Valid padding and the magic: the PIN is right (noise does this
+		 * with probability 2^-32), but what it wraps is no token key. */
+		rc = tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET,
+		                   "PIN blob damaged: the PIN opens it (valid padding, magic "
+		                   "\"RJR\") but it holds %zu bytes instead of %d (the magic and "
+		                   "a 32-byte token key)", pt_len, CBC_PT_LEN);
+		goto fail;
+	}
 	if (rc == TFS_AES_MISMATCH || pt_len != CBC_PT_LEN) {
 		rc = tfs_error_set(err, TFS_E_WRONG_PIN, TFS_NO_OFFSET,
 		                   "wrong PIN: under it the blob's GCM tag and CBC padding both "

@@ -178,10 +178,13 @@ static int prompt_tty(uint8_t **out, size_t *out_len, const char *prompt, tfs_er
 	return rc;
 }
 
+/* Neither the path after file: nor the name after env: is ever quoted: a
+ * user who typed the PIN there by mistake would see it echoed, and so would
+ * every log the message reaches. The option the SPEC belongs to is named by
+ * the caller. */
 static int from_file(uint8_t **out, size_t *out_len, const char *path, tfs_error *err)
 {
-	char what[4200];
-	snprintf(what, sizeof(what), "PIN file %s", path);
+	const char *what = "the PIN file (the path after file:)";
 	int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "cannot open %s: %s", what,
@@ -199,9 +202,8 @@ static int from_fd(uint8_t **out, size_t *out_len, const char *num, tfs_error *e
 	if (num[0] < '0' || num[0] > '9' || *end != '\0' || errno != 0 || fd > INT_MAX)
 		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 		                     "fd: must be followed by a file descriptor number");
-	char what[64];
-	snprintf(what, sizeof(what), "file descriptor %ld", fd);
-	return read_line(out, out_len, (int)fd, what, false, err);
+	/* Not even the number: a numeric PIN typed after fd: would be echoed. */
+	return read_line(out, out_len, (int)fd, "the file descriptor after fd:", false, err);
 }
 
 static int from_env(uint8_t **out, size_t *out_len, const char *name, tfs_error *err)
@@ -212,7 +214,7 @@ static int from_env(uint8_t **out, size_t *out_len, const char *name, tfs_error 
 	const char *v = getenv(name);
 	if (v == NULL)
 		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
-		                     "environment variable %s is not set", name);
+		                     "the environment variable named after env: is not set");
 	/* The whole value, as OpenSSL takes it: a variable has no lines. */
 	return dup_pin(out, out_len, v, strlen(v), err);
 }

@@ -83,7 +83,11 @@ static void test_env(void **state)
 	setenv("TFS_PINSPEC_TEST", "", 1);
 	expect_pin("env:TFS_PINSPEC_TEST", "", 0);
 	unsetenv("TFS_PINSPEC_TEST");
-	expect_fail("env:TFS_PINSPEC_TEST", TFS_E_INVALID, NULL);
+	expect_fail("env:TFS_PINSPEC_TEST", TFS_E_INVALID, "TFS_PINSPEC_TEST");
+	/* A PIN typed where the variable's name (or fd number) goes is never
+	 * echoed. */
+	expect_fail("env:Secret-PIN-4711", TFS_E_INVALID, "4711");
+	expect_fail("fd:47114711", TFS_E_IO, "4711");
 	expect_fail("env:", TFS_E_INVALID, NULL);
 }
 
@@ -103,7 +107,9 @@ static void test_file(void **state)
 	make_file(path, spec, "", 0);                   /* no line at all */
 	expect_fail(spec, TFS_E_INVALID, NULL);
 	unlink(path);
-	expect_fail("file:/nonexistent/tokenfs/pin", TFS_E_IO, NULL);
+	expect_fail("file:/nonexistent/tokenfs/pin", TFS_E_IO, "nonexistent");
+	/* A PIN typed where the path goes is never echoed. */
+	expect_fail("file:Secret-PIN-4711", TFS_E_IO, "4711");
 }
 
 static void test_long_lines(void **state)

@@ -162,6 +162,9 @@ int tfs_decode_attribute(tfs_decoded **out, uint64_t cka_type, uint64_t object_c
                          tfs_error *err)
 {
 	*out = NULL;
+	/* Callers format the whole error: an unset `where` must be empty, not
+	 * whatever their stack held (dump printed stack bytes there). */
+	tfs_error_clear(err);
 	int (*decode)(tfs_decoded **, const uint8_t *, size_t, tfs_error *) = NULL;
 	switch (cka_type) {
 	case CKA_VALUE:

@@ -8,6 +8,7 @@
 
 #include "core/error_internal.h"
 #include "keys/keys_internal.h"
+#include "tokenfs/names.h"
 
 struct tfs_token_key {
 	uint8_t key[TFS_KEY_LEN];
@@ -19,6 +20,34 @@ static const char *role_name(tfs_pin_role role)
 	return role == TFS_PIN_SO ? "SO" : "user";
 }
 
+/* Says what is there instead of a blob: nothing (a PIN never set), an
+ * empty value, or an attribute of another kind (damage). */
+static int no_blob(const tfs_token *tok, tfs_pin_role role, tfs_error *err)
+{
+	const tfs_object *meta = tfs_token_metadata(tok);
+	const tfs_attr *a = meta != NULL ? tfs_object_find(meta, role == TFS_PIN_SO ? TFS_CKA_OS_SOPIN
+	                                                                          : TFS_CKA_OS_USERPIN)
+	                                 : NULL;
+	if (a == NULL)
+		tfs_error_set(err, TFS_E_NOTFOUND, TFS_NO_OFFSET, "token '%s' has no %s PIN blob%s",
+		              tfs_token_label(tok), role_name(role),
+		              role == TFS_PIN_USER ? " (the user PIN was never set, or the token was "
+		                                        "initialised again since)" : "");
+	else if (tfs_attr_kind(a) != TFS_KIND_BYTES)
+		tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET,
+		              "%s PIN blob of token '%s' is stored as a %s, not as a %d-byte string: "
+		              "token.object is damaged", role_name(role), tfs_token_label(tok),
+		              tfs_kind_name(tfs_attr_kind(a)), TFS_PIN_BLOB_LEN);
+	else
+		tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET,
+		              "%s PIN blob of token '%s' is empty (SoftHSM writes %d bytes): no PIN "
+		              "opens it; token.object is damaged", role_name(role), tfs_token_label(tok),
+		              TFS_PIN_BLOB_LEN);
+	if (a == NULL)
+		return tfs_error_where(err, "%s", tfs_token_path(tok));
+	return tfs_error_where(err, "%s/token.object", tfs_token_path(tok));
+}
+
 int tfs_token_unlock(tfs_token_key **out, const tfs_token *tok, tfs_pin_role role,
                      const uint8_t *pin, size_t pin_len, tfs_error *err)
 {
@@ -26,12 +55,8 @@ int tfs_token_unlock(tfs_token_key **out, const tfs_token *tok, tfs_pin_role rol
 	tfs_error_clear(err);
 	size_t blob_len;
 	const uint8_t *blob = tfs_token_pin_blob(tok, role, &blob_len);
-	if (blob == NULL) {
-		tfs_error_set(err, TFS_E_NOTFOUND, TFS_NO_OFFSET, "token '%s' has no %s PIN blob%s",
-		              tfs_token_label(tok), role_name(role),
-		              role == TFS_PIN_USER ? " (the user PIN was never set)" : "");
-		return tfs_error_where(err, "%s", tfs_token_path(tok));
-	}
+	if (blob == NULL)
+		return no_blob(tok, role, err);
 	tfs_token_key *k = calloc(1, sizeof(*k));
 	if (k == NULL)
 		return tfs_nomem(err);

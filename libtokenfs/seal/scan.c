@@ -94,7 +94,7 @@ int tfs_seal_dir_read(const tfs_vtoken *vt, const tfs_seal_dir *d, const char *n
 	if (asprintf(&path, "%s/%s", d->path, name) < 0)
 		return tfs_nomem(err);
 	const tfs_store *s = vt->store;
-	int rc = s->fs->ops->read(s->fs, path, s->lock_ms, data, size, err);
+	int rc = tfs_store_read_settled(s, path, tfs_store_file_role(name), data, size, NULL, err);
 	free(path);
 	return rc;
 }

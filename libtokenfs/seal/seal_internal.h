@@ -12,6 +12,7 @@
 
 #include "crypto/digest_internal.h"
 #include "store/fs_internal.h"
+#include "store/store_internal.h"
 #include "verify/verify_internal.h"
 
 #define TFS_SEAL_FORMAT "tokenfs-seal"

@@ -41,9 +41,11 @@ struct tfs_fs_ops {
 	/* Every entry of a directory except . and .., sorted by name. */
 	int (*list)(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *count,
 	            tfs_error *err);
-	/* A whole regular file, under an fcntl read lock when lock_ms > 0
-	 * (waiting at most lock_ms for a writer). *data is malloc'd. */
-	int (*read)(tfs_fs *fs, const char *path, unsigned lock_ms, uint8_t **data,
+	/* A whole regular file, under an fcntl read lock unless lock_ms is
+	 * NULL. *lock_ms is how long the read may wait for a writer; what it
+	 * waited is taken off it, so one budget can cover many reads. A file
+	 * that is not there is TFS_E_NOTFOUND. *data is malloc'd. */
+	int (*read)(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t **data,
 	            size_t *size, tfs_error *err);
 	void (*destroy)(tfs_fs *fs);
 };

@@ -90,7 +90,7 @@ static int mem_list(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *count
 	return TFS_OK;
 }
 
-static int mem_read(tfs_fs *fs, const char *path, unsigned lock_ms, uint8_t **data,
+static int mem_read(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t **data,
                     size_t *size, tfs_error *err)
 {
 	(void)lock_ms; /* nobody else can hold a lock on an image */
@@ -101,7 +101,7 @@ static int mem_read(tfs_fs *fs, const char *path, unsigned lock_ms, uint8_t **da
 	                : e->st.type == TFS_ENT_SYMLINK ? "a symbolic link; not followed"
 	                : e->st.type != TFS_ENT_FILE ? "not a regular file" : NULL;
 	if (why != NULL) {
-		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s", why);
+		tfs_error_set(err, e == NULL ? TFS_E_NOTFOUND : TFS_E_IO, TFS_NO_OFFSET, "%s", why);
 		return tfs_error_where(err, "%s", path);
 	}
 	size_t n = (size_t)e->st.size;

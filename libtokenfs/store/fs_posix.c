@@ -131,30 +131,49 @@ done:
 
 /*
  * SoftHSM readers take F_RDLCK on the object file itself, and its writers
- * F_WRLCK while they truncate and rewrite it in place. Taking the read lock
- * means we never see a half-written file. F_SETLK in a loop rather than
- * F_SETLKW so a stuck writer costs a bounded wait and a clear message.
+ * F_WRLCK while they truncate and rewrite it in place. The lock keeps us
+ * from other readers' writers, not from SoftHSM 2.6.1's own (it unlocks
+ * before its buffered write lands: FORMAT.md section 4), so the store
+ * reader re-reads what looks unfinished (store/settle.c). F_SETLK in a loop
+ * rather than F_SETLKW so a stuck writer costs a bounded wait and a clear
+ * message. The wait comes off *budget_ms: one budget for the whole run, so
+ * twenty locked files cost one timeout, not twenty.
  */
-static int read_lock(int fd, const char *path, unsigned lock_ms, tfs_error *err)
+static int read_lock(int fd, const char *path, unsigned *budget_ms, tfs_error *err)
 {
 	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
 	const unsigned step_ms = 10;
-	for (unsigned waited = 0;; waited += step_ms) {
+	for (;;) {
 		if (fcntl(fd, F_SETLK, &fl) == 0)
 			return TFS_OK;
 		if (errno != EACCES && errno != EAGAIN)
 			return path_err(err, TFS_E_IO, path, strerror(errno));
-		if (waited >= lock_ms)
+		if (*budget_ms == 0)
 			break;
-		struct timespec ts = {0, (long)step_ms * 1000000L};
+		unsigned ms = *budget_ms < step_ms ? *budget_ms : step_ms;
+		struct timespec ts = {0, (long)ms * 1000000L};
 		nanosleep(&ts, NULL);
+		*budget_ms -= ms;
 	}
 	struct flock who = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
 	long pid = (fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK) ? (long)who.l_pid : -1;
 	tfs_error_set(err, TFS_E_LOCKED, TFS_NO_OFFSET,
-	              "write-locked by another process (pid %ld) for more than %u ms; "
-	              "stop SoftHSM users or retry", pid, lock_ms);
+	              "write-locked by another process (pid %ld) after the run's --lock-timeout "
+	              "was used up waiting; stop SoftHSM users or retry", pid);
 	return tfs_error_where(err, "%s", path);
+}
+
+/* Whether the file is still what was read: SoftHSM rewrites in place
+ * (truncate, then write generation+1 and every attribute), so a read that
+ * overlapped a write sees another size or another generation afterwards. */
+static bool unchanged(int fd, const uint8_t *buf, size_t got)
+{
+	struct stat s;
+	uint8_t gen[8];
+	if (fstat(fd, &s) != 0 || (uint64_t)s.st_size != got)
+		return false;
+	size_t n = got < sizeof(gen) ? got : sizeof(gen);
+	return n == 0 || (pread(fd, gen, n, 0) == (ssize_t)n && memcmp(gen, buf, n) == 0);
 }
 
 /* O_NONBLOCK so that a FIFO swapped in for a listed file cannot block the
@@ -169,7 +188,53 @@ static int open_ro(const char *path)
 	return fd;
 }
 
-static int posix_read(tfs_fs *fs, const char *path, unsigned lock_ms, uint8_t **data,
+/* The file from its start, at its current size; *size is what was read. */
+static int read_whole(int fd, const char *path, uint8_t **out, size_t *size, tfs_error *err)
+{
+	int rc;
+	struct stat s;
+	uint8_t *buf = NULL;
+	*out = NULL;
+	*size = 0;
+	/* Size again under the lock: a writer may have just rewritten it. */
+	if (fstat(fd, &s) != 0) {
+		rc = path_err(err, TFS_E_IO, path, strerror(errno));
+		goto fail;
+	}
+	if ((uint64_t)s.st_size > TFS_MAX_OBJECT_SIZE) {
+		tfs_error_set(err, TFS_E_LIMIT, TFS_NO_OFFSET, "file of %lld bytes exceeds the %u-byte cap",
+		              (long long)s.st_size, TFS_MAX_OBJECT_SIZE);
+		rc = tfs_error_where(err, "%s", path);
+		goto fail;
+	}
+	size_t want = (size_t)s.st_size, got = 0;
+	buf = malloc(want ? want : 1);
+	if (buf == NULL) {
+		rc = tfs_nomem(err);
+		goto fail;
+	}
+	while (got < want) {
+		ssize_t r = pread(fd, buf + got, want - got, (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			tfs_error_set(err, TFS_E_IO, got, "%s", strerror(errno));
+			rc = tfs_error_where(err, "%s", path);
+			goto fail;
+		}
+		if (r == 0)
+			break; /* shrank under us: a writer truncated it */
+		got += (size_t)r;
+	}
+	*out = buf;
+	*size = got;
+	return TFS_OK;
+fail:
+	free(buf);
+	return rc;
+}
+
+static int posix_read(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t **data,
                       size_t *size, tfs_error *err)
 {
 	(void)fs;
@@ -179,7 +244,8 @@ static int posix_read(tfs_fs *fs, const char *path, unsigned lock_ms, uint8_t **
 	if (fd < 0) {
 		if (errno == ELOOP)
 			return path_err(err, TFS_E_IO, path, "a symbolic link; not followed");
-		return path_err(err, TFS_E_IO, path, strerror(errno));
+		/* Listed, then gone: a live SoftHSM destroyed the object. */
+		return path_err(err, errno == ENOENT ? TFS_E_NOTFOUND : TFS_E_IO, path, strerror(errno));
 	}
 	int rc;
 	uint8_t *buf = NULL;
@@ -203,41 +269,21 @@ static int posix_read(tfs_fs *fs, const char *path, unsigned lock_ms, uint8_t **
 		rc = tfs_error_where(err, "%s", path);
 		goto fail;
 	}
-	if (lock_ms > 0 && (rc = read_lock(fd, path, lock_ms, err)) != TFS_OK)
+	if (lock_ms != NULL && (rc = read_lock(fd, path, lock_ms, err)) != TFS_OK)
 		goto fail;
-	/* Size again under the lock: a writer may have just rewritten it. */
-	if (fstat(fd, &s) != 0) {
-		rc = path_err(err, TFS_E_IO, path, strerror(errno));
+	/* A write that overlapped the read: read again, a few times at most
+	 * (the caller judges whatever is left). */
+	for (int attempt = 0; attempt < 4; attempt++) {
+		free(buf);
+		buf = NULL;
+		rc = read_whole(fd, path, &buf, size, err);
+		if (rc != TFS_OK || unchanged(fd, buf, *size))
+			break;
+	}
+	if (rc != TFS_OK)
 		goto fail;
-	}
-	if ((uint64_t)s.st_size > TFS_MAX_OBJECT_SIZE) {
-		tfs_error_set(err, TFS_E_LIMIT, TFS_NO_OFFSET, "file of %lld bytes exceeds the %u-byte cap",
-		              (long long)s.st_size, TFS_MAX_OBJECT_SIZE);
-		rc = tfs_error_where(err, "%s", path);
-		goto fail;
-	}
-	size_t want = (size_t)s.st_size, got = 0;
-	buf = malloc(want ? want : 1);
-	if (buf == NULL) {
-		rc = tfs_nomem(err);
-		goto fail;
-	}
-	while (got < want) {
-		ssize_t r = read(fd, buf + got, want - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			tfs_error_set(err, TFS_E_IO, got, "%s", strerror(errno));
-			rc = tfs_error_where(err, "%s", path);
-			goto fail;
-		}
-		if (r == 0)
-			break; /* shrank under us despite the lock (no SoftHSM writer) */
-		got += (size_t)r;
-	}
 	close(fd); /* also releases the read lock */
 	*data = buf;
-	*size = got;
 	return TFS_OK;
 fail:
 	free(buf);

@@ -48,7 +48,7 @@ int tfs_pending_scan(tfs_store *store, const char *tokpath, const tfs_dirent *en
 	tfs_journal_entry *e = NULL;
 	size_t count = 0;
 	tfs_error je;
-	int rc = store->fs->ops->read(store->fs, path, 0, &data, &size, &je);
+	int rc = store->fs->ops->read(store->fs, path, NULL, &data, &size, &je);
 	if (rc == TFS_OK)
 		rc = tfs_journal_parse(&e, &count, data, size, &je);
 	free(data);

@@ -82,10 +82,18 @@ static int read_token_object(tfs_store *store, tfs_token *tok, const char *path,
 	uint8_t *data;
 	size_t size;
 	tfs_error e;
-	int rc = store->fs->ops->read(store->fs, path, store->lock_ms, &data, &size, &e);
 	tfs_object *meta = NULL;
-	if (rc == TFS_OK)
-		rc = tfs_object_parse_owned(&meta, data, size, &e);
+	int rc = tfs_store_read_settled(store, path, TFS_FILE_TOKEN, &data, &size, &meta, &e);
+	if (rc == TFS_OK && meta != NULL)
+		free(data);
+	else if (rc == TFS_OK)
+		rc = tfs_object_parse_owned(&meta, data, size, &e); /* for its error */
+	if (rc == TFS_E_NOTFOUND) {
+		/* Listed, then gone: the token is being deleted. */
+		ADD(store, "token.gone", TFS_SEV_INFO, path, TFS_NO_OFFSET,
+		    "token.object disappeared while the store was read: the token was deleted");
+		return TFS_OK;
+	}
 	if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED) {
 		*err = e; /* not a property of the store: the open fails */
 		return rc;
@@ -107,11 +115,13 @@ static int read_generation(tfs_store *store, tfs_token *tok, const char *path, t
 	uint8_t *data;
 	size_t size;
 	tfs_error e;
-	int rc = store->fs->ops->read(store->fs, path, store->lock_ms, &data, &size, &e);
+	int rc = tfs_store_read_settled(store, path, TFS_FILE_GENERATION, &data, &size, NULL, &e);
 	if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED) {
 		*err = e;
 		return rc;
 	}
+	if (rc == TFS_E_NOTFOUND)
+		return TFS_OK; /* gone since the listing: as if never there */
 	if (rc != TFS_OK) {
 		if (tfs_findings_add_error(&store->findings, "token.generation-unreadable",
 		                           TFS_SEV_ERROR, &e) != TFS_OK)
@@ -178,12 +188,45 @@ static bool lock_has_object(const tfs_dirent *ents, size_t n, const char *name)
 	return found;
 }
 
+/* Listing races with a live SoftHSM (store/settle.c): a lock without its
+ * object, or an object without its lock, is checked again once the
+ * directory had a moment to settle; *settled: that moment was taken. */
+static bool orphan_stays(tfs_store *store, const tfs_token *tok, const char *lock_path,
+                         bool *settled)
+{
+	if (!*settled && !tfs_store_settle_listing(store, tok->path))
+		return true;
+	*settled = true;
+	size_t n = strlen(lock_path) - strlen(".lock");
+	char *obj = NULL;
+	if (asprintf(&obj, "%.*s.object", (int)n, lock_path) < 0)
+		return true;
+	bool stays = tfs_store_file_exists(store, lock_path) && !tfs_store_file_exists(store, obj);
+	free(obj);
+	return stays;
+}
+
+static bool lockless_stays(tfs_store *store, const tfs_token *tok, tfs_obj_entry *o,
+                           bool *settled)
+{
+	if (!*settled && !tfs_store_settle_listing(store, tok->path))
+		return true;
+	*settled = true;
+	char *lock = NULL;
+	if (asprintf(&lock, "%s/%s.lock", tok->path, o->uuid) < 0)
+		return true;
+	o->has_lock = tfs_store_file_exists(store, lock);
+	free(lock);
+	/* Gone with its lock: reading it reports it gone. */
+	return !o->has_lock && tfs_store_file_exists(store, o->path);
+}
+
 /* Classifies every entry of one token directory. */
 static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents, size_t n,
                         tfs_error *err)
 {
 	size_t cap = 0;
-	bool have_meta = false, overlay;
+	bool have_meta = false, overlay, settled = false;
 	int rc = tfs_pending_scan(store, tok->path, ents, n, &overlay, err);
 	if (rc != TFS_OK)
 		return rc;
@@ -218,7 +261,7 @@ static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents
 			                     (unsigned long long)ents[i].st.size) != TFS_OK)
 				rc = tfs_nomem(err);
 		} else if (type == TFS_ENT_FILE && has_suffix(name, ".lock")) {
-			if (!lock_has_object(ents, n, name) &&
+			if (!lock_has_object(ents, n, name) && orphan_stays(store, tok, path, &settled) &&
 			    tfs_findings_add(&store->findings, "token.orphan-lock", TFS_SEV_WARNING, path,
 			                     TFS_NO_OFFSET, "lock file without its object file; "
 			                     "the object was deleted or lost") != TFS_OK)
@@ -244,7 +287,7 @@ static int scan_entries(tfs_store *store, tfs_token *tok, const tfs_dirent *ents
 			return tfs_nomem(err);
 		tok->objs[i].has_lock = tfs_dirents_have(ents, n, lock, TFS_ENT_FILE);
 		free(lock);
-		if (!tok->objs[i].has_lock)
+		if (!tok->objs[i].has_lock && lockless_stays(store, tok, &tok->objs[i], &settled))
 			ADD(store, "token.missing-lock", TFS_SEV_WARNING, tok->objs[i].path, TFS_NO_OFFSET,
 			    "object has no companion .lock file; SoftHSM creates one with every object");
 	}
@@ -411,12 +454,19 @@ int tfs_store_open_fs(tfs_store **out, tfs_fs *fs, const char *path,
 	store->fs = fs;
 	store->lock_ms = (opts != NULL && opts->lock_timeout_ms > 0) ? opts->lock_timeout_ms
 	                                                             : DEFAULT_LOCK_MS;
+	store->wait = calloc(1, sizeof(*store->wait));
+	if (store->wait == NULL) {
+		free(store);
+		return tfs_nomem(err);
+	}
+	store->wait->left_ms = store->lock_ms;
 	/* Trailing slashes would make every derived path ugly; keep "/" itself. */
 	size_t len = strlen(path);
 	while (len > 1 && path[len - 1] == '/')
 		len--;
 	store->path = strndup(path, len);
 	if (store->path == NULL) {
+		free(store->wait);
 		free(store);
 		return tfs_nomem(err);
 	}
@@ -459,6 +509,7 @@ void tfs_store_free(tfs_store *store)
 	free(store->finding_owner);
 	tfs_findings_free(&store->findings);
 	free(store->path);
+	free(store->wait);
 	free(store);
 }
 
@@ -466,6 +517,7 @@ tfs_path_kind tfs_store_kind(const tfs_store *s) { return s->kind; }
 const char *tfs_store_path(const tfs_store *s) { return s->path; }
 size_t tfs_store_token_count(const tfs_store *s) { return s->ntokens; }
 size_t tfs_store_finding_count(const tfs_store *s) { return s->findings.count; }
+unsigned tfs_store_wait_left_ms(const tfs_store *s) { return s->wait->left_ms; }
 
 const tfs_token *tfs_store_token(const tfs_store *s, size_t i)
 {

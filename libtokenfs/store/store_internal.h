@@ -29,11 +29,18 @@ struct tfs_token {
 	size_t nfindings;
 };
 
+/* What a run may still spend waiting for writers (locks and files in
+ * flux); shared by every read of the store, mutable behind a const store. */
+typedef struct tfs_store_wait {
+	unsigned left_ms;
+} tfs_store_wait;
+
 struct tfs_store {
 	tfs_fs *fs;
 	tfs_path_kind kind;
 	char *path;
 	unsigned lock_ms;
+	tfs_store_wait *wait;
 	tfs_token *tokens;
 	size_t ntokens, tokens_cap;
 	size_t tokens_like; /* token directories with anything SoftHSM puts there */
@@ -57,6 +64,37 @@ bool tfs_pending_is_txn_file(const char *name);
 /* "<tokpath>/<name>", or its staged copy under an overlay; free(). */
 char *tfs_pending_path(const char *tokpath, const char *name, const tfs_dirent *ents, size_t n,
                        bool overlay);
+
+/* What a file is to settle.c: how it tells a write in flux. */
+typedef enum tfs_file_role {
+	TFS_FILE_OBJECT,     /* <uuid>.object */
+	TFS_FILE_TOKEN,      /* token.object */
+	TFS_FILE_GENERATION, /* generation */
+	TFS_FILE_PLAIN       /* anything else: read once */
+} tfs_file_role;
+
+/*
+ * Reads path (under the read lock, out of the store's wait budget), again
+ * and again while it looks like a write in flux, until it does not or two
+ * reads agree (settle.c). *data (malloc'd) and *size are what stayed; with
+ * parsed non-NULL, *parsed is its parse (or NULL: it does not parse). A
+ * file gone since it was listed is TFS_E_NOTFOUND.
+ */
+int tfs_store_read_settled(const tfs_store *s, const char *path, tfs_file_role role,
+                           uint8_t **data, size_t *size, tfs_object **parsed, tfs_error *err);
+
+/*
+ * A listing races a live SoftHSM too: it creates and unlinks an object and
+ * its .lock one after the other. When dir changed in the last moments,
+ * pauses once (out of the budget) and returns true: the caller then checks
+ * what looked wrong again with tfs_store_file_exists and reports only what
+ * stayed. False: the directory is at rest (or no budget is left).
+ */
+bool tfs_store_settle_listing(const tfs_store *s, const char *dir);
+bool tfs_store_file_exists(const tfs_store *s, const char *path);
+
+/* The role of a file of a token directory, by its name. */
+tfs_file_role tfs_store_file_role(const char *name);
 
 /* Reads token metadata (label, serial) out of a parsed token.object. */
 void tfs_token_take_metadata(tfs_token *tok, tfs_object *meta);

@@ -112,8 +112,8 @@ int tfs_token_read_object(uint8_t **data, size_t *size, const tfs_token *tok, si
 	tfs_error_clear(err);
 	if (i >= tok->nobjs)
 		return tfs_error_set(err, TFS_E_NOTFOUND, TFS_NO_OFFSET, "no object %zu in token", i);
-	const tfs_store *s = tok->store;
-	return s->fs->ops->read(s->fs, tok->objs[i].path, s->lock_ms, data, size, err);
+	return tfs_store_read_settled(tok->store, tok->objs[i].path, TFS_FILE_OBJECT, data, size,
+	                              NULL, err);
 }
 
 int tfs_token_load_object(tfs_object **out, const tfs_token *tok, size_t i, tfs_error *err)
@@ -121,10 +121,18 @@ int tfs_token_load_object(tfs_object **out, const tfs_token *tok, size_t i, tfs_
 	*out = NULL;
 	uint8_t *data;
 	size_t size;
-	int rc = tfs_token_read_object(&data, &size, tok, i, err);
+	tfs_error_clear(err);
+	if (i >= tok->nobjs)
+		return tfs_error_set(err, TFS_E_NOTFOUND, TFS_NO_OFFSET, "no object %zu in token", i);
+	int rc = tfs_store_read_settled(tok->store, tok->objs[i].path, TFS_FILE_OBJECT, &data, &size,
+	                                out, err);
 	if (rc != TFS_OK)
 		return rc;
-	rc = tfs_object_parse_owned(out, data, size, err);
+	if (*out != NULL) {
+		free(data);
+		return TFS_OK;
+	}
+	rc = tfs_object_parse_owned(out, data, size, err); /* again, for its error */
 	if (rc != TFS_OK)
 		tfs_error_where(err, "%s", tok->objs[i].path);
 	return rc;
@@ -142,7 +150,7 @@ int tfs_token_read_metadata(uint8_t **data, size_t *size, const tfs_token *tok, 
 	char *path = NULL;
 	if (asprintf(&path, "%s/token.object", tok->path) < 0)
 		return tfs_nomem(err);
-	int rc = s->fs->ops->read(s->fs, path, s->lock_ms, data, size, err);
+	int rc = tfs_store_read_settled(s, path, TFS_FILE_TOKEN, data, size, NULL, err);
 	free(path);
 	return rc;
 }

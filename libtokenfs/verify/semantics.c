@@ -122,14 +122,16 @@ int tfs_sem_pub_cmp(const tfs_sem_pub *a, const tfs_sem_pub *b, BN_CTX *bn, char
 	return same;
 }
 
-/* PKCS #11 has the creator state the key's length; SoftHSM sets it from the
- * value on C_CreateObject and C_UnwrapKey. */
+/* PKCS #11 has the creator state the key's length. SoftHSM 2.6.1 writes it
+ * on C_GenerateKey and from the template of C_CreateObject, but a key made
+ * by C_UnwrapKey keeps the default 0 beside its value (SoftHSM refuses
+ * CKA_VALUE_LEN in an unwrap template): 0 means "not recorded", not "empty". */
 static int check_value_len(tfs_sem *s, const tfs_vobject *o)
 {
 	uint64_t want;
 	size_t len;
 	const uint8_t *v = tfs_vobject_bytes(o, CKA_VALUE, &len);
-	if (v == NULL || !tfs_vobject_ulong(o, CKA_VALUE_LEN, &want))
+	if (v == NULL || !tfs_vobject_ulong(o, CKA_VALUE_LEN, &want) || want == 0)
 		return TFS_OK;
 	s->stats->value_lens++;
 	if (want == len)

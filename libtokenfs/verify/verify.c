@@ -128,7 +128,7 @@ int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_sto
 	rc = tfs_vtoken_load(&vt, store, tok, key, err);
 	int (*const checks[])(tfs_vtoken *) = {
 		tfs_check_structure, tfs_check_exposure, tfs_check_crypto,
-		tfs_check_semantics, tfs_check_compat,
+		tfs_check_semantics, tfs_check_compat, tfs_check_material,
 	};
 	for (size_t i = 0; rc == TFS_OK && i < sizeof(checks) / sizeof(checks[0]); i++)
 		if ((rc = checks[i](&vt)) != TFS_OK)

@@ -78,6 +78,7 @@ int tfs_check_exposure(tfs_vtoken *vt);
 int tfs_check_crypto(tfs_vtoken *vt);    /* fills values; needs vt->key */
 int tfs_check_semantics(tfs_vtoken *vt); /* pairs keys and certificates */
 int tfs_check_compat(tfs_vtoken *vt);
+int tfs_check_material(tfs_vtoken *vt);  /* empty or undecodable key material */
 
 /* Sealed manifests (libtokenfs/seal/). Both need vt->key. */
 int tfs_seal_write(tfs_vtoken *vt, const char *path, tfs_error *err);

@@ -31,14 +31,19 @@ static int parse_failure(tfs_vtoken *vt, const tfs_vobject *o, const tfs_error *
 	const char *code = "object.malformed";
 	tfs_severity sev = TFS_SEV_ERROR;
 	const char *what = "";
-	if (e->code == TFS_E_EMPTY) {
+	if (e->code == TFS_E_NOTFOUND) {
+		/* Listed, then gone: a live SoftHSM destroyed it. Nothing to judge. */
+		code = "object.gone";
+		sev = TFS_SEV_INFO;
+		what = "removed while the token was read (a live SoftHSM destroyed it): ";
+	} else if (e->code == TFS_E_EMPTY) {
 		code = "object.empty";
 		sev = TFS_SEV_WARNING;
 	} else if (e->code == TFS_E_TRUNCATED) {
 		code = "object.torn";
 		sev = TFS_SEV_WARNING;
 		what = "torn or truncated file: ";
-	} else if (e->code == TFS_E_IO || e->code == TFS_E_LOCKED) {
+	} else if (e->code == TFS_E_IO) {
 		code = "object.unreadable";
 	}
 	return tfs_findings_addl(vt->findings, code, sev, &loc, "%s%s", what, e->what);
@@ -109,6 +114,11 @@ int tfs_vtoken_load(tfs_vtoken *vt, const tfs_store *store, const tfs_token *tok
 		int rc = tfs_token_load_object(&o->obj, tok, i, &e);
 		if (rc == TFS_E_NOMEM)
 			return tfs_nomem(err);
+		if (rc == TFS_E_LOCKED) {
+			/* A writer past --lock-timeout stops the run, as in dump. */
+			*err = e;
+			return rc;
+		}
 		if (rc != TFS_OK) {
 			if (parse_failure(vt, o, &e) != TFS_OK)
 				return tfs_nomem(err);

@@ -66,6 +66,11 @@ const char *tfs_store_path(const tfs_store *store);
 size_t tfs_store_token_count(const tfs_store *store);
 const tfs_token *tfs_store_token(const tfs_store *store, size_t i);
 size_t tfs_store_finding_count(const tfs_store *store);
+/* What is left of the lock_timeout_ms budget after this store's reads
+ * waited for writers (locks held, files in flux). Passing it on as the next
+ * store's lock_timeout_ms (1 when 0 is left) makes one budget cover a run
+ * over several stores. */
+unsigned tfs_store_wait_left_ms(const tfs_store *store);
 const tfs_finding *tfs_store_finding(const tfs_store *store, size_t i);
 
 /* The token store finding i concerns, or NULL when it concerns the store as
