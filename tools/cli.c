@@ -1,6 +1,8 @@
 /* Error reporting shared by the subcommands. */
 #include "cli.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -119,6 +121,46 @@ const char *cli_spec_arg(cli_common *co, int argc, char **argv)
 	return spec;
 }
 
+/* --max-unpacked SIZE, --max-members N, --max-member-size SIZE. */
+static int archive_cap(cli_common *co, int c)
+{
+	const char *name = c == CLI_OPT_MAX_UNPACKED ? "--max-unpacked"
+	                 : c == CLI_OPT_MAX_MEMBERS ? "--max-members" : "--max-member-size";
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(optarg, &end, 10);
+	unsigned shift = 0;
+	if (c != CLI_OPT_MAX_MEMBERS && end[0] != '\0' && end[1] == '\0')
+		shift = end[0] == 'K' ? 10 : end[0] == 'M' ? 20 : end[0] == 'G' ? 30 : 0;
+	if (shift != 0)
+		end++;
+	if (!isdigit((unsigned char)optarg[0]) || *end != '\0' || errno != 0 || v == 0 ||
+	    v > (UINT64_MAX >> shift)) {
+		cli_error("%s: %s takes a positive %s", co->cmd, name,
+		          c == CLI_OPT_MAX_MEMBERS ? "count" : "size in bytes (suffix K, M or G)");
+		return -1;
+	}
+	if (!co->limits_set)
+		tfs_archive_limits_default(&co->limits);
+	co->limits_set = true;
+	uint64_t n = (uint64_t)v << shift;
+	*(c == CLI_OPT_MAX_UNPACKED ? &co->limits.max_total_bytes
+	  : c == CLI_OPT_MAX_MEMBERS ? &co->limits.max_members : &co->limits.max_member_bytes) = n;
+	return 1;
+}
+
+int cli_open_store(cli_common *co, const char *path, tfs_store **out)
+{
+	tfs_open_options oo = {.lock_timeout_ms = co->lock_ms,
+	                       .archive_limits = co->limits_set ? &co->limits : NULL};
+	tfs_error err;
+	if (tfs_store_open_path(out, path, &oo, &err) != TFS_OK) {
+		cli_report_open(co, path, &err);
+		return TFS_EXIT_USAGE;
+	}
+	return TFS_EXIT_OK;
+}
+
 int cli_common_option(cli_common *co, int c, int argc, char **argv)
 {
 	switch (c) {
@@ -148,6 +190,10 @@ int cli_common_option(cli_common *co, int c, int argc, char **argv)
 	case 'n': /* only commands that list CLI_DRY_RUN_LONGOPT and "n" get here */
 		co->dry_run = true;
 		return 1;
+	case CLI_OPT_MAX_UNPACKED:
+	case CLI_OPT_MAX_MEMBERS:
+	case CLI_OPT_MAX_MEMBER_SIZE:
+		return archive_cap(co, c);
 	case 'U':
 	case 'S': {
 		const char *spec = cli_spec_arg(co, argc, argv);
