@@ -329,8 +329,8 @@ static int cap_error(arc_fs *a, tfs_error *err, const char *member, const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	tfs_error_set(err, TFS_E_LIMIT, TFS_NO_OFFSET, "%s; a cap against archive bombs: "
-	              "nothing was extracted", msg);
+	tfs_error_set(err, TFS_E_LIMIT, TFS_NO_OFFSET, "%s, a cap against archive bombs: "
+	              "reading stopped", msg);
 	return member != NULL ? tfs_error_where(err, "%s:%s", a->name, member)
 	                      : tfs_error_where(err, "%s", a->name);
 }
@@ -513,8 +513,18 @@ static int read_members(arc_fs *a, struct archive *ar, tfs_error *err)
 		int r = archive_read_next_header(ar, &ae);
 		if (r == ARCHIVE_EOF)
 			break;
-		if (r == ARCHIVE_RETRY && ++retries < 16)
+		if (r == ARCHIVE_RETRY && ++retries <= 16) {
+			/* A damaged header libarchive skipped (a bad tar checksum):
+			 * the members after it are read, the damage is said. */
+			if (note(a, "archive.damaged", TFS_SEV_ERROR, NULL, "damaged member header near "
+			         "byte %lld of the file%s%s: %s; skipped, reading on at the next "
+			         "header", (long long)archive_filter_bytes(ar, -1),
+			         last ? ", after member " : "", last ? last : "", la_error(ar)) != TFS_OK) {
+				rc = tfs_nomem(err);
+				break;
+			}
 			continue;
+		}
 		if (r < ARCHIVE_WARN && members == 0 && archive_format(ar) == 0) {
 			/* Nothing recognised: not an archive at all. */
 			tfs_error_set(err, TFS_E_FORMAT, TFS_NO_OFFSET, "not a tar or zip archive%s%s: %s",
