@@ -12,12 +12,14 @@ packages=(
   libtasn1-bin      # asn1Parser, compiles the ASN.1 module at build time
   libjson-c-dev     # JSON output and manifests
   libp11-kit-dev    # the maintained pkcs11.h our name tables are generated from
+  libarchive-dev    # tar/zip archives as input, read in memory (gzip, xz, zstd, bzip2)
   python3           # build-time generators
   # tests
   libcmocka-dev
   softhsm2 opensc python3-pykcs11 openssl   # real SoftHSM 2.6.1 to compare with
   python3-cryptography  # the tests' own decoder, independent of libtokenfs
   strace                # kill and I/O-error injection at every system call
+  tar gzip xz-utils zstd zip   # archives of a store to read, as operators make them
   util-linux            # setpriv: a read-only store as an unprivileged user
   # fuzzing
   clang libclang-rt-14-dev
