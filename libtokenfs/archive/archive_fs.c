@@ -599,7 +599,8 @@ static void compact(arc_fs *a)
  * one is what a restore holds; that one is read. */
 static int dedupe(arc_fs *a, tfs_error *err)
 {
-	qsort(a->ents, a->count, sizeof(*a->ents), cmp_entry);
+	if (a->count > 1)
+		qsort(a->ents, a->count, sizeof(*a->ents), cmp_entry);
 	for (size_t i = 0; i < a->count;) {
 		size_t j = i + 1, named = !a->ents[i].implicit, dirs = a->ents[i].st.type == TFS_ENT_DIR;
 		while (j < a->count && strcmp(a->ents[j].rel, a->ents[i].rel) == 0) {
