@@ -663,6 +663,13 @@ REPORT=$CACHE/latest.md
 		echo "- peak memory < 64 MB at N=$RSS_N: largest tokenfs peak RSS ${m} MiB ($(label_of "$w")): $ok"
 	fi
 	fi # RUN_READ
+	if $RUN_ARCHIVE; then
+		if [ -z "$ARC_MS" ]; then
+			echo "- verify-integrity of a tar.gz, N=$ARCHIVE_N: not measured"
+		else
+			echo "- verify-integrity of a tar.gz of the store, N=$ARCHIVE_N: $(ratio "$ARC_MS" "$ARC_DIR_MS")x the time on the directory ($ARC_MS vs $ARC_DIR_MS ms), peak RSS $ARC_RSS MiB (the issue states no target)"
+		fi
+	fi
 	if $RUN_MIGRATE; then
 		if [ -z "$MIG_MS" ]; then
 			echo "- migrate within 2x of the write floor (cp -a + sync), N=$MIGRATE_N: NOT MET (migrate failed)"

@@ -367,7 +367,9 @@ static int read_member(arc_fs *a, struct archive *ar, struct archive_entry *ae,
 		return cap_error(a, err, rel, "member declares %lld bytes, over the %llu-byte "
 		                 "member-size cap (--max-member-size)", (long long)declared,
 		                 (unsigned long long)a->lim.max_member_bytes);
-	size_t cap = sized && declared > 0 ? (size_t)declared + 1 : 4096, n = 0;
+	/* The declared size, exactly (a store has as many empty lock files as
+	 * objects); a member that holds more, or of unknown size, grows. */
+	size_t cap = sized && declared >= 0 ? (size_t)declared + 1 : 4096, n = 0;
 	uint8_t *buf = malloc(cap);
 	if (buf == NULL)
 		return tfs_nomem(err);
