@@ -34,6 +34,7 @@ tar --zstd -cf "$work/s.tar.zst" -C "$root" var
 (cd "$root" && zip -qr "$work/s.zip" var)
 cp "$work/s.tar.gz" "$work/backup-no-extension"
 archives=(s.tar s.tar.gz s.tar.xz s.tar.zst s.zip backup-no-extension)
+sums_before=$(cd "$work" && sha256sum "${archives[@]}" && find root -printf '%p %s %m %T@\n' | sort)
 
 runs=(
   "dump"
@@ -63,6 +64,9 @@ for r in "${runs[@]}"; do
 done
 out=$("$TOKENFS" verify-integrity --token demo --user-pin env:UP --check-seal "$work/s.tar.xz")
 check "check-seal in an archive: the token matches its seal" grep -q "matches its seal" <<<"$out"
+sums_after=$(cd "$work" && sha256sum "${archives[@]}" && find root -printf '%p %s %m %T@\n' | sort)
+check "reading changed an archive or the store" [ "$sums_before" = "$sums_after" ]
+check "nothing unpacked beside the archives" [ -z "$(find "$work" -maxdepth 1 -newer "$work/backup-no-extension" ! -path "$work")" ]
 
 # An archive of one token directory's contents ("tar -C tok ."): that token.
 tar -czf "$work/tok.tar.gz" -C "$D/$demo" .
