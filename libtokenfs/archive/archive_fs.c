@@ -11,6 +11,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,7 +442,19 @@ static int take_member(arc_fs *a, struct archive *ar, struct archive_entry *ae, 
 		return note(a, "archive.unsafe-path", TFS_SEV_ERROR, raw != NULL ? raw : "?",
 		            "member is %s: never extracted, followed or read", why) == TFS_OK
 		     ? TFS_OK : tfs_nomem(err);
-	int rc = TFS_OK;
+	if (strlen(rel) >= PATH_MAX) {
+		free(rel);
+		return note(a, "archive.unsafe-path", TFS_SEV_ERROR, "?", "a member path of %zu "
+		            "bytes, longer than any path can be (PATH_MAX): never read",
+		            strlen(raw)) == TFS_OK ? TFS_OK : tfs_nomem(err);
+	}
+	/* What the image keeps of every member counts against the total cap
+	 * too: many members with long names are a bomb as well. */
+	int rc = charge(a, rel, 0, strlen(rel) + sizeof(arc_entry), err);
+	if (rc != TFS_OK) {
+		free(rel);
+		return rc;
+	}
 	mode_t ft = archive_entry_filetype(ae);
 	const char *hard = archive_entry_hardlink(ae);
 	tfs_stat st = {.type = ent_type(ft), .mode = (uint32_t)(archive_entry_perm(ae) & 07777),
@@ -627,23 +640,35 @@ static int dedupe(arc_fs *a, tfs_error *err)
  * 0700 directories, SoftHSM's own mode, owned as the member below them. */
 static int add_parents(arc_fs *a, tfs_error *err)
 {
-	size_t n = a->count;
+	size_t n = a->count; /* sorted and unique: dedupe ran */
 	for (size_t i = 0; i < n; i++) {
-		const char *rel = a->ents[i].rel;
-		for (const char *s = strchr(rel, '/'); s != NULL; s = strchr(s + 1, '/')) {
-			char *parent = strndup(rel, (size_t)(s - rel));
-			if (parent == NULL)
-				return tfs_nomem(err);
-			arc_entry e = {.rel = parent, .implicit = true,
+		char *parent = strdup(a->ents[i].rel);
+		if (parent == NULL)
+			return tfs_nomem(err);
+		/* Deepest ancestor first. One that exists ends the walk, and so
+		 * does one the entry before shares: sorted paths keep a
+		 * directory's subtree together, so that one was done then. */
+		for (char *s = strrchr(parent, '/'); s != NULL; s = strrchr(parent, '/')) {
+			*s = '\0';
+			size_t len = (size_t)(s - parent);
+			if (bsearch(parent, a->ents, n, sizeof(*a->ents), cmp_key) != NULL ||
+			    (i > 0 && strncmp(a->ents[i - 1].rel, parent, len) == 0 &&
+			     a->ents[i - 1].rel[len] == '/'))
+				break;
+			char *name = strndup(parent, len);
+			arc_entry e = {.rel = name, .implicit = true,
 			               .st = {.type = TFS_ENT_DIR, .mode = 0700,
 			                      .uid = a->ents[i].st.uid, .gid = a->ents[i].st.gid}};
-			int rc = push(a, &e, err);
+			int rc = name == NULL ? tfs_nomem(err) : charge(a, name, 0, len + sizeof(e), err);
+			if (rc == TFS_OK)
+				rc = push(a, &e, err);
 			if (rc != TFS_OK) {
+				free(name);
 				free(parent);
 				return rc;
 			}
-			rel = a->ents[i].rel; /* push may have moved the array */
 		}
+		free(parent);
 	}
 	return dedupe(a, err);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "findings/findings_internal.h"
 #include "store/fs_internal.h"
 #include "testutil/testutil.h"
 #include "tokenfs/archive.h"
@@ -301,6 +302,42 @@ static void test_caps(void **state)
 	assert_int_equal(tfs_archivefs_open_memory(&fs, "ok.tgz", p.buf, p.used, &lim, &err), TFS_OK);
 	tfs_fs_free(fs);
 	/* Not an archive at all: TFS_E_FORMAT, so the caller may try others. */
+	/* Names are counted too: deep paths, their made-up parents, and a path
+	 * longer than PATH_MAX (a finding, never read). */
+	free(p.buf);
+	pack_open(&p, true);
+	char deep[1100] = "";
+	for (int i = 0; i < 500; i++)
+		strcat(deep, "d/");
+	for (int i = 0; i < 100; i++) {
+		char name[1200];
+		snprintf(name, sizeof(name), "%sf%d", deep, i);
+		pack_entry(&p, name, AE_IFREG, "x", 1, NULL);
+	}
+	pack_close(&p);
+	lim.max_total_bytes = 64 * 1024;
+	expect_limit(&p, &lim, "the cap on all members");
+	tfs_archive_limits_default(&lim);
+	assert_int_equal(tfs_archivefs_open_memory(&fs, "deep.tgz", p.buf, p.used, &lim, &err), TFS_OK);
+	tfs_stat st;
+	assert_int_equal(fs->ops->stat(fs, "deep.tgz:d/d/d", &st, &err), TFS_OK);
+	assert_int_equal(st.type, TFS_ENT_DIR);
+	tfs_fs_free(fs);
+	free(p.buf);
+	pack_open(&p, false);
+	char *longname = malloc(5000);
+	assert_non_null(longname);
+	memset(longname, 'n', 4999);
+	longname[4999] = '\0';
+	pack_entry(&p, longname, AE_IFREG, "x", 1, NULL);
+	pack_close(&p);
+	assert_int_equal(tfs_archivefs_open_memory(&fs, "long.tar", p.buf, p.used, NULL, &err), TFS_OK);
+	assert_int_not_equal(fs->ops->stat(fs, "long.tar:nnnn", &st, &err), TFS_OK);
+	const tfs_findings *ff = fs->ops->findings(fs);
+	assert_int_equal(ff->count, 1);
+	assert_string_equal(ff->items[0].code, "archive.unsafe-path");
+	tfs_fs_free(fs);
+	free(longname);
 	static const char text[] = "not an archive, not a store\n";
 	assert_int_equal(tfs_archivefs_open_memory(&fs, "x", (const uint8_t *)text, sizeof(text) - 1,
 	                                           NULL, &err), TFS_E_FORMAT);
