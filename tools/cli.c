@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -154,7 +156,20 @@ int cli_open_store(cli_common *co, const char *path, tfs_store **out)
 	tfs_open_options oo = {.lock_timeout_ms = co->lock_ms,
 	                       .archive_limits = co->limits_set ? &co->limits : NULL};
 	tfs_error err;
-	if (tfs_store_open_path(out, path, &oo, &err) != TFS_OK) {
+	/* An archive is unpacked in memory before anything is shown: at a
+	 * terminal, say so while it takes. */
+	struct stat st;
+	bool note = isatty(STDERR_FILENO) && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	            st.st_size > (1 << 20) && co->suspect != path;
+	if (note) {
+		char pb[4 * 1024 + 8];
+		fprintf(stderr, "tokenfs: reading %s (%lld MB)...\r", cli_safe(path, pb, sizeof(pb)),
+		        (long long)(st.st_size >> 20));
+	}
+	int rc = tfs_store_open_path(out, path, &oo, &err);
+	if (note)
+		fprintf(stderr, "\033[K");
+	if (rc != TFS_OK) {
 		cli_report_open(co, path, &err);
 		return TFS_EXIT_USAGE;
 	}

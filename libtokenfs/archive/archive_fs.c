@@ -390,9 +390,12 @@ static int read_member(arc_fs *a, struct archive *ar, struct archive_entry *ae,
 			break;
 		if (r < 0) {
 			*fatal = r == ARCHIVE_FATAL;
+			char of[40] = "";
+			if (sized)
+				snprintf(of, sizeof(of), " of %lld", (long long)declared);
 			int rc = note(a, "archive.member-damaged", TFS_SEV_ERROR, rel,
-			              "member could not be read whole (%zu of %lld bytes read): %s; "
-			              "left out", n, sized ? (long long)declared : -1LL, la_error(ar));
+			              "member could not be read whole (%zu%s bytes read): %s; left out",
+			              n, of, la_error(ar));
 			free(buf);
 			return rc != TFS_OK ? tfs_nomem(err) : TFS_OK;
 		}

@@ -97,6 +97,14 @@ rc=$?
 check "tampered member: exit $rc, want 1" [ "$rc" -eq 1 ]
 check "tampered member: the seal names the change" grep -q "seal\.\(attribute\|file\)-changed" <<<"$out"
 
+# A damaged object inside an archive: the line names the member and the offset.
+mkdir -p "$work/mal/tokens"
+cp -r "$D/$demo" "$work/mal/tokens/"
+cp "$TFS_TESTDATA/malformed/trunc-in-bool.object" "$work/mal/tokens/$demo/"
+tar -czf "$work/mal.tar.gz" -C "$work/mal" tokens
+err=$("$TOKENFS" dump "$work/mal.tar.gz" 2>&1 >/dev/null)
+check "damaged object: member and offset named" grep -qx "tokenfs: $work/mal.tar.gz:tokens/$demo/trunc-in-bool.object: offset 48: file ends inside the bool value of CKA_TOKEN: 0 of 1 bytes present" <<<"$err"
+
 # ---- damage ----
 size=$(stat -c %s "$work/s.tar.gz")
 head -c $((size * 2 / 3)) "$work/s.tar.gz" >"$work/cut.tar.gz"
