@@ -45,11 +45,13 @@ int tfs_store_open_path(tfs_store **out, const char *path, const tfs_open_option
 	if (path == NULL || lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return tfs_store_open(out, path, opts, err);
 	int rc = tfs_store_open_archive(out, path, opts, err);
+	/* A .object file is an object file unless it is an archive holding a
+	 * token: zeros are an empty tar to libarchive, and a crash can leave
+	 * an object file of zeros. */
+	if (has_suffix(path, ".object") && (rc == TFS_E_FORMAT || rc == TFS_E_NOTFOUND))
+		return tfs_store_open(out, path, opts, err);
 	if (rc != TFS_E_FORMAT)
 		return rc;
-	/* Not an archive. An object file is one by name, as before. */
-	if (has_suffix(path, ".object"))
-		return tfs_store_open(out, path, opts, err);
 	char why[sizeof(err->what)];
 	memcpy(why, err->what, sizeof(why)); /* err is rewritten below */
 	tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,

@@ -227,6 +227,14 @@ rc=$?
 check "migrate on an archive: exit $rc, want 2" [ "$rc" -eq 2 ]
 check "migrate on an archive: says why" grep -q "is an archive; tokenfs changes stores only in place" <<<"$err"
 
+# An object file of zeros (a crash can leave one) is an empty tar to
+# libarchive; by its name it is still dumped as the damaged object it is.
+head -c 2048 /dev/zero >"$work/zeros.object"
+err=$("$TOKENFS" dump "$work/zeros.object" 2>&1 >/dev/null)
+rc=$?
+check "zero-filled .object: exit $rc, want 1" [ "$rc" -eq 1 ]
+check "zero-filled .object: read as an object file" grep -q "^tokenfs: $work/zeros.object: offset " <<<"$err"
+
 # Not an archive, not a store: one clear line.
 echo "hello" >"$work/notes.txt"
 err=$("$TOKENFS" dump "$work/notes.txt" 2>&1)
