@@ -23,9 +23,10 @@ static void usage(FILE *out)
 	        "\n"
 	        "Offline inspection, migration, re-keying and recovery of SoftHSMv2 token\n"
 	        "stores. PATH is a tokendir (the directories.tokendir of softhsm2.conf), one\n"
-	        "token directory, or one .object file. dump and verify-integrity never\n"
-	        "create, modify or write-lock anything. migrate, rekey and recover write,\n"
-	        "crash-safe (docs/writes.md), and refuse while SoftHSM runs.\n"
+	        "token directory, or one .object file; to dump and verify-integrity also\n"
+	        "a tar (.gz, .xz, .zst) or zip archive of them, read in memory. These two\n"
+	        "never create, modify or write-lock anything. migrate, rekey and recover\n"
+	        "write, crash-safe (docs/writes.md), and refuse while SoftHSM runs.\n"
 	        "\n"
 	        "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
