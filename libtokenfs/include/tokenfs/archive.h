@@ -30,7 +30,8 @@ extern "C" {
  * and a message naming the cap. A member of unknown size is counted as it is
  * unpacked, so a lying header does not get past them. */
 typedef struct tfs_archive_limits {
-	uint64_t max_total_bytes;  /* bytes unpacked over all members */
+	uint64_t max_total_bytes;  /* bytes unpacked over all members, counting each
+	                            * member's name and bookkeeping too (the image's size) */
 	uint64_t max_members;      /* entries of any kind */
 	uint64_t max_member_bytes; /* bytes of one member */
 } tfs_archive_limits;
