@@ -176,9 +176,13 @@ static void test_root_token_and_two_tokendirs(void **state)
 	packer p;
 	pack_open(&p, false);
 	pack_dir(&p, tfs_token_path(d0), ".");
+	pack_entry(&p, "./l.object", AE_IFLNK, NULL, 0, "/etc/shadow");
 	pack_close(&p);
 	tfs_fs *fs;
 	tfs_store *s = open_image(&p, "t.tar", NULL, &fs);
+	/* Named inside the token, so that verify lists it with the token. */
+	assert_true(has_finding(s, "archive.link", "t.tar:./l.object"));
+	assert_true(has_finding(s, "token.unexpected-entry", "t.tar:./l.object"));
 	assert_int_equal(tfs_store_kind(s), TFS_PATH_TOKEN);
 	assert_int_equal(tfs_store_token_count(s), 1);
 	assert_string_equal(tfs_token_path(tfs_store_token(s, 0)), "t.tar:.");

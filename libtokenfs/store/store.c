@@ -443,19 +443,37 @@ static int no_tokens(const tfs_store *store, tfs_error *err)
 	return tfs_error_where(err, "%s", store->path);
 }
 
-static int open_tree(tfs_store *store, tfs_error *err)
+/* What the file system noticed, first among the store's findings. When the
+ * root is the token ("PREFIX:."), its members are named "PREFIX:./member",
+ * so that they group under the token as on a disk. */
+static int take_fs_findings(tfs_store *store, bool root_token, tfs_error *err)
 {
 	const struct tfs_findings *ff = store->fs->ops->findings ? store->fs->ops->findings(store->fs)
 	                                                         : NULL;
+	size_t n = strlen(store->path);
 	for (size_t i = 0; ff != NULL && i < ff->count; i++) {
 		const tfs_finding *f = &ff->items[i];
-		tfs_location loc = {.path = f->path, .offset = f->offset};
-		if (tfs_findings_addl(&store->findings, f->code, f->severity, &loc, "%s", f->message) != TFS_OK)
+		char *path = NULL;
+		if (root_token && strncmp(f->path, store->path, n) == 0 && f->path[n] == ':' &&
+		    strncmp(f->path + n, ":./", 3) != 0 && strcmp(f->path + n, ":.") != 0 &&
+		    asprintf(&path, "%s:./%s", store->path, f->path + n + 1) < 0)
+			return tfs_nomem(err);
+		tfs_location loc = {.path = path != NULL ? path : f->path, .offset = f->offset};
+		int rc = tfs_findings_addl(&store->findings, f->code, f->severity, &loc, "%s", f->message);
+		free(path);
+		if (rc != TFS_OK)
 			return tfs_nomem(err);
 	}
+	return TFS_OK;
+}
+
+static int open_tree(tfs_store *store, tfs_error *err)
+{
 	tree_walk w = {0};
 	bool root_token;
 	int rc = visit(store, &w, store->path, 0, &root_token, err);
+	if (rc == TFS_OK)
+		rc = take_fs_findings(store, root_token, err);
 	if (rc == TFS_OK && root_token) {
 		/* The archive is one token directory's contents ("tar -C tok ."). */
 		char *path = NULL;
