@@ -42,9 +42,12 @@
 #                    "verify-integrity --user-pin env:BENCH_PIN"
 #   SOFTHSM2_MODULE  default /usr/lib/softhsm/libsofthsm2.so
 #   NO_HYPERFINE=1   use the built-in timing loop even if hyperfine exists
-#   BENCH_PARTS      what to run: "read" (dump, verify), "migrate", or both
-#                    (the default): BENCH_PARTS=migrate bench/run.sh BUILD
-#                    times migrate alone, and makes only its store
+#   BENCH_PARTS      what to run: "read" (dump, verify), "migrate",
+#                    "archive" (verify-integrity of a tar.gz of the store
+#                    against the same on the directory), or several (the
+#                    default: all three): BENCH_PARTS=migrate bench/run.sh
+#                    BUILD times migrate alone, and makes only its store
+#   BENCH_ARCHIVE_N  the store the archive part runs on (default 10000)
 #   BENCH_MIGRATE_N  the store migrate runs on (default 10000)
 #   BENCH_MIGRATE_RUNS  timed runs of migrate and of the floor (default 5)
 #   BENCH_MIGRATE_DIR   where the copies are made (default BUILD/bench-cache):
@@ -69,9 +72,10 @@ MIN_RUNS=${BENCH_MIN_RUNS:-3}
 MAX_RUNS=${BENCH_MAX_RUNS:-10}
 BASELINES=${BENCH_BASELINES:-1}
 VERIFY_CMD=${BENCH_VERIFY_CMD:-verify-integrity --user-pin env:BENCH_PIN}
-PARTS=${BENCH_PARTS:-read migrate backup}
+PARTS=${BENCH_PARTS:-read migrate backup archive}
 BACKUP_N=${BENCH_BACKUP_N:-10000}
 BACKUP_RUNS=${BENCH_BACKUP_RUNS:-5}
+ARCHIVE_N=${BENCH_ARCHIVE_N:-10000}
 MIGRATE_N=${BENCH_MIGRATE_N:-10000}
 MIGRATE_RUNS=${BENCH_MIGRATE_RUNS:-5}
 MIGRATE_CMD=${BENCH_MIGRATE_CMD:-migrate --to gcm --user-pin env:BENCH_PIN --so-pin env:BENCH_SO_PIN}
@@ -90,13 +94,14 @@ step() { if $TTY; then printf '\r\033[K%s' "$*"; else printf '%s\n' "$*"; fi; }
 endstep() { if $TTY; then printf '\r\033[K'; fi; }
 die() { endstep; echo "bench: $*" >&2; exit 1; }
 
-RUN_READ=false RUN_MIGRATE=false RUN_BACKUP=false
+RUN_READ=false RUN_MIGRATE=false RUN_BACKUP=false RUN_ARCHIVE=false
 for part in $PARTS; do
 	case $part in
 	read) RUN_READ=true ;;
 	migrate) RUN_MIGRATE=true ;;
 	backup) RUN_BACKUP=true ;;
-	*) die "BENCH_PARTS: unknown part '$part' (read, migrate, backup)" ;;
+	archive) RUN_ARCHIVE=true ;;
+	*) die "BENCH_PARTS: unknown part '$part' (read, migrate, backup, archive)" ;;
 	esac
 done
 READ_SIZES=
@@ -108,6 +113,9 @@ if $RUN_MIGRATE && ! grep -qw -- "$MIGRATE_N" <<<"$READ_SIZES"; then
 fi
 if $RUN_BACKUP && ! grep -qw -- "$BACKUP_N" <<<"$STORE_SIZES"; then
 	STORE_SIZES="$STORE_SIZES $BACKUP_N"
+fi
+if $RUN_ARCHIVE && ! grep -qw -- "$ARCHIVE_N" <<<"$STORE_SIZES"; then
+	STORE_SIZES="$STORE_SIZES $ARCHIVE_N"
 fi
 
 # --- prerequisites ------------------------------------------------------------
@@ -559,6 +567,29 @@ if $RUN_BACKUP; then
 	row "$n" backup "$BK_MS" "$BACKUP_RUNS" "$(mean "${b_cpu[@]}")" "tar czf" "$TAR_MS" - - "$BK_RSS"
 	say "bench:   backup ${b_ms[*]} ms (median $BK_MS), tar czf ${t_ms[*]} ms (median $TAR_MS): $(ratio "$BK_MS" "$TAR_MS")x; peak RSS $BK_RSS MiB"
 fi
+# --- archive: verify-integrity of a tar.gz of the store, and of the directory --
+ARC_MS='' ARC_DIR_MS='' ARC_RSS=''
+if $RUN_ARCHIVE; then
+	n=$ARCHIVE_N
+	store=$CACHE/n$n/tokens
+	tar -czf "$WORK/store.tar.gz" -C "$CACHE/n$n" tokens
+	say "bench: archive N=$n: verify-integrity of a $(stat -c %s "$WORK/store.tar.gz")-byte tar.gz (tar czf) of the store, and of the directory"
+	dcmd="'$TOKENFS' $VERIFY_CMD '$store'"
+	acmd="'$TOKENFS' $VERIFY_CMD '$WORK/store.tar.gz'"
+	WARM_COUNT='' warmup "verify-integrity (directory)" "$dcmd"
+	[ "$WARM_RC" -eq 0 ] || NOTES+=("N=$n: verify-integrity of the directory exited $WARM_RC: $WARM_WHY")
+	WARM_COUNT='' warmup "verify-integrity (tar.gz)" "$acmd"
+	[ "$WARM_RC" -eq 0 ] || NOTES+=("N=$n: verify-integrity of the tar.gz exited $WARM_RC: $WARM_WHY")
+	measure "verify-integrity (directory)" "$dcmd"
+	ARC_DIR_MS=$MEDIAN_MS
+	row "$n" verify-dir "$MEDIAN_MS" "$RUNS" "$CPU_MS" - - - - "$(peak_rss "$dcmd")"
+	measure "verify-integrity (tar.gz)" "$acmd"
+	ARC_MS=$MEDIAN_MS
+	ARC_RSS=$(peak_rss "$acmd")
+	row "$n" verify-archive "$MEDIAN_MS" "$RUNS" "$CPU_MS" "verify on the directory" \
+		"$ARC_DIR_MS" - - "$ARC_RSS"
+	say "bench:   tar.gz $ARC_MS ms, directory $ARC_DIR_MS ms: $(ratio "$ARC_MS" "$ARC_DIR_MS")x; peak RSS $ARC_RSS MiB"
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 T_SPENT=$(($(date +%s) - T_START))
 
@@ -573,6 +604,8 @@ label_of() {
 	migrate) echo "$MIGRATE_LABEL" ;;
 	tarczf) echo "tar czf of the token directory (backup baseline)" ;;
 	backup) echo "tokenfs backup --out FILE.tar.gz" ;;
+	verify-dir) echo "tokenfs ${VERIFY_CMD%% *} --user-pin, the directory" ;;
+	verify-archive) echo "tokenfs ${VERIFY_CMD%% *} --user-pin, a tar.gz of it" ;;
 	esac
 }
 REPORT=$CACHE/latest.md
@@ -589,6 +622,7 @@ REPORT=$CACHE/latest.md
 		echo "x cat = tokenfs / cat of the same files; AES floor = the store's encrypted bytes at openssl speed's"
 		echo "AES-256-CBC rate ($(awk -v b="$AES_BULK" 'BEGIN { printf "%.0f", b / 1e6 }') MB/s); for verify-integrity, speed-up is verify / decrypting dump (target <= 2)."
 	fi
+	$RUN_ARCHIVE && echo "For the tar.gz, speed-up is verify of the tar.gz / verify of the directory (read in memory, never unpacked)."
 	$RUN_MIGRATE && echo "For migrate, speed-up is migrate / the write floor (target <= 2), each run on a fresh copy: median of $MIGRATE_RUNS."
 	echo
 	echo "| N | command | median ms | CPU ms | runs | baseline | baseline ms | speed-up | x cat | us/object | AES floor ms | peak RSS MiB |"
@@ -598,6 +632,8 @@ REPORT=$CACHE/latest.md
 			speed="$(ratio "$ms" "$bms") of dump"
 		elif [ "$what" = migrate ]; then
 			speed="$(ratio "$ms" "$bms") of floor"
+		elif [ "$what" = verify-archive ]; then
+			speed="$(ratio "$ms" "$bms") of directory"
 		elif [ "$bms" = - ] || [ "$ms" = - ]; then
 			speed=-
 		else
@@ -677,6 +713,13 @@ REPORT=$CACHE/latest.md
 		echo "- peak memory < 64 MB at N=$RSS_N: largest tokenfs peak RSS ${m} MiB ($(label_of "$w")): $ok"
 	fi
 	fi # RUN_READ
+	if $RUN_ARCHIVE; then
+		if [ -z "$ARC_MS" ]; then
+			echo "- verify-integrity of a tar.gz, N=$ARCHIVE_N: not measured"
+		else
+			echo "- verify-integrity of a tar.gz of the store, N=$ARCHIVE_N: $(ratio "$ARC_MS" "$ARC_DIR_MS")x the time on the directory ($ARC_MS vs $ARC_DIR_MS ms), peak RSS $ARC_RSS MiB (the issue states no target)"
+		fi
+	fi
 	if $RUN_MIGRATE; then
 		if [ -z "$MIG_MS" ]; then
 			echo "- migrate within 2x of the write floor (cp -a + sync), N=$MIGRATE_N: NOT MET (migrate failed)"

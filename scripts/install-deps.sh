@@ -16,7 +16,7 @@ build=(
   libtasn1-bin      # asn1Parser, compiles the ASN.1 module at build time
   libjson-c-dev     # JSON output and manifests
   libp11-kit-dev    # the maintained pkcs11.h our name tables are generated from
-  libarchive-dev    # backups: tar, gzip, xz, zstd and zip archives
+  libarchive-dev    # archives: read in memory as input, written by backup
   python3           # build-time generators
 )
 check=(
@@ -24,7 +24,7 @@ check=(
   softhsm2 opensc python3-pykcs11 openssl   # real SoftHSM 2.6.1 to compare with
   python3-cryptography  # the tests' own decoder, independent of libtokenfs
   strace                # kill and I/O-error injection at every system call
-  tar unzip zstd xz-utils  # backup tests unpack and test every archive format
+  tar gzip xz-utils zstd zip unzip  # archives of a store, as operators make them
   util-linux            # setpriv: a read-only store as an unprivileged user
   jq                    # the JSON examples of docs/json.md, run as written
   abigail-tools         # abidiff: the library's ABI against its baseline

@@ -4,6 +4,10 @@
 fuzz/corpus/fuzz_object:   every .object file of testdata (store and malformed)
 fuzz/corpus/fuzz_tokendir: each token directory of testdata/store, and the
                            whole store, as images in fuzz_tokendir.c's format
+fuzz/corpus/fuzz_archive:  testdata tokens as tar, tar.gz, tar.xz, tar.bz2 and
+                           zip (as a tar of / holds them, and as a token's
+                           contents), one cut short, and one with every kind
+                           of member tokenfs must refuse or report
 fuzz/corpus/fuzz_journal:  write-engine journals (libtokenfs/txn/journal.h):
                            valid ones, each cut at every field, and damaged
                            ones that each break one rule of the parser
@@ -23,10 +27,16 @@ Deterministic: seeds are named by the SHA-256 of their bytes.
 
 Usage: make-fuzz-seeds.py [TARGET...]   (default: every target above)
 """
+import bz2
+import gzip
 import hashlib
+import io
+import lzma
 import os
 import struct
 import sys
+import tarfile
+import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTDATA = os.path.join(ROOT, "testdata")
@@ -239,9 +249,84 @@ def render_seeds():
             write_seed("fuzz_seal", open(os.path.join(d, "tokenfs.seal"), "rb").read())
 
 
+def tar_of(top, prefix, extra=None):
+    """A plain tar of the tree at top under prefix, deterministic (fixed
+    mtime and owner, SoftHSM's modes)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        def add(name, kind, data=b"", link="", mode=0o600):
+            m = tarfile.TarInfo(name)
+            m.type, m.linkname, m.mode, m.mtime = kind, link, mode, 1700000000
+            if kind == tarfile.REGTYPE:
+                m.size = len(data)
+                t.addfile(m, io.BytesIO(data))
+            else:
+                t.addfile(m)
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            rel = os.path.relpath(dirpath, top)
+            base = prefix if rel == "." else os.path.join(prefix, rel)
+            add(base, tarfile.DIRTYPE, mode=0o700)
+            for fn in sorted(filenames):
+                with open(os.path.join(dirpath, fn), "rb") as f:
+                    add(os.path.join(base, fn), tarfile.REGTYPE, f.read())
+        if extra:
+            extra(add)
+    return buf.getvalue()
+
+
+def zip_of(top, prefix):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            rel = os.path.relpath(dirpath, top)
+            base = prefix if rel == "." else os.path.join(prefix, rel)
+            info = zipfile.ZipInfo(base + "/", (2024, 1, 1, 0, 0, 0))
+            info.external_attr = (0o40700 << 16) | 0x10
+            z.writestr(info, b"")
+            for fn in sorted(filenames):
+                info = zipfile.ZipInfo(os.path.join(base, fn), (2024, 1, 1, 0, 0, 0))
+                info.external_attr = 0o100600 << 16
+                with open(os.path.join(dirpath, fn), "rb") as f:
+                    z.writestr(info, f.read(), zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+def archive_seeds():
+    store = os.path.join(TESTDATA, "store")
+    toks = sorted(os.listdir(store))
+    small = os.path.join(store, toks[-1])  # "second": 4 objects
+    deep = "var/lib/softhsm/tokens/" + toks[-1]
+    plain = tar_of(small, deep)
+    write_seed("fuzz_archive", plain)
+    write_seed("fuzz_archive", gzip.compress(plain, mtime=0))
+    write_seed("fuzz_archive", lzma.compress(plain))
+    write_seed("fuzz_archive", bz2.compress(plain))
+    write_seed("fuzz_archive", tar_of(small, "."))
+    write_seed("fuzz_archive", zip_of(small, deep))
+    gz = gzip.compress(tar_of(os.path.join(store, toks[0]), "tokens/" + toks[0]), mtime=0)
+    write_seed("fuzz_archive", gz[: len(gz) // 2])
+
+    def hostile(add):
+        add("../../etc/x.object", tarfile.REGTYPE, b"x" * 16)
+        add("/etc/y.object", tarfile.REGTYPE, b"y" * 16)
+        add(deep + "/11111111-1111-1111-1111-111111111111.object", tarfile.SYMTYPE,
+            link="/etc/shadow")
+        add(deep + "/22222222-2222-2222-2222-222222222222.object", tarfile.LNKTYPE,
+            link=deep + "/token.object")
+        add(deep + "/fifo", tarfile.FIFOTYPE)
+        add(deep + "/generation", tarfile.REGTYPE, b"\0" * 7)
+        add("a", tarfile.REGTYPE, b"file")
+        add("a/b/token.object", tarfile.REGTYPE, b"\0" * 8)
+        add("x/./y//z/token.object", tarfile.REGTYPE, b"\0" * 8)
+    write_seed("fuzz_archive", tar_of(small, deep, hostile))
+
+
 def main():
-    targets = set(sys.argv[1:]) or {"fuzz_object", "fuzz_tokendir", "fuzz_journal", "fuzz_render"}
-    unknown = targets - {"fuzz_object", "fuzz_tokendir", "fuzz_journal", "fuzz_render"}
+    every = {"fuzz_object", "fuzz_tokendir", "fuzz_journal", "fuzz_render", "fuzz_archive"}
+    targets = set(sys.argv[1:]) or every
+    unknown = targets - every
     if unknown:
         raise SystemExit("unknown target: " + " ".join(sorted(unknown)))
     if "fuzz_journal" in targets:
@@ -253,6 +338,8 @@ def main():
         tokendir_seeds()
     if "fuzz_render" in targets:  # also fuzz_verify and fuzz_seal
         render_seeds()
+    if "fuzz_archive" in targets:
+        archive_seeds()
     return 0
 
 

@@ -1,12 +1,16 @@
 /* Error reporting shared by the subcommands. */
 #include "cli.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -99,6 +103,59 @@ const char *cli_spec_arg(cli_common *co, int argc, char **argv)
 	return spec;
 }
 
+/* --max-unpacked SIZE, --max-members N, --max-member-size SIZE. */
+static int archive_cap(cli_common *co, int c)
+{
+	const char *name = c == CLI_OPT_MAX_UNPACKED ? "--max-unpacked"
+	                 : c == CLI_OPT_MAX_MEMBERS ? "--max-members" : "--max-member-size";
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(optarg, &end, 10);
+	unsigned shift = 0;
+	if (c != CLI_OPT_MAX_MEMBERS && end[0] != '\0' && end[1] == '\0')
+		shift = end[0] == 'K' ? 10 : end[0] == 'M' ? 20 : end[0] == 'G' ? 30 : 0;
+	if (shift != 0)
+		end++;
+	if (!isdigit((unsigned char)optarg[0]) || *end != '\0' || errno != 0 || v == 0 ||
+	    v > (UINT64_MAX >> shift)) {
+		cli_error("%s: %s takes a positive %s", co->cmd, name,
+		          c == CLI_OPT_MAX_MEMBERS ? "count" : "size in bytes (suffix K, M or G)");
+		return -1;
+	}
+	if (!co->limits_set)
+		tfs_archive_limits_default(&co->limits);
+	co->limits_set = true;
+	uint64_t n = (uint64_t)v << shift;
+	*(c == CLI_OPT_MAX_UNPACKED ? &co->limits.max_total_bytes
+	  : c == CLI_OPT_MAX_MEMBERS ? &co->limits.max_members : &co->limits.max_member_bytes) = n;
+	return 1;
+}
+
+int cli_open_store(cli_common *co, const char *path, tfs_store **out)
+{
+	tfs_open_options oo = {.lock_timeout_ms = co->lock_ms,
+	                       .archive_limits = co->limits_set ? &co->limits : NULL};
+	tfs_error err;
+	/* An archive is unpacked in memory before anything is shown: at a
+	 * terminal, say so while it takes. */
+	struct stat st;
+	bool note = isatty(STDERR_FILENO) && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	            st.st_size > (1 << 20) && co->suspect != path;
+	if (note) {
+		char pb[4 * 1024 + 8];
+		fprintf(stderr, "tokenfs: reading %s (%lld MB)...\r", cli_safe(path, pb, sizeof(pb)),
+		        (long long)(st.st_size >> 20));
+	}
+	int rc = tfs_store_open_path(out, path, &oo, &err);
+	if (note)
+		fprintf(stderr, "\033[K");
+	if (rc != TFS_OK) {
+		cli_report_open(co, path, &err);
+		return TFS_EXIT_USAGE;
+	}
+	return TFS_EXIT_OK;
+}
+
 int cli_common_option(cli_common *co, int c, int argc, char **argv)
 {
 	switch (c) {
@@ -128,6 +185,10 @@ int cli_common_option(cli_common *co, int c, int argc, char **argv)
 	case 'n': /* only commands that list CLI_DRY_RUN_LONGOPT and "n" get here */
 		co->dry_run = true;
 		return 1;
+	case CLI_OPT_MAX_UNPACKED:
+	case CLI_OPT_MAX_MEMBERS:
+	case CLI_OPT_MAX_MEMBER_SIZE:
+		return archive_cap(co, c);
 	case 'U':
 	case 'S': {
 		const char *spec = cli_spec_arg(co, argc, argv);

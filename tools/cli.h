@@ -38,6 +38,8 @@ typedef struct cli_common {
 	size_t matched;          /* tokens --token selected so far */
 	const char *suspect;     /* the word after a bare --user-pin/--so-pin: maybe a mistyped PIN */
 	bool force, dry_run;     /* write commands: --force, --dry-run */
+	tfs_archive_limits limits; /* --max-unpacked, --max-members, --max-member-size */
+	bool limits_set;
 } cli_common;
 
 /* getopt_long entries for the common options (option letters t, L, U, S). */
@@ -70,9 +72,24 @@ int cli_parse(cli_common *co, int argc, char **argv, const char *shortopts,
 
 /* The options of the commands that write: --force (no short form; its code
  * is out of the letters' range) and -n/--dry-run (recover has no dry run). */
-enum { CLI_OPT_FORCE = 256 };
+enum { CLI_OPT_FORCE = 256, CLI_OPT_MAX_UNPACKED, CLI_OPT_MAX_MEMBERS, CLI_OPT_MAX_MEMBER_SIZE };
 #define CLI_FORCE_LONGOPT {"force", no_argument, NULL, CLI_OPT_FORCE}
 #define CLI_DRY_RUN_LONGOPT {"dry-run", no_argument, NULL, 'n'}
+
+/* The caps on an archive PATH, for the commands that read (see CLI_ARCHIVE_HELP). */
+#define CLI_ARCHIVE_LONGOPTS                                              \
+	{"max-unpacked", required_argument, NULL, CLI_OPT_MAX_UNPACKED},  \
+	{"max-members", required_argument, NULL, CLI_OPT_MAX_MEMBERS},    \
+	{"max-member-size", required_argument, NULL, CLI_OPT_MAX_MEMBER_SIZE}
+#define CLI_ARCHIVE_HELP                                                          \
+	"      --max-unpacked SIZE  caps on an archive PATH, against archive bombs:\n" \
+	"                        bytes unpacked in all (suffix K, M, G; default 1G),\n" \
+	"      --max-members N   members (default 1000000)\n"                         \
+	"      --max-member-size SIZE  and bytes of one member (default 64M)\n"
+
+/* Opens PATH (a directory, a .object file or an archive: tfs_store_open_path)
+ * with the common options. Reports a failure; returns an exit status. */
+int cli_open_store(cli_common *co, const char *path, tfs_store **out);
 
 /* Handles getopt result c when it is a common option: returns 1 when it was
  * (and consumed it), 0 when it is not, -1 on a usage error (reported). */

@@ -212,18 +212,11 @@ int cmd_diff(int argc, char **argv)
 	int first = parse_args(&o, argc, argv);
 	if (first < 0 || cli_read_pins(&o.co) != 0)
 		goto out;
-	tfs_open_options oo = {.lock_timeout_ms = o.co.lock_ms};
 	tfs_error err;
-	/* TODO(lead, after merging archive input): open A and B with the
-	 * opener that also reads archives, so a backup compares unpacked. */
-	if (tfs_store_open(&a, argv[first], &oo, &err) != TFS_OK) {
-		cli_report_open(&o.co, argv[first], &err);
+	/* Either side may be an archive (last night's backup), read in memory. */
+	if (cli_open_store(&o.co, argv[first], &a) != TFS_EXIT_OK ||
+	    cli_open_store(&o.co, argv[first + 1], &b) != TFS_EXIT_OK)
 		goto out;
-	}
-	if (tfs_store_open(&b, argv[first + 1], &oo, &err) != TFS_OK) {
-		cli_report_open(&o.co, argv[first + 1], &err);
-		goto out;
-	}
 	tfs_diff_options dopt = {
 		.user_pin = o.co.want_user ? o.co.user_pin : NULL, .user_pin_len = o.co.user_len,
 		.so_pin = o.co.want_so ? o.co.so_pin : NULL, .so_pin_len = o.co.so_len,

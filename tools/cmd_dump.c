@@ -33,7 +33,8 @@ static void usage(FILE *out)
 	        "usage: tokenfs dump [OPTIONS] PATH...\n"
 	        "\n"
 	        "Show every token and object of SoftHSMv2 token stores without SoftHSM.\n"
-	        "PATH is a tokendir, one token directory or one .object file.\n"
+	        "PATH is a tokendir, one token directory or one .object file, or a tar\n"
+	        "(.gz, .xz, .zst) or zip archive of them, read in memory, never unpacked.\n"
 	        "\n"
 	        "Options:\n"
 	        "  -f, --format FMT      text (default), json (docs/json.md), or softhsm:\n"
@@ -55,6 +56,7 @@ static void usage(FILE *out)
 	        "                        fingerprint (key check value or SHA-256 prefix),\n"
 	        "                        whether stored encrypted or not\n"
 	        "      --lock-timeout MS how long to wait for a SoftHSM writer (default 5000)\n"
+	        CLI_ARCHIVE_HELP
 	        "  -h, --help            this text\n"
 	        "\n"
 	        "Without a PIN, private objects' byte strings are shown as ciphertext,\n"
@@ -119,7 +121,7 @@ static int parse_args(dump_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"format", required_argument, NULL, 'f'},
-		CLI_COMMON_LONGOPTS,
+		CLI_COMMON_LONGOPTS, CLI_ARCHIVE_LONGOPTS,
 		{"object", required_argument, NULL, 'o'},
 		{"reveal", no_argument, NULL, 'R'},
 		{"brief", no_argument, NULL, 'b'},
@@ -401,13 +403,9 @@ static size_t softhsm_key_files(dump_opts *o, const char *path)
 
 static int dump_path(dump_opts *o, dump_sink *sink, const char *path)
 {
-	tfs_open_options opts = {.lock_timeout_ms = o->co.lock_ms};
 	tfs_store *store;
-	tfs_error err;
-	if (tfs_store_open(&store, path, &opts, &err) != TFS_OK) {
-		cli_report_open(&o->co, path, &err);
+	if (cli_open_store(&o->co, path, &store) != TFS_EXIT_OK)
 		return TFS_EXIT_USAGE;
-	}
 	int status = TFS_EXIT_OK;
 	for (size_t i = 0; i < tfs_store_finding_count(store); i++) {
 		const tfs_finding *f = tfs_store_finding(store, i);

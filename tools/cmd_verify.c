@@ -48,7 +48,11 @@ static void usage(FILE *out)
 	        "                        warning (default) or info\n"
 	        "  -t, --token SEL       only tokens whose label, serial or directory is SEL\n"
 	        "      --lock-timeout MS how long to wait for a SoftHSM writer (default 5000)\n"
+	        CLI_ARCHIVE_HELP
 	        "  -h, --help            this text\n"
+	        "\n"
+	        "PATH: a tokendir, a token directory, a .object file, or a tar (.gz, .xz,\n"
+	        ".zst) or zip archive of any of them, read in memory, never unpacked.\n"
 	        "\n"
 	        "Exit codes: 0 nothing at or above --fail-on; 1 something is; 2 usage or\n"
 	        "I/O error, a wrong PIN, a lock held past --lock-timeout (one budget for\n"
@@ -108,7 +112,7 @@ static int verify_option(void *ctx, int c, int argc, char **argv)
 static int parse_args(verify_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
+		CLI_COMMON_LONGOPTS, CLI_ARCHIVE_LONGOPTS,
 		{"seal", no_argument, NULL, 'W'},           {"check-seal", no_argument, NULL, 'C'},
 		{"seal-file", required_argument, NULL, 'P'}, {"format", required_argument, NULL, 'f'},
 		{"fail-on", required_argument, NULL, 'F'},  {"help", no_argument, NULL, 'h'},
@@ -313,11 +317,15 @@ static int store_findings(const verify_opts *o, const tfs_store *store, json_obj
 static int verify_path(verify_opts *o, const char *path, json_object *tokens, tfs_severity *worst,
                        bool *any_finding)
 {
-	tfs_open_options oo = {.lock_timeout_ms = o->co.lock_ms};
 	tfs_store *store;
 	tfs_error err;
-	if (tfs_store_open(&store, path, &oo, &err) != TFS_OK) {
-		cli_report_open(&o->co, path, &err);
+	if (cli_open_store(&o->co, path, &store) != TFS_EXIT_OK)
+		return TFS_EXIT_USAGE;
+	if (o->v.seal == TFS_SEAL_WRITE && tfs_store_is_archive(store)) {
+		cli_error("verify-integrity: %s is an archive, and --seal writes into the token "
+		          "directory: seal the directory before archiving it, and check the archive "
+		          "with --check-seal", path);
+		tfs_store_free(store);
 		return TFS_EXIT_USAGE;
 	}
 	int status = TFS_EXIT_OK;

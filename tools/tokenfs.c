@@ -27,10 +27,11 @@ static void usage(FILE *out)
 	        "\n"
 	        "Offline inspection, migration, re-keying and recovery of SoftHSMv2 token\n"
 	        "stores. PATH is a tokendir (the directories.tokendir of softhsm2.conf), one\n"
-	        "token directory, or one .object file. dump, verify-integrity and diff\n"
-	        "never create, modify or write-lock anything; backup writes only its\n"
-	        "archive. migrate, rekey and recover write, crash-safe (docs/writes.md),\n"
-	        "and refuse while SoftHSM runs.\n"
+	        "token directory, or one .object file; to the read commands also a tar\n"
+	        "(.gz, .xz, .zst) or zip archive of them, read in memory. dump,\n"
+	        "verify-integrity and diff never create, modify or write-lock anything;\n"
+	        "backup writes only its archive. migrate, rekey and recover write,\n"
+	        "crash-safe (docs/writes.md), and refuse while SoftHSM runs.\n"
 	        "\n"
 	        "Commands:\n");
 	for (size_t i = 0; i < ncommands(); i++)

@@ -52,11 +52,14 @@ int writer_exit_code(int rc)
 
 int writer_each_token(cli_common *co, const char *path, writer_token_fn fn, void *ctx)
 {
-	tfs_open_options oo = {.lock_timeout_ms = co->lock_ms};
 	tfs_store *store;
-	tfs_error err;
-	if (tfs_store_open(&store, path, &oo, &err) != TFS_OK) {
-		cli_report_open(co, path, &err);
+	if (cli_open_store(co, path, &store) != TFS_EXIT_OK)
+		return TFS_EXIT_USAGE;
+	if (tfs_store_is_archive(store)) {
+		cli_error("%s: %s is an archive; tokenfs changes stores only in place: check it "
+		          "(verify-integrity --check-seal), unpack it with SoftHSM stopped, then run "
+		          "%s on the directory", co->cmd, path, co->cmd);
+		tfs_store_free(store);
 		return TFS_EXIT_USAGE;
 	}
 	int status = TFS_EXIT_OK;

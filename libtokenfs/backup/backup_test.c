@@ -66,7 +66,8 @@ static void f_destroy(tfs_fs *fs)
 	(void)fs;
 }
 
-static const struct tfs_fs_ops flaky_ops = {f_stat, f_list, f_read, f_destroy};
+static const struct tfs_fs_ops flaky_ops = {
+	.stat = f_stat, .list = f_list, .read = f_read, .destroy = f_destroy, .findings = NULL};
 
 /* generation 7, CKA_CLASS = CKO_DATA, CKA_LABEL "abc" */
 static size_t make_object(uint8_t *b)

@@ -65,7 +65,10 @@ int tfs_seal_dir_list(tfs_seal_dir *out, const tfs_vtoken *vt, const char *seal_
 	rc = fs->ops->list(fs, out->path, &out->ents, &out->count, err);
 	if (rc != TFS_OK)
 		return rc;
-	char *own = seal_path != NULL ? seal_name_in_dir(seal_path, out->path) : NULL;
+	/* Inside an archive the token directory is no path on disk: a seal
+	 * file on disk is never one of its members, and nothing is resolved. */
+	char *own = seal_path != NULL && !vt->store->tree ? seal_name_in_dir(seal_path, out->path)
+	                                                  : NULL;
 	size_t kept = 0;
 	for (size_t i = 0; i < out->count; i++) {
 		const char *name = out->ents[i].name;

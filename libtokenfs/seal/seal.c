@@ -12,6 +12,7 @@
 
 #include "core/cursor.h"
 #include "core/error_internal.h"
+#include "store/store_internal.h"
 
 static int need_key(const tfs_vtoken *vt, tfs_error *err)
 {
@@ -114,6 +115,27 @@ static int seal_finding(tfs_vtoken *vt, const char *path, const char *code, cons
 	return tfs_findings_addl(vt->findings, code, TFS_SEV_ERROR, &loc, "%s", e->what);
 }
 
+/* A seal inside a token of an archive is a member of it, read from the
+ * image like the token's other files; any other seal is a file on disk. */
+static int read_seal(const tfs_vtoken *vt, const char *path, uint8_t **text, size_t *len,
+                     tfs_error *e)
+{
+	const tfs_store *s = vt->store;
+	const char *dir = tfs_token_path(vt->tok);
+	size_t n = strlen(dir);
+	if (!s->tree || strncmp(path, dir, n) != 0 || path[n] != '/')
+		return tfs_seal_read_file(path, TFS_SEAL_MAX_SIZE, text, len, e);
+	int rc = s->fs->ops->read(s->fs, path, NULL, text, len, e); /* an image: no locks */
+	if (rc == TFS_OK && *len > TFS_SEAL_MAX_SIZE) {
+		free(*text);
+		*text = NULL;
+		tfs_error_set(e, TFS_E_LIMIT, TFS_NO_OFFSET, "%zu bytes exceed the %u-byte cap of a seal",
+		              *len, TFS_SEAL_MAX_SIZE);
+		rc = tfs_error_where(e, "%s", path);
+	}
+	return rc;
+}
+
 int tfs_seal_check(tfs_vtoken *vt, const char *path, tfs_error *err)
 {
 	int rc = need_key(vt, err);
@@ -122,7 +144,7 @@ int tfs_seal_check(tfs_vtoken *vt, const char *path, tfs_error *err)
 	uint8_t *text;
 	size_t len;
 	tfs_error e;
-	rc = tfs_seal_read_file(path, TFS_SEAL_MAX_SIZE, &text, &len, &e);
+	rc = read_seal(vt, path, &text, &len, &e);
 	if (rc == TFS_E_LIMIT)
 		return seal_finding(vt, path, "seal.malformed", &e) == TFS_OK ? TFS_OK : tfs_nomem(err);
 	if (rc != TFS_OK) {

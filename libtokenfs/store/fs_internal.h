@@ -1,7 +1,8 @@
 /*
- * The file-system interface the store reader goes through. Two
- * implementations: fs_posix.c (the real, read-only file system) and
- * fs_mem.c (in-memory images for tests and fuzzers).
+ * The file-system interface the store reader goes through. Three
+ * implementations: fs_posix.c (the real, read-only file system), fs_mem.c
+ * (in-memory images for tests and fuzzers) and archive/archive_fs.c (an
+ * archive read into memory).
  */
 #ifndef TFS_STORE_FS_INTERNAL_H
 #define TFS_STORE_FS_INTERNAL_H
@@ -11,6 +12,8 @@
 #include <stdint.h>
 
 #include "tokenfs/fs.h"
+
+struct tfs_findings;
 
 typedef enum tfs_ent_type {
 	TFS_ENT_FILE,
@@ -48,6 +51,9 @@ struct tfs_fs_ops {
 	int (*read)(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t **data,
 	            size_t *size, tfs_error *err);
 	void (*destroy)(tfs_fs *fs);
+	/* Optional (NULL: none): what the file system itself noticed while it
+	 * was built (an archive's damage, links, unsafe member paths). */
+	const struct tfs_findings *(*findings)(tfs_fs *fs);
 };
 
 struct tfs_fs {

@@ -317,8 +317,15 @@ static int new_token(tfs_store *store, const char *path, tfs_token **out, tfs_er
 	if (tok->path == NULL)
 		return tfs_nomem(err);
 	store->ntokens++;
-	const char *slash = strrchr(tok->path, '/');
-	tok->dirname = slash ? slash + 1 : tok->path;
+	/* In an archive a token is "ARCHIVE:member/path": its directory name is
+	 * the member's last component, so that tokens pair by name with the
+	 * same token on disk (diff, --token). */
+	const char *name = tok->path;
+	size_t plen = strlen(store->path);
+	if (store->tree && strncmp(name, store->path, plen) == 0 && name[plen] == ':')
+		name += plen + 1;
+	const char *slash = strrchr(name, '/');
+	tok->dirname = slash ? slash + 1 : name;
 	*out = tok;
 	return TFS_OK;
 }
@@ -345,10 +352,20 @@ static int scan_token(tfs_store *store, const char *path, tfs_error *err)
 	return rc;
 }
 
-static int scan_tokendir(tfs_store *store, const tfs_dirent *ents, size_t n, tfs_error *err)
+/* Member paths of a tree are PREFIX:a/b: the root's children take the colon. */
+static char *child_path(const tfs_store *store, const char *dir, const char *name)
+{
+	char *p = NULL;
+	if (store->tree && strcmp(dir, store->path) == 0)
+		return asprintf(&p, "%s:%s", dir, name) < 0 ? NULL : p;
+	return join(dir, name);
+}
+
+static int scan_tokendir(tfs_store *store, const char *dir, const tfs_dirent *ents, size_t n,
+                         tfs_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		char *path = join(store->path, ents[i].name);
+		char *path = child_path(store, dir, ents[i].name);
 		if (path == NULL)
 			return tfs_nomem(err);
 		int rc = TFS_OK;
@@ -427,7 +444,7 @@ static int open_path(tfs_store *store, tfs_error *err)
 			rc = scan_entries(store, tok, ents, n, err);
 	} else {
 		store->kind = TFS_PATH_TOKENDIR;
-		rc = scan_tokendir(store, ents, n, err);
+		rc = scan_tokendir(store, store->path, ents, n, err);
 		if (rc == TFS_OK && store->tokens_like == 0) {
 			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 			              "not a token store: no token.object here, and no subdirectory "
@@ -441,8 +458,173 @@ static int open_path(tfs_store *store, tfs_error *err)
 	return rc;
 }
 
+/* ---- trees (archives): token directories at any depth ---- */
+
+/* Deeper than any real backup; keeps a crafted archive off the stack. */
+#define TREE_MAX_DEPTH 64
+
+typedef struct tree_walk {
+	char **dirs; /* directories that hold a token directory */
+	size_t n, cap;
+} tree_walk;
+
+/* *is_token: dir holds token.object. Otherwise its subdirectories are
+ * visited, and dir is recorded when one of them is a token. */
+static int visit(tfs_store *store, tree_walk *w, const char *dir, unsigned depth, bool *is_token,
+                 tfs_error *err)
+{
+	*is_token = false;
+	tfs_dirent *ents;
+	size_t n;
+	tfs_error e;
+	if (store->fs->ops->list(store->fs, dir, &ents, &n, &e) != TFS_OK)
+		return e.code == TFS_E_NOMEM ? tfs_nomem(err) : TFS_OK;
+	int rc = TFS_OK;
+	if (tfs_dirents_have(ents, n, "token.object", TFS_ENT_FILE)) {
+		*is_token = true;
+	} else if (depth >= TREE_MAX_DEPTH) {
+		if (tfs_findings_add(&store->findings, "store.unexpected-entry", TFS_SEV_INFO, dir,
+		                     TFS_NO_OFFSET, "directories nested deeper than %d levels are not "
+		                     "searched for tokens", TREE_MAX_DEPTH) != TFS_OK)
+			rc = tfs_nomem(err);
+	} else {
+		bool holds = false;
+		for (size_t i = 0; i < n && rc == TFS_OK; i++) {
+			if (ents[i].st.type != TFS_ENT_DIR)
+				continue;
+			char *sub = child_path(store, dir, ents[i].name);
+			bool tok = false;
+			rc = sub == NULL ? tfs_nomem(err) : visit(store, w, sub, depth + 1, &tok, err);
+			holds |= tok;
+			free(sub);
+		}
+		if (rc == TFS_OK && holds) {
+			if (w->n == w->cap) {
+				size_t ncap = w->cap ? w->cap * 2 : 4;
+				char **p = realloc(w->dirs, ncap * sizeof(*p));
+				if (p == NULL)
+					rc = tfs_nomem(err);
+				else {
+					w->dirs = p;
+					w->cap = ncap;
+				}
+			}
+			if (rc == TFS_OK && (w->dirs[w->n] = strdup(dir)) == NULL)
+				rc = tfs_nomem(err);
+			else if (rc == TFS_OK)
+				w->n++;
+		}
+	}
+	tfs_dirents_free(ents, n);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The no-token error, with the archive's own damage when that explains it. */
+static int no_tokens(const tfs_store *store, tfs_error *err)
+{
+	const tfs_finding *why = NULL;
+	const struct tfs_findings *ff = store->fs->ops->findings ? store->fs->ops->findings(store->fs)
+	                                                         : NULL;
+	for (size_t i = 0; ff != NULL && i < ff->count && why == NULL; i++)
+		if (ff->items[i].severity == TFS_SEV_ERROR)
+			why = &ff->items[i];
+	tfs_error_set(err, TFS_E_NOTFOUND, TFS_NO_OFFSET,
+	              "no token directory (a directory holding token.object) in it%s%s",
+	              why ? "; and " : "", why ? why->message : "");
+	return tfs_error_where(err, "%s", store->path);
+}
+
+/* What the file system noticed, first among the store's findings. When the
+ * root is the token ("PREFIX:."), its members are named "PREFIX:./member",
+ * so that they group under the token as on a disk. */
+static int take_fs_findings(tfs_store *store, bool root_token, tfs_error *err)
+{
+	const struct tfs_findings *ff = store->fs->ops->findings ? store->fs->ops->findings(store->fs)
+	                                                         : NULL;
+	size_t n = strlen(store->path);
+	for (size_t i = 0; ff != NULL && i < ff->count; i++) {
+		const tfs_finding *f = &ff->items[i];
+		char *path = NULL;
+		if (root_token && strncmp(f->path, store->path, n) == 0 && f->path[n] == ':' &&
+		    strncmp(f->path + n, ":./", 3) != 0 && strcmp(f->path + n, ":.") != 0 &&
+		    asprintf(&path, "%s:./%s", store->path, f->path + n + 1) < 0)
+			return tfs_nomem(err);
+		tfs_location loc = {.path = path != NULL ? path : f->path, .offset = f->offset};
+		int rc = tfs_findings_addl(&store->findings, f->code, f->severity, &loc, "%s", f->message);
+		free(path);
+		if (rc != TFS_OK)
+			return tfs_nomem(err);
+	}
+	return TFS_OK;
+}
+
+static int open_tree(tfs_store *store, tfs_error *err)
+{
+	tree_walk w = {0};
+	bool root_token;
+	int rc = visit(store, &w, store->path, 0, &root_token, err);
+	if (rc == TFS_OK)
+		rc = take_fs_findings(store, root_token, err);
+	if (rc == TFS_OK && root_token) {
+		/* The archive is one token directory's contents ("tar -C tok ."). */
+		char *path = NULL;
+		tfs_dirent *ents = NULL;
+		size_t n = 0;
+		tfs_token *tok;
+		store->kind = TFS_PATH_TOKEN;
+		if (asprintf(&path, "%s:.", store->path) < 0)
+			rc = tfs_nomem(err);
+		if (rc == TFS_OK)
+			rc = store->fs->ops->list(store->fs, path, &ents, &n, err);
+		if (rc == TFS_OK)
+			rc = new_token(store, path, &tok, err);
+		if (rc == TFS_OK)
+			rc = scan_entries(store, tok, ents, n, err);
+		tfs_dirents_free(ents, n);
+		free(path);
+	} else if (rc == TFS_OK && w.n == 0) {
+		rc = no_tokens(store, err);
+	} else if (rc == TFS_OK) {
+		store->kind = TFS_PATH_TOKENDIR;
+		qsort(w.dirs, w.n, sizeof(*w.dirs), cmp_str);
+		for (size_t i = 0; i < w.n && rc == TFS_OK; i++) {
+			tfs_dirent *ents;
+			size_t n;
+			rc = store->fs->ops->list(store->fs, w.dirs[i], &ents, &n, err);
+			if (rc == TFS_OK) {
+				rc = scan_tokendir(store, w.dirs[i], ents, n, err);
+				tfs_dirents_free(ents, n);
+			}
+		}
+	}
+	for (size_t i = 0; i < w.n; i++)
+		free(w.dirs[i]);
+	free(w.dirs);
+	return rc;
+}
+
+static int open_common(tfs_store **out, tfs_fs *fs, const char *path, bool tree,
+                       const tfs_open_options *opts, tfs_error *err);
+
+int tfs_store_open_tree(tfs_store **out, tfs_fs *fs, const char *prefix,
+                        const tfs_open_options *opts, tfs_error *err)
+{
+	return open_common(out, fs, prefix, true, opts, err);
+}
+
 int tfs_store_open_fs(tfs_store **out, tfs_fs *fs, const char *path,
                       const tfs_open_options *opts, tfs_error *err)
+{
+	return open_common(out, fs, path, false, opts, err);
+}
+
+static int open_common(tfs_store **out, tfs_fs *fs, const char *path, bool tree,
+                       const tfs_open_options *opts, tfs_error *err)
 {
 	*out = NULL;
 	tfs_error_clear(err);
@@ -452,6 +634,7 @@ int tfs_store_open_fs(tfs_store **out, tfs_fs *fs, const char *path,
 	if (store == NULL)
 		return tfs_nomem(err);
 	store->fs = fs;
+	store->tree = tree;
 	store->lock_ms = (opts != NULL && opts->lock_timeout_ms > 0) ? opts->lock_timeout_ms
 	                                                             : DEFAULT_LOCK_MS;
 	store->wait = calloc(1, sizeof(*store->wait));
@@ -461,8 +644,10 @@ int tfs_store_open_fs(tfs_store **out, tfs_fs *fs, const char *path,
 	}
 	store->wait->left_ms = store->lock_ms;
 	/* Trailing slashes would make every derived path ugly; keep "/" itself. */
+	/* Trailing slashes would make every derived path ugly; keep "/" itself.
+	 * A tree's prefix is a name, not a directory: kept as given. */
 	size_t len = strlen(path);
-	while (len > 1 && path[len - 1] == '/')
+	while (!tree && len > 1 && path[len - 1] == '/')
 		len--;
 	store->path = strndup(path, len);
 	if (store->path == NULL) {
@@ -470,7 +655,7 @@ int tfs_store_open_fs(tfs_store **out, tfs_fs *fs, const char *path,
 		free(store);
 		return tfs_nomem(err);
 	}
-	int rc = open_path(store, err);
+	int rc = tree ? open_tree(store, err) : open_path(store, err);
 	if (rc == TFS_OK)
 		rc = tfs_store_assign_findings(store, err);
 	if (rc != TFS_OK) {
@@ -510,7 +695,13 @@ void tfs_store_free(tfs_store *store)
 	tfs_findings_free(&store->findings);
 	free(store->path);
 	free(store->wait);
+	tfs_fs_free(store->owned_fs);
 	free(store);
+}
+
+bool tfs_store_is_archive(const tfs_store *s)
+{
+	return s->tree;
 }
 
 tfs_path_kind tfs_store_kind(const tfs_store *s) { return s->kind; }

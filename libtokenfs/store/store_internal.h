@@ -37,6 +37,8 @@ typedef struct tfs_store_wait {
 
 struct tfs_store {
 	tfs_fs *fs;
+	tfs_fs *owned_fs; /* freed with the store (an archive image), or NULL */
+	bool tree;        /* opened with tfs_store_open_tree */
 	tfs_path_kind kind;
 	char *path;
 	unsigned lock_ms;

@@ -101,6 +101,11 @@ int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_sto
 		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 		                     "sealing and checking a seal need a PIN: the seal's key is "
 		                     "derived from the token key");
+	if (opts->seal == TFS_SEAL_WRITE && tfs_store_is_archive(store))
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		                     "a seal cannot be written into an archive: seal the token "
+		                     "directory before archiving it, and check the archive with "
+		                     "--check-seal");
 	if (copy_store_findings(rep, tok) != TFS_OK)
 		return tfs_nomem(err);
 	tfs_token_key *key = NULL;

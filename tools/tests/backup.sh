@@ -4,10 +4,7 @@
 # the umask; an existing file is never replaced without --force; --dry-run
 # writes nothing; and a seal inside a backup names a changed byte in any
 # member. (A backup of a store SoftHSM is writing to: backup_live.py.)
-#
-# TODO(lead, after merging archive input): where these tests unpack an
-# archive with tar/unzip to check it, check it directly instead
-# (verify-integrity --check-seal FILE.tar.gz, dump FILE.tar.gz).
+# The sealed backup is checked both unpacked and as the archive itself.
 set -u
 . "$(dirname "$0")/lib.sh"
 need python3 tar unzip zstd xz
@@ -96,6 +93,8 @@ check "no plaintext of the user PIN in the archive" sh -c "! zcat '$work/s.tar.g
 vs() { "$TOKENFS" verify-integrity --user-pin env:UPIN --so-pin env:SPIN --check-seal "$@"; }
 vs "$clean/$demodir" >"$work/out" 2>&1
 check "unpacked: matches its seal" grep -q 'the token matches its seal' "$work/out"
+vs --token demo "$work/s.tar.gz" >"$work/out" 2>&1
+check "the archive itself: matches its seal" grep -q 'the token matches its seal' "$work/out"
 detected=0 missed=""
 for f in $(cd "$clean/$demodir" && ls); do
   [ "$f" = tokenfs.seal ] && continue

@@ -9,9 +9,8 @@ object, with their old and new values (the label decrypted), and nothing
 else as changed. Also: exit codes (0 same, 1 different, 2 errors), key
 material shown by length and fingerprint only unless --reveal, a destroyed
 and a created object, and without a PIN the same attributes still named.
-
-TODO(lead, after merging archive input): diff the backup archive itself
-instead of its unpacked copy.
+The backup archive itself (read in memory) and its unpacked copy give the
+same diff.
 """
 import json
 import os
@@ -120,6 +119,11 @@ def main():
         others = [c for c in ch if c["change"] != "attribute-changed"]
         check(others == [], f"nothing else changed: {others}")
         by = {c["attribute"]: c for c in ch}
+        # The archive itself, read in memory, says the same as its unpacked copy.
+        rc_arc, d_arc = diff_json("--user-pin", "env:UP", backup, tokendir)
+        named_arc = sorted((c["object"], c["attribute"]) for c in d_arc["tokens"][0]["changes"]
+                           if c["change"] == "attribute-changed") if d_arc else None
+        check(rc_arc == 1 and named_arc == named, f"the archive itself: the same diff ({named_arc})")
         check(by.get("CKA_LABEL", {}).get("old") == '"before"' and
               by.get("CKA_LABEL", {}).get("new") == '"after"',
               f"label old and new, decrypted: {by.get('CKA_LABEL')}")

@@ -44,6 +44,9 @@ typedef struct tfs_open_options {
 	/* How long to wait for a SoftHSM writer to release an object's lock
 	 * before giving up with TFS_E_LOCKED; 0 means the default, 5000 ms. */
 	unsigned lock_timeout_ms;
+	/* Caps for a store read from an archive (tokenfs/archive.h); NULL: the
+	 * defaults. */
+	const struct tfs_archive_limits *archive_limits;
 } tfs_open_options;
 
 /*
@@ -59,7 +62,24 @@ int tfs_store_open(tfs_store **out, const char *path,
 int tfs_store_open_fs(tfs_store **out, tfs_fs *fs, const char *path,
                       const tfs_open_options *opts, tfs_error *err);
 
+/*
+ * Opens the store held in a tree image whose root fs names PREFIX and whose
+ * entries it names PREFIX:member/path (an archive image, tokenfs/archive.h).
+ * Token directories are found at any depth: every directory holding a
+ * token.object is a token, and every directory holding a token is scanned
+ * as a tokendir (each subdirectory a token candidate, as SoftHSM does). When
+ * the root itself holds token.object, the store is that one token, at
+ * "PREFIX:.". What fs noticed while it was built comes first among the
+ * store's findings. fs is borrowed. TFS_E_NOTFOUND: no token directory.
+ */
+int tfs_store_open_tree(tfs_store **out, tfs_fs *fs, const char *prefix,
+                        const tfs_open_options *opts, tfs_error *err);
+
 void tfs_store_free(tfs_store *store);
+
+/* Whether the store was read from an archive image: nothing in it can be
+ * written, locked or sealed in place. */
+bool tfs_store_is_archive(const tfs_store *store);
 
 tfs_path_kind tfs_store_kind(const tfs_store *store);
 const char *tfs_store_path(const tfs_store *store);

@@ -18,6 +18,7 @@
 #include "tokenfs/txn.h"
 #include "tokenfs/change.h"
 #include "tokenfs/verify.h"
+#include "tokenfs/archive.h"
 #include "tokenfs/backup.h"
 #include "tokenfs/diff.h"
 
