@@ -10,6 +10,7 @@
 #include "tokenfs/keys.h"
 #include "tokenfs/names.h"
 #include "tokenfs/object.h"
+#include "tokenfs/pairing.h"
 #include "tokenfs/store.h"
 #include "tokenfs/txn.h"
 #include "tokenfs/change.h"
