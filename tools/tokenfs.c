@@ -14,6 +14,7 @@ static const struct {
 	{"migrate", cmd_migrate, "re-encrypt tokens in AES-GCM (PR #627) or AES-CBC, crash-safe"},
 	{"rekey", cmd_rekey, "change or reset PINs, recover an SO PIN, rotate the token key"},
 	{"recover", cmd_recover, "finish or undo an interrupted write"},
+	{"export", cmd_export, "write keys and certificates as PEM, PKCS#8, PKCS#12"},
 };
 
 static void usage(FILE *out)

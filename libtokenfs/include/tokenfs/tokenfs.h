@@ -5,6 +5,7 @@
 #include "tokenfs/crypto.h"
 #include "tokenfs/decode.h"
 #include "tokenfs/error.h"
+#include "tokenfs/export.h"
 #include "tokenfs/finding.h"
 #include "tokenfs/fs.h"
 #include "tokenfs/keys.h"
