@@ -280,14 +280,24 @@ static void render_text(const tfs_export *ex, const char *dir)
 		       it->key_type[0] ? " " : "", it->key_type,
 		       it->label[0] ? " '" : "", lab, it->label[0] ? "'" : "", it->id[0] ? " id " : "",
 		       it->id, it->object_uuid != NULL ? it->object_uuid : "-", it->reason);
-		if (it->status != TFS_EXPORT_SKIPPED)
-			cli_error("export: %s %s (%s.object) in token '%s': %s", what(it), lab,
-			          it->object_uuid != NULL ? it->object_uuid : "-", it->token_label, it->reason);
 	}
 	char d[1200];
 	printf("%zu file%s written to %s (and export.json); %zu skipped as unextractable or "
 	       "sensitive; %zu unsupported; %zu failed\n",
 	       n[0], n[0] == 1 ? "" : "s", cli_safe(dir, d, sizeof(d)), n[1], n[2], n[3]);
+}
+
+/* What could not be exported, on stderr whatever the format, as every
+ * command reports its problems. */
+static void report_problems(const tfs_export *ex)
+{
+	for (size_t i = 0; i < tfs_export_count(ex); i++) {
+		const tfs_export_item *it = tfs_export_item_at(ex, i);
+		if (it->status == TFS_EXPORT_UNSUPPORTED || it->status == TFS_EXPORT_FAILED)
+			cli_error("export: %s '%s' (%s.object) in token '%s': %s", what(it), it->label,
+			          it->object_uuid != NULL ? it->object_uuid : "-", it->token_label,
+			          it->reason);
+	}
 }
 
 static int exit_status(const tfs_export *ex)
@@ -360,6 +370,7 @@ int cmd_export(int argc, char **argv)
 	} else {
 		render_text(ex, o.out);
 	}
+	report_problems(ex);
 	status = exit_status(ex);
 	if (fflush(stdout) != 0) {
 		cli_error("export: writing the report failed");

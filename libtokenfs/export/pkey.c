@@ -300,7 +300,7 @@ static int make_key(EVP_PKEY **out, const tfs_xobj *o, bool priv, char *desc, si
 			const char *name = tfs_name(TFS_NS_CKK, o->key_type);
 			char hex[32];
 			snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)o->key_type);
-			snprintf(desc, desc_size, "%s", name != NULL ? name : hex);
+			snprintf(desc, desc_size, "%s", name != NULL ? name + 4 : hex);
 			fail(&b, TFS_E_NOTFOUND, "key type %s has no standard key file",
 			     name != NULL ? name : hex);
 		}

@@ -110,6 +110,16 @@ def make_store(tmp):
         pair(name, kid, P.CKM_EC_KEY_PAIR_GEN, [(P.CKA_EC_PARAMS, bytes.fromhex(oid))])
     pair("ed25519", 7, P.CKM_EC_EDWARDS_KEY_PAIR_GEN,
          [(P.CKA_EC_PARAMS, bytes.fromhex("06032b6570"))])
+    pair("ed448", 14, P.CKM_EC_EDWARDS_KEY_PAIR_GEN,
+         [(P.CKA_EC_PARAMS, bytes.fromhex("06032b6571"))])
+    from cryptography.hazmat.primitives.asymmetric import dsa
+    pq = dsa.generate_parameters(key_size=2048).parameter_numbers()
+
+    def b_(i):
+        return i.to_bytes((i.bit_length() + 7) // 8, "big")
+
+    pair("dsa", 13, P.CKM_DSA_KEY_PAIR_GEN, [(P.CKA_PRIME, b_(pq.p)), (P.CKA_SUBPRIME, b_(pq.q)),
+                                             (P.CKA_BASE, b_(pq.g))])
     secret = [(P.CKA_TOKEN, T), (P.CKA_PRIVATE, T), (P.CKA_CLASS, P.CKO_SECRET_KEY)]
     s.generateKey(secret + [(P.CKA_KEY_TYPE, P.CKK_AES), (P.CKA_VALUE_LEN, 32),
                             (P.CKA_SENSITIVE, F), (P.CKA_EXTRACTABLE, T),
@@ -165,6 +175,14 @@ def make_store(tmp):
     # with the public key of B; A's own public key is gone.
     P, m = softhsm_session.open_session(tokendir, "mismatch")
     m.login(USER)
+    # A key type with no standard key file: Diffie-Hellman, in the DSA
+    # key's group (generating DH parameters takes seconds).
+    dhp = pq
+    t = [(P.CKA_LABEL, "dh"), (P.CKA_ID, (3,))]
+    m.generateKeyPair([(P.CKA_TOKEN, T), (P.CKA_PRIME, b(dhp.p)), (P.CKA_BASE, b(dhp.g))] + t,
+                      [(P.CKA_TOKEN, T), (P.CKA_PRIVATE, T), (P.CKA_DERIVE, T),
+                       (P.CKA_SENSITIVE, F), (P.CKA_EXTRACTABLE, T)] + t,
+                      P.Mechanism(P.CKM_DH_PKCS_KEY_PAIR_GEN))
     for kid in (1, 2):
         t = [(P.CKA_LABEL, f"ec{kid}"), (P.CKA_ID, (kid,))]
         m.generateKeyPair(pub + t + [(P.CKA_EC_PARAMS, bytes.fromhex(curves["p256"]))],
@@ -185,10 +203,14 @@ def make_store(tmp):
 def spki_of(P, s, o):
     """The SubjectPublicKeyInfo DER of a public key object, built by
     python3-cryptography from what SoftHSM returns."""
-    from cryptography.hazmat.primitives.asymmetric import rsa, ec, ed25519
+    from cryptography.hazmat.primitives.asymmetric import rsa, dsa, ed25519, ed448
     from cryptography.hazmat.primitives import serialization
     kt = s.getAttributeValue(o, [P.CKA_KEY_TYPE])[0]
-    if kt == P.CKK_RSA:
+    if kt == P.CKK_DSA:
+        p, q, g, y = (int.from_bytes(bytes(v), "big") for v in s.getAttributeValue(
+            o, [P.CKA_PRIME, P.CKA_SUBPRIME, P.CKA_BASE, P.CKA_VALUE]))
+        k = dsa.DSAPublicNumbers(y, dsa.DSAParameterNumbers(p, q, g)).public_key()
+    elif kt == P.CKK_RSA:
         n, e = s.getAttributeValue(o, [P.CKA_MODULUS, P.CKA_PUBLIC_EXPONENT])
         k = rsa.RSAPublicNumbers(int.from_bytes(bytes(e), "big"),
                                  int.from_bytes(bytes(n), "big")).public_key()
@@ -196,7 +218,9 @@ def spki_of(P, s, o):
         params, point = (bytes(v) for v in s.getAttributeValue(o, [P.CKA_EC_PARAMS,
                                                                    P.CKA_EC_POINT]))
         raw = point[2:] if point[1] < 0x80 else point[3:]  # DER OCTET STRING
-        if kt == P.CKK_EC_EDWARDS:
+        if kt == P.CKK_EC_EDWARDS and len(raw) == 57:
+            k = ed448.Ed448PublicKey.from_public_bytes(raw)
+        elif kt == P.CKK_EC_EDWARDS:
             k = ed25519.Ed25519PublicKey.from_public_bytes(raw)
         else:
             from cryptography.hazmat.primitives.asymmetric.ec import (
@@ -211,6 +235,8 @@ def spki_of(P, s, o):
 def sign_mech(P, kt):
     if kt == P.CKK_RSA:
         return P.Mechanism(P.CKM_SHA256_RSA_PKCS)
+    if kt == P.CKK_DSA:
+        return P.Mechanism(P.CKM_DSA)
     return P.Mechanism(P.CKM_EDDSA if kt == P.CKK_EC_EDWARDS else P.CKM_ECDSA)
 
 
@@ -287,6 +313,7 @@ def check_pairs(tokendir, token, pin, out, manifest, tmp, passin):
         ed = kt == P.CKK_EC_EDWARDS
         args = (["-rawin", "-in", msg] if ed else
                 ["-rawin", "-digest", "sha256", "-in", msg] if kt == P.CKK_RSA else ["-in", digest])
+        
         r = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", key, "-passin", passin,
                             "-out", sig_file] + args, capture_output=True, env=OPENSSL_ENV)
         check(f"{label}: openssl pkeyutl signs", r.returncode == 0)
@@ -294,10 +321,12 @@ def check_pairs(tokendir, token, pin, out, manifest, tmp, passin):
             sig = f.read()
         if pubs:
             if kt == P.CKK_EC:
-                size = (len(spki_of(P, s, pubs[0])) - 27) // 2  # not exact: use the point
                 point = bytes(s.getAttributeValue(pubs[0], [P.CKA_EC_POINT])[0])
                 raw = point[2:] if point[1] < 0x80 else point[3:]
                 size = (len(raw) - 1) // 2
+                sig_p11, to_sign = ecdsa_der_to_raw(sig, size), hashlib.sha256(data).digest()
+            elif kt == P.CKK_DSA:
+                size = len(bytes(s.getAttributeValue(pubs[0], [P.CKA_SUBPRIME])[0]))
                 sig_p11, to_sign = ecdsa_der_to_raw(sig, size), hashlib.sha256(data).digest()
             else:
                 sig_p11, to_sign = sig, data
@@ -312,9 +341,10 @@ def check_pairs(tokendir, token, pin, out, manifest, tmp, passin):
                          and i["id"] == kid.hex() and pubs), None)
         if pub_item is None:
             continue
-        to_sign = hashlib.sha256(data).digest() if kt == P.CKK_EC else data
+        digest_first = kt in (P.CKK_EC, P.CKK_DSA)
+        to_sign = hashlib.sha256(data).digest() if digest_first else data
         sig = bytes(s.sign(priv, to_sign, sign_mech(P, kt)))
-        if kt == P.CKK_EC:
+        if digest_first:
             sig = ecdsa_raw_to_der(sig)
         with open(sig_file, "wb") as f:
             f.write(sig)
@@ -392,7 +422,8 @@ def body(tmp):
                        for r_, _, fs in os.walk(tokendir) for f in fs})
 
     n = check_pairs(tokendir, "exp", USER, out, m, tmp, "env:PASS")
-    check("RSA 2048/3072, 4 EC curves, Ed25519, imported, AES, generic: all checked", n == 10)
+    check("RSA 2048/3072, 4 EC curves, Ed25519, Ed448, DSA, imported, AES, generic: all checked",
+          n == 12)
 
     # The imported key and certificate, byte for byte.
     key_item = find_item(m, "private_key", "imported")
@@ -421,7 +452,8 @@ def body(tmp):
             cur.append(line)
     keys = {n_: b for n_, b in blocks if "PRIVATE KEY" in b}
     certs = {n_: b for n_, b in blocks if "CERTIFICATE" in b}
-    want = {"rsa2048", "rsa3072", "p256", "p384", "p521", "secp256k1", "ed25519", "imported"}
+    want = {"rsa2048", "rsa3072", "p256", "p384", "p521", "secp256k1", "ed25519", "ed448", "dsa",
+            "imported"}
     check("the bundle holds every exported private key, by friendly name", set(keys) == want)
     k = pkcs8_der(keys["imported"].encode()) if "imported" in keys else None
     c = openssl("x509", "-outform", "DER", data=certs.get("imported", "").encode()).stdout
@@ -499,6 +531,10 @@ def body(tmp):
           "does not match" in bad_item["reason"] and bad_item["file"] is None and
           not any(f.startswith("ec1") for f in os.listdir(mm)))
     check("mismatched pair: the rest still written", find_item(mj, "private_key", "ec2")["status"] == "written")
+    dh = find_item(mj, "private_key", "dh")
+    check("a DH key is reported unsupported, by name",
+          dh["status"] == "unsupported" and "CKK_DH" in dh["reason"] and
+          b"CKK_DH" in r.stderr)
 
     # testdata/store, a copy: every key of both tokens.
     td = os.path.join(tmp, "testdata")
