@@ -536,6 +536,40 @@ def body(tmp):
           dh["status"] == "unsupported" and "CKK_DH" in dh["reason"] and
           b"CKK_DH" in r.stderr)
 
+    # README, "Leaving SoftHSM": into another PKCS#11 token with pkcs11-tool
+    # --write-object, then out again: the same key, certificate and secret.
+    if shutil.which("pkcs11-tool"):
+        env = dict(os.environ, SOFTHSM2_CONF=os.path.join(tmp, "softhsm2.conf"))
+        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "new", "--so-pin",
+                        SO, "--pin", USER], check=True, env=env, stdout=subprocess.DEVNULL)
+        kder, cder = os.path.join(tmp, "key.der"), os.path.join(tmp, "cert.der")
+        openssl("pkey", "-in", os.path.join(out, key_item["file"]), "-passin", "env:PASS",
+                "-outform", "DER", "-out", kder)
+        openssl("x509", "-in", os.path.join(out, cert_item["file"]), "-outform", "DER", "-out", cder)
+        p11 = ["pkcs11-tool", "--module", softhsm_session.MODULE, "--token-label", "new",
+               "--login", "--pin", USER]
+        for args in (["--write-object", kder, "--type", "privkey", "--id", "01", "--label", "web"],
+                     ["--write-object", cder, "--type", "cert", "--id", "01", "--label", "web"],
+                     ["--write-object", os.path.join(out, "aes_08.secret.bin"), "--type",
+                      "secrkey", "--key-type", "AES:32", "--id", "02", "--label", "aes"]):
+            check("pkcs11-tool " + args[0] + " " + args[3],
+                  subprocess.run(p11 + args, env=env, capture_output=True).returncode == 0)
+        again = os.path.join(tmp, "again")
+        r = run(["--out", again, "--user-pin", "env:PIN", "--no-encrypt", "--token", "new",
+                 "--include-unextractable", "--format", "json", tokendir])
+        am = json.loads(r.stdout) if r.stdout else {"items": []}
+        k2, c2, s2 = (find_item(am, kind, lab) for kind, lab in
+                      (("private_key", "web"), ("certificate", "web"), ("secret_key", "aes")))
+        check("README round trip: key, certificate, secret come back the same",
+              r.returncode == 0 and k2 and c2 and s2 and
+              pkcs8_der(open(os.path.join(again, k2["file"]), "rb").read()) == imported_key and
+              openssl("x509", "-in", os.path.join(again, c2["file"]), "-outform", "DER").stdout
+              == imported_cert and
+              open(os.path.join(again, s2["file"]), "rb").read() == aes)
+        os.unlink(kder)
+    elif os.environ.get("CI") == "true":
+        check("pkcs11-tool (opensc) is installed", False)
+
     # testdata/store, a copy: every key of both tokens.
     td = os.path.join(tmp, "testdata")
     shutil.copytree(os.path.join(TESTDATA, "store"), td)
