@@ -120,6 +120,9 @@ int tfs_export_new(tfs_export **out, const tfs_export_options *opts, tfs_error *
 	ex->nsel = opts->nuuids + opts->nids + opts->nlabels;
 	ex->used_sel = calloc(ex->nsel + 1, sizeof(*ex->used_sel));
 	int rc = ex->used_sel != NULL ? TFS_OK : tfs_nomem(err);
+	if (rc == TFS_OK && (unsigned)opts->secret_format > TFS_SECRET_JWK)
+		rc = tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "unknown secret-key format %d",
+		                   (int)opts->secret_format);
 	if (rc == TFS_OK && opts->passphrase != NULL) {
 		if (memchr(opts->passphrase, '\0', opts->passphrase_len) != NULL)
 			rc = tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,

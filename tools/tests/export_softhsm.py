@@ -110,6 +110,8 @@ def make_store(tmp):
         pair(name, kid, P.CKM_EC_KEY_PAIR_GEN, [(P.CKA_EC_PARAMS, bytes.fromhex(oid))])
     pair("ed25519", 7, P.CKM_EC_EDWARDS_KEY_PAIR_GEN,
          [(P.CKA_EC_PARAMS, bytes.fromhex("06032b6570"))])
+    pair("brainpoolP256r1", 15, P.CKM_EC_KEY_PAIR_GEN,
+         [(P.CKA_EC_PARAMS, bytes.fromhex("06092b2403030208010107"))])
     pair("ed448", 14, P.CKM_EC_EDWARDS_KEY_PAIR_GEN,
          [(P.CKA_EC_PARAMS, bytes.fromhex("06032b6571"))])
     from cryptography.hazmat.primitives.asymmetric import dsa
@@ -224,9 +226,11 @@ def spki_of(P, s, o):
             k = ed25519.Ed25519PublicKey.from_public_bytes(raw)
         else:
             from cryptography.hazmat.primitives.asymmetric.ec import (
-                EllipticCurvePublicKey, SECP256R1, SECP384R1, SECP521R1, SECP256K1)
+                EllipticCurvePublicKey, SECP256R1, SECP384R1, SECP521R1, SECP256K1,
+                BrainpoolP256R1)
             curve = {"06082a8648ce3d030107": SECP256R1(), "06052b81040022": SECP384R1(),
-                     "06052b81040023": SECP521R1(), "06052b8104000a": SECP256K1()}[params.hex()]
+                     "06052b81040023": SECP521R1(), "06052b8104000a": SECP256K1(),
+                     "06092b2403030208010107": BrainpoolP256R1()}[params.hex()]
             k = EllipticCurvePublicKey.from_encoded_point(curve, raw)
     return k.public_bytes(serialization.Encoding.DER,
                           serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -422,8 +426,8 @@ def body(tmp):
                        for r_, _, fs in os.walk(tokendir) for f in fs})
 
     n = check_pairs(tokendir, "exp", USER, out, m, tmp, "env:PASS")
-    check("RSA 2048/3072, 4 EC curves, Ed25519, Ed448, DSA, imported, AES, generic: all checked",
-          n == 12)
+    check("RSA 2048/3072, 5 EC curves, Ed25519, Ed448, DSA, imported, AES, generic: all checked",
+          n == 13)
 
     # The imported key and certificate, byte for byte.
     key_item = find_item(m, "private_key", "imported")
@@ -452,8 +456,8 @@ def body(tmp):
             cur.append(line)
     keys = {n_: b for n_, b in blocks if "PRIVATE KEY" in b}
     certs = {n_: b for n_, b in blocks if "CERTIFICATE" in b}
-    want = {"rsa2048", "rsa3072", "p256", "p384", "p521", "secp256k1", "ed25519", "ed448", "dsa",
-            "imported"}
+    want = {"rsa2048", "rsa3072", "p256", "p384", "p521", "secp256k1", "brainpoolP256r1",
+            "ed25519", "ed448", "dsa", "imported"}
     check("the bundle holds every exported private key, by friendly name", set(keys) == want)
     k = pkcs8_der(keys["imported"].encode()) if "imported" in keys else None
     c = openssl("x509", "-outform", "DER", data=certs.get("imported", "").encode()).stdout
