@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "writer.h"
 
 enum { OPT_NO_ENCRYPT = 300, OPT_SECRET_FORMAT, OPT_PKCS12, OPT_INCLUDE, OPT_PASSOUT, OPT_ID,
        OPT_LABEL };
@@ -95,6 +96,13 @@ static void usage(FILE *out)
 	        "(skipped by policy, an unsupported key type named in the report, a\n"
 	        "mismatch, a value that does not decrypt); 2 usage, I/O, a wrong PIN, a\n"
 	        "selector that matched nothing, a file that exists: nothing written.\n");
+}
+
+static void progress(void *ctx, const tfs_token *tok, const char *phase, size_t done,
+                     size_t total)
+{
+	(void)ctx;
+	writer_progress("export", tfs_token_label(tok), phase, done, total);
 }
 
 static int push(const char ***list, size_t *n, const char *v)
@@ -343,6 +351,7 @@ int cmd_export(int argc, char **argv)
 	o.x.nids = o.nids;
 	o.x.labels = o.labels;
 	o.x.nlabels = o.nlabels;
+	o.x.progress = progress;
 	tfs_error err;
 	if (tfs_export_new(&ex, &o.x, &err) != TFS_OK) {
 		cli_error("export: %s", err.what);

@@ -631,12 +631,17 @@ int tfs_export_add_token(tfs_export *ex, const tfs_token *tok, const tfs_token_k
 		} else {
 			pair(pairs, &objs[i]);
 		}
+		if (ex->opts.progress != NULL)
+			ex->opts.progress(ex->opts.progress_ctx, tok, "reading", i + 1, n);
 	}
 	size_t nkeys = 0;
 	const tfs_key_pair *keys = rc == TFS_OK ? tfs_pairing_keys(pairs, &nkeys) : NULL;
-	for (size_t i = 0; rc == TFS_OK && i < n; i++)
+	for (size_t i = 0; rc == TFS_OK && i < n; i++) {
 		if (objs[i].obj != NULL)
 			rc = add_object(ex, tok, objs, n, &objs[i], keys, nkeys, err);
+		if (ex->opts.progress != NULL) /* PBKDF2 for each key: the slow part */
+			ex->opts.progress(ex->opts.progress_ctx, tok, "encoding", i + 1, n);
+	}
 	for (size_t i = 0; objs != NULL && i < n; i++)
 		xobj_clear(&objs[i]);
 	free(objs);

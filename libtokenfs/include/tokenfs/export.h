@@ -67,6 +67,12 @@ typedef struct tfs_export_options {
 	size_t nids;
 	const char *const *labels;
 	size_t nlabels;
+	/* Called as a token's objects are read, then encoded: phase "reading"
+	 * or "encoding", done of total objects; may be NULL. For progress at a
+	 * terminal. */
+	void (*progress)(void *ctx, const tfs_token *tok, const char *phase, size_t done,
+	                 size_t total);
+	void *progress_ctx;
 } tfs_export_options;
 
 typedef enum tfs_export_status {
