@@ -192,21 +192,29 @@ static int parse_args(export_opts *o, int argc, char **argv)
 	return first;
 }
 
-/* Unlocks tok with the user PIN, else the SO PIN; *key NULL without PINs.
- * A wrong PIN is the caller's mistake: exit 2 before anything is written. */
+/* Unlocks tok with each PIN given (a wrong one is the caller's mistake:
+ * exit 2 before anything is written); *key is the user's, else the SO's,
+ * NULL without PINs. */
 static int unlock(export_opts *o, const tfs_token *tok, tfs_token_key **key)
 {
 	*key = NULL;
 	if ((!o->co.want_user && !o->co.want_so) || tfs_token_metadata(tok) == NULL)
 		return TFS_EXIT_OK;
+	tfs_token_key *user = NULL, *so = NULL;
 	tfs_error err;
-	int rc = o->co.want_user
-	             ? tfs_token_unlock(key, tok, TFS_PIN_USER, o->co.user_pin, o->co.user_len, &err)
-	             : tfs_token_unlock(key, tok, TFS_PIN_SO, o->co.so_pin, o->co.so_len, &err);
-	if (rc == TFS_OK)
-		return TFS_EXIT_OK;
-	cli_report(&err);
-	return TFS_EXIT_USAGE;
+	int rc = TFS_OK;
+	if (o->co.want_user)
+		rc = tfs_token_unlock(&user, tok, TFS_PIN_USER, o->co.user_pin, o->co.user_len, &err);
+	if (rc == TFS_OK && o->co.want_so)
+		rc = tfs_token_unlock(&so, tok, TFS_PIN_SO, o->co.so_pin, o->co.so_len, &err);
+	if (rc != TFS_OK) {
+		cli_report(&err);
+		tfs_token_key_free(user);
+		return TFS_EXIT_USAGE;
+	}
+	*key = user != NULL ? user : so;
+	tfs_token_key_free(user != NULL ? so : NULL);
+	return TFS_EXIT_OK;
 }
 
 typedef struct opened {
@@ -291,8 +299,9 @@ static void render_text(const tfs_export *ex, const char *dir)
 	}
 	char d[1200];
 	printf("%zu file%s written to %s (and export.json); %zu skipped as unextractable or "
-	       "sensitive; %zu unsupported; %zu failed\n",
-	       n[0], n[0] == 1 ? "" : "s", cli_safe(dir, d, sizeof(d)), n[1], n[2], n[3]);
+	       "sensitive%s; %zu unsupported; %zu failed\n",
+	       n[0], n[0] == 1 ? "" : "s", cli_safe(dir, d, sizeof(d)), n[1],
+	       n[1] > 0 ? " (--include-unextractable exports them)" : "", n[2], n[3]);
 }
 
 /* What could not be exported, on stderr whatever the format, as every

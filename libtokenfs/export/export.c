@@ -113,6 +113,7 @@ static int xobj_load(tfs_xobj *o, const tfs_token *tok, size_t i, const tfs_toke
 
 int tfs_export_new(tfs_export **out, const tfs_export_options *opts, tfs_error *err)
 {
+	*out = NULL;
 	tfs_export *ex = calloc(1, sizeof(*ex));
 	if (ex == NULL)
 		return tfs_nomem(err);
@@ -269,8 +270,10 @@ __attribute__((format(printf, 3, 4))) static void set_status(tfs_xrec *r, tfs_ex
 
 /* ---- selection ---- */
 
-static bool selected(tfs_export *ex, const tfs_xobj *o, const char *id_hex, const char *label,
-                     bool *explicit)
+/* With selectors, what any of them names (of any class: a data object
+ * named explicitly is reported, not ignored); without, every key and
+ * certificate. */
+static bool selected(tfs_export *ex, const tfs_xobj *o, const char *id_hex, const char *label)
 {
 	const tfs_export_options *op = &ex->opts;
 	bool any = false;
@@ -284,7 +287,6 @@ static bool selected(tfs_export *ex, const tfs_xobj *o, const char *id_hex, cons
 	for (size_t i = 0; i < op->nlabels; i++, s++)
 		if (label != NULL && strcmp(op->labels[i], label) == 0)
 			any = ex->used_sel[s] = true;
-	*explicit = any;
 	if (ex->nsel > 0)
 		return any;
 	return o->cls == CKO_PRIVATE_KEY || o->cls == CKO_PUBLIC_KEY || o->cls == CKO_CERTIFICATE ||
@@ -301,7 +303,7 @@ static bool releasable(const tfs_xobj *o, char *why, size_t size)
 	bool sensitive = tfs_xobj_bool(o, CKA_SENSITIVE, true);
 	if (extractable && !sensitive)
 		return true;
-	snprintf(why, size, "%s%s%s: the token may never release it (--include-unextractable exports it)",
+	snprintf(why, size, "%s%s%s: its owner told the token never to release it",
 	         extractable ? "" : "CKA_EXTRACTABLE is false",
 	         !extractable && sensitive ? " and " : "", sensitive ? "CKA_SENSITIVE is true" : "");
 	return false;
@@ -540,8 +542,7 @@ static int add_object(tfs_export *ex, const tfs_token *tok, const tfs_xobj *objs
 	char *label_s = label != NULL ? strndup((const char *)label, label_len) : NULL;
 	if (label != NULL && label_s == NULL)
 		return tfs_nomem(err);
-	bool explicit;
-	if (!selected(ex, o, id_hex, label_s, &explicit)) {
+	if (!selected(ex, o, id_hex, label_s)) {
 		free(label_s);
 		return TFS_OK;
 	}

@@ -389,7 +389,28 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def usage(tmp):
+    """--help explains every option; contradictions are usage errors."""
+    r = subprocess.run([TOKENFS, "export", "--help"], capture_output=True, text=True)
+    options = ["--out", "--user-pin", "--so-pin", "--passout", "--no-encrypt", "--secret-format",
+               "--pkcs12", "--include-unextractable", "--token", "--object", "--id", "--label",
+               "--force", "--format", "--lock-timeout", "--help", "Policy:"]
+    check("export --help: exit 0, every option explained",
+          r.returncode == 0 and all(o in r.stdout for o in options))
+    d = os.path.join(tmp, "usage")
+    store = os.path.join(TESTDATA, "store")
+    for args in ([store], ["--out", d], ["--out", d, "--passout", "env:PASS", "--no-encrypt", store],
+                 ["--out", d, "--pkcs12", "b.p12", "--no-encrypt", store],
+                 ["--out", d, "--secret-format", "pem", "--no-encrypt", store],
+                 ["--out", d, "--id", "0x1", "--no-encrypt", store],
+                 ["--out", d, "--format", "xml", "--no-encrypt", store]):
+        r = run(args)
+        check(f"export {' '.join(args)}: exit 2, nothing written",
+              r.returncode == 2 and not os.path.exists(d) and r.stderr.count(b"\n") >= 1)
+
+
 def body(tmp):
+    usage(tmp)
     tokendir, (imported_key, imported_cert) = make_store(tmp)
     snapshot = {f: open(os.path.join(r, f), "rb").read()
                 for r, _, fs in os.walk(tokendir) for f in fs}
@@ -515,11 +536,21 @@ def body(tmp):
     check("JWK holds the AES key", j["kty"] == "oct" and j["kid"] == "aes" and
           base64.urlsafe_b64decode(j["k"] + "=" * (-len(j["k"]) % 4)) == aes)
 
+    # The SO PIN unlocks the same token key.
+    so_dir = os.path.join(tmp, "so")
+    r = run(["--out", so_dir, "--so-pin", "env:SOPIN", "--no-encrypt", "--label", "aes", tokendir])
+    check("--so-pin exports too", r.returncode == 0 and
+          open(os.path.join(so_dir, "aes_08.secret.bin"), "rb").read() == aes)
+
     # A wrong PIN, or a selector that matches nothing, writes nothing.
     bad = os.path.join(tmp, "bad")
     r = run(["--out", bad, "--user-pin", "env:PIN", "--passout", "env:PASS", tokendir],
             env={"PIN": "wrong-pin-9"})
     check("wrong PIN: exit 2, nothing written", r.returncode == 2 and not os.path.exists(bad))
+    r = run(["--out", bad, "--user-pin", "env:PIN", "--so-pin", "env:SOPIN", "--passout",
+             "env:PASS", tokendir], env={"SOPIN": "wrong-so-pin"})
+    check("right user PIN, wrong SO PIN: exit 2, nothing written",
+          r.returncode == 2 and not os.path.exists(bad))
     r = run(["--out", bad, "--user-pin", "env:PIN", "--passout", "env:PASS", "--id", "77",
              tokendir])
     check("unmatched --id: exit 2, nothing written", r.returncode == 2 and not os.path.exists(bad))
