@@ -74,7 +74,9 @@ static BIGNUM *number(build *b, uint64_t type)
 	const uint8_t *v = need(b, type, &len);
 	if (v == NULL)
 		return NULL;
-	if (len > 16384) {
+	/* 16384 bits, SoftHSM's largest RSA modulus: bounds the work a hostile
+	 * value can cause (a DSA g^x mod p, an RSA key check). */
+	if (len > 2048) {
 		fail(b, TFS_E_FORMAT, "%s is too long", tfs_name(TFS_NS_CKA, type));
 		return NULL;
 	}
