@@ -276,26 +276,33 @@ static const char *what(const tfs_export_item *it)
 	return it->kind;
 }
 
+/* "private key RSA 2048 'web' id 01": what an item is, for one line. */
+static void describe(const tfs_export_item *it, char *buf, size_t size)
+{
+	char lab[400];
+	cli_safe(it->label, lab, sizeof(lab));
+	snprintf(buf, size, "%s%s%s%s%s%s%s%s", what(it), it->key_type[0] ? " " : "", it->key_type,
+	         it->label[0] ? " '" : "", lab, it->label[0] ? "'" : "", it->id[0] ? " id " : "", it->id);
+}
+
 /* One line per item; labels are untrusted text (cli_safe). */
 static void render_text(const tfs_export *ex, const char *dir)
 {
 	size_t n[4] = {0};
 	for (size_t i = 0; i < tfs_export_count(ex); i++) {
 		const tfs_export_item *it = tfs_export_item_at(ex, i);
-		char lab[400], file[1200];
+		char desc[1000], file[1200];
 		n[it->status]++;
-		cli_safe(it->label, lab, sizeof(lab));
+		describe(it, desc, sizeof(desc));
 		if (it->status == TFS_EXPORT_READY) {
-			printf("wrote %s: %s%s%s%s%s%s%s%s\n", cli_safe(it->file, file, sizeof(file)), what(it),
-			       it->key_type[0] ? " " : "", it->key_type, it->label[0] ? " '" : "", lab, it->label[0] ? "'" : "",
-			       it->id[0] ? " id " : "", it->id);
+			printf("wrote %s: %s\n", cli_safe(it->file, file, sizeof(file)), desc);
 			continue;
 		}
 		static const char *const words[] = {"", "skipped", "unsupported", "not exported"};
-		printf("%s: %s%s%s%s%s%s%s%s (%s.object): %s\n", words[it->status], what(it),
-		       it->key_type[0] ? " " : "", it->key_type,
-		       it->label[0] ? " '" : "", lab, it->label[0] ? "'" : "", it->id[0] ? " id " : "",
-		       it->id, it->object_uuid != NULL ? it->object_uuid : "-", it->reason);
+		if (it->object_uuid != NULL)
+			printf("%s: %s (%s.object): %s\n", words[it->status], desc, it->object_uuid, it->reason);
+		else
+			printf("%s: %s: %s\n", words[it->status], desc, it->reason);
 	}
 	char d[1200];
 	printf("%zu file%s written to %s (and export.json); %zu skipped as unextractable or "
@@ -310,10 +317,15 @@ static void report_problems(const tfs_export *ex)
 {
 	for (size_t i = 0; i < tfs_export_count(ex); i++) {
 		const tfs_export_item *it = tfs_export_item_at(ex, i);
-		if (it->status == TFS_EXPORT_UNSUPPORTED || it->status == TFS_EXPORT_FAILED)
-			cli_error("export: %s '%s' (%s.object) in token '%s': %s", what(it), it->label,
-			          it->object_uuid != NULL ? it->object_uuid : "-", it->token_label,
-			          it->reason);
+		if (it->status != TFS_EXPORT_UNSUPPORTED && it->status != TFS_EXPORT_FAILED)
+			continue;
+		char desc[1000];
+		describe(it, desc, sizeof(desc));
+		if (it->object_uuid != NULL)
+			cli_error("export: %s (%s.object) in token '%s': %s", desc, it->object_uuid,
+			          it->token_label, it->reason);
+		else
+			cli_error("export: %s: %s", desc, it->reason);
 	}
 }
 
