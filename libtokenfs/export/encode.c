@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "core/error_internal.h"
+#include "core/utf8.h"
 
 void tfs_xbuf_free(tfs_xbuf *b)
 {
@@ -214,6 +215,17 @@ static int p12_fail(tfs_error *err, const char *what)
 	return tfs_error_set(err, TFS_E_CRYPTO, TFS_NO_OFFSET, "PKCS#12: OpenSSL could not %s", what);
 }
 
+/* A label is untrusted bytes; friendlyName is a BMPString made from UTF-8. */
+static bool valid_utf8(const char *s)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	uint32_t cp;
+	for (size_t n = strlen(s), i = 0, len; i < n; i += len)
+		if ((len = tfs_utf8_decode(p + i, n - i, &cp)) == 0 || cp == 0)
+			return false;
+	return true;
+}
+
 int tfs_xp12_add(tfs_xp12 *p, EVP_PKEY *pkey, X509 *cert, const char *name, const char *pass,
                  tfs_error *err)
 {
@@ -235,7 +247,9 @@ int tfs_xp12_add(tfs_xp12 *p, EVP_PKEY *pkey, X509 *cert, const char *name, cons
 		}
 		OPENSSL_free(spki);
 	}
-	int nlen = (int)strlen(name);
+	/* A label that is not UTF-8 (or too long for a friendlyName) gives no
+	 * name rather than no bundle. */
+	int nlen = valid_utf8(name) && strlen(name) < 256 ? (int)strlen(name) : 0;
 	PKCS12_SAFEBAG *bag;
 	if (cert != NULL) {
 		if ((bag = PKCS12_add_cert(&p->certs, cert)) == NULL ||
