@@ -14,8 +14,9 @@
  *      type, a private key that does not match its public key, ...).
  *   2. tfs_export_write: refuses when any target file exists (unless
  *      `force`), then writes each file 0600 with O_EXCL semantics (a fsynced
- *      temporary file renamed into place without replacing), then the
- *      manifest export.json.
+ *      temporary file moved into place without replacing:
+ *      tfs_write_file_new), then the PKCS#12 bundle and the manifest
+ *      export.json.
  *
  * Policy: a private or secret key whose CKA_EXTRACTABLE is false (or
  * absent) or whose CKA_SENSITIVE is true (or absent) is one its owner told
@@ -57,7 +58,9 @@ typedef struct tfs_export_options {
 	size_t passphrase_len;
 	bool include_unextractable; /* also keys the token marks unextractable or sensitive */
 	tfs_secret_format secret_format;
-	const char *pkcs12_file;    /* file name of the bundle inside the directory, or NULL */
+	/* The PKCS#12 bundle, or NULL for none: a name without '/' goes into
+	 * the directory, a path with one is used as it is. */
+	const char *pkcs12_file;
 	/* Selection, each list borrowed: an object is selected when it matches
 	 * any entry of any list (uuid, CKA_ID as hex, CKA_LABEL as text); with
 	 * every list empty, every key and certificate is. */
