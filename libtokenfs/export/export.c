@@ -345,11 +345,17 @@ static bool matches(tfs_xrec *r, EVP_PKEY *pkey, const tfs_xbuf *spki, const tfs
 		char desc[64], why[200];
 		tfs_xbuf der = {0};
 		tfs_error err;
-		bool ok = tfs_xkey_public(&pk, pub, desc, sizeof(desc), why, sizeof(why)) == TFS_OK &&
-		          tfs_xenc_public(&der, pk, false, &err) == TFS_OK && der.len == spki->len &&
-		          memcmp(der.p, spki->p, der.len) == 0;
+		bool built = tfs_xkey_public(&pk, pub, desc, sizeof(desc), why, sizeof(why)) == TFS_OK;
+		bool ok = built && tfs_xenc_public(&der, pk, false, &err) == TFS_OK &&
+		          der.len == spki->len && memcmp(der.p, spki->p, der.len) == 0;
 		EVP_PKEY_free(pk);
 		tfs_xbuf_free(&der);
+		if (!built) {
+			set_status(r, TFS_EXPORT_FAILED,
+			           "its public key object %s.object cannot be read to check it (%s): refused",
+			           pub->uuid, why);
+			return false;
+		}
 		if (!ok) {
 			set_status(r, TFS_EXPORT_FAILED,
 			           "does not match its public key object %s.object: refused", pub->uuid);
@@ -382,11 +388,6 @@ static int add_private(tfs_export *ex, tfs_xrec *r, const tfs_xobj *o, const tfs
 		r->pub.encrypted = ex->opts.passphrase != NULL;
 		if (rc == TFS_OK && ex->p12 != NULL)
 			rc = tfs_xp12_add(ex->p12, pkey, cert, r->label != NULL ? r->label : "", ex->p12_pass, err);
-	}
-	if (rc == TFS_E_CRYPTO) {
-		/* One key OpenSSL cannot encode is that key's failure, not the run's. */
-		set_status(r, TFS_EXPORT_FAILED, "%s", err->what);
-		rc = TFS_OK;
 	}
 	X509_free(cert);
 	tfs_xbuf_free(&spki);
@@ -584,6 +585,12 @@ static int add_object(tfs_export *ex, const tfs_token *tok, const tfs_xobj *objs
 		set_status(r, TFS_EXPORT_UNSUPPORTED, "%s is not a key or a certificate",
 		           name != NULL ? name : "an object of unknown class");
 	}
+	}
+	if (rc == TFS_E_CRYPTO || rc == TFS_E_LIMIT) {
+		/* One key OpenSSL cannot encode is that key's failure, not the run's. */
+		set_status(r, TFS_EXPORT_FAILED, "%s", err->what);
+		tfs_xbuf_free(&r->data);
+		rc = TFS_OK;
 	}
 	if (rc == TFS_OK && r->pub.status == TFS_EXPORT_READY)
 		rc = name_file(ex, r, suffix_of(ex, o->cls), err);
