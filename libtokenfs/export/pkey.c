@@ -218,7 +218,15 @@ static int ec_key(build *b, EVP_PKEY **out, bool priv, char *desc, size_t desc_s
 		 * in an OCTET STRING); OpenSSL derives the public half itself. */
 		const uint8_t *v = need(b, priv ? CKA_VALUE : CKA_EC_POINT, &len);
 		if (v != NULL) {
-			v = unwrap_octets(v, &len);
+			/* A bare key can look like an OCTET STRING header (04 1e ...):
+			 * the reading with the algorithm's key length wins. */
+			size_t want = strcmp(ecx, "ED448") == 0 ? 57 : strcmp(ecx, "X448") == 0 ? 56 : 32;
+			size_t inner = len;
+			const uint8_t *u = unwrap_octets(v, &inner);
+			if (inner == want || len != want) {
+				v = u;
+				len = inner;
+			}
 			if (!OSSL_PARAM_BLD_push_octet_string(
 			        b->bld, priv ? OSSL_PKEY_PARAM_PRIV_KEY : OSSL_PKEY_PARAM_PUB_KEY, v, len))
 				fail(b, TFS_E_NOMEM, "%s", "out of memory");
