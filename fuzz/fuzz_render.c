@@ -97,7 +97,7 @@ static void render_token(dump_sink *sink, const tfs_token *tok, bool reveal, boo
 		if (reveal)
 			info.token_key = tfs_token_key_bytes(key);
 	}
-	pairing *pairs = pairing_new();
+	tfs_pairing *pairs = tfs_pairing_new();
 	sink->token_begin(sink, tok, &info);
 	for (size_t i = 0; i < tfs_token_object_count(tok); i++) {
 		tfs_object *obj = NULL;
@@ -110,9 +110,8 @@ static void render_token(dump_sink *sink, const tfs_token *tok, bool reveal, boo
 				tfs_object_free(obj);
 				continue;
 			}
-			if (pairs != NULL)
-				pairing_add(pairs, tfs_token_object_uuid(tok, i), obj, views, summary,
-				            sizeof(summary));
+			dump_pairing_add(pairs, tfs_token_object_uuid(tok, i), obj, views, summary,
+			                 sizeof(summary));
 		}
 		sink->object(sink, tok, i, obj, views, summary, rc == TFS_OK ? NULL : &err);
 		if (obj != NULL) {
@@ -137,9 +136,9 @@ static void render_token(dump_sink *sink, const tfs_token *tok, bool reveal, boo
 		tfs_object_free(obj);
 	}
 	size_t nkeys = 0;
-	const dump_key *keys = pairs != NULL ? pairing_keys(pairs, &nkeys) : NULL;
+	const dump_key *keys = pairs != NULL ? tfs_pairing_keys(pairs, &nkeys) : NULL;
 	sink->token_end(sink, tok, keys, nkeys);
-	pairing_free(pairs);
+	tfs_pairing_free(pairs);
 	tfs_token_key_free(key);
 }
 

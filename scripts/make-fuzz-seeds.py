@@ -8,6 +8,10 @@ fuzz/corpus/fuzz_archive:  testdata tokens as tar, tar.gz, tar.xz, tar.bz2 and
                            zip (as a tar of / holds them, and as a token's
                            contents), one cut short, and one with every kind
                            of member tokenfs must refuse or report
+fuzz/corpus/fuzz_export_key: key objects in plaintext: testdata's public keys
+                           and plaintext secret, and (with PyKCS11 and
+                           SoftHSM 2.6.1) RSA, EC, Ed25519 and DSA private
+                           keys made with CKA_PRIVATE false in a scratch store
 fuzz/corpus/fuzz_journal:  write-engine journals (libtokenfs/txn/journal.h):
                            valid ones, each cut at every field, and damaged
                            ones that each break one rule of the parser
@@ -323,8 +327,70 @@ def archive_seeds():
     write_seed("fuzz_archive", tar_of(small, deep, hostile))
 
 
+def export_key_seeds():
+    """Plaintext key objects (CKO_PUBLIC_KEY, _PRIVATE_KEY, _SECRET_KEY with
+    CKA_PRIVATE false): testdata's, then fresh private keys from SoftHSM."""
+    import glob
+    import subprocess
+    import tempfile
+    for path in sorted(glob.glob(os.path.join(TESTDATA, "store", "*", "*.object"))):
+        data = open(path, "rb").read()
+        # CKA_PRIVATE (0x2) stored as bool false: 8-byte type, kind 1, 0x00
+        if os.path.basename(path) != "token.object" and \
+                struct.pack(">QQB", 2, 1, 0) in data and struct.pack(">QQ", 0x100, 2) in data:
+            write_seed("fuzz_export_key", data)
+    try:
+        import PyKCS11
+    except ImportError:
+        print("PyKCS11 missing: no private-key seeds", file=sys.stderr)
+        return
+    tmp = tempfile.mkdtemp()
+    tokendir = os.path.join(tmp, "tokens")
+    os.makedirs(tokendir)
+    conf = os.path.join(tmp, "softhsm2.conf")
+    with open(conf, "w") as f:
+        f.write(f"directories.tokendir = {tokendir}\nobjectstore.backend = file\n")
+    os.environ["SOFTHSM2_CONF"] = conf
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "seeds", "--so-pin",
+                    "12345678", "--pin", "12345678"], check=True, stdout=subprocess.DEVNULL)
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load("/usr/lib/softhsm/libsofthsm2.so")
+    s = lib.openSession(lib.getSlotList(tokenPresent=True)[0],
+                        PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+    s.login("12345678")
+    P, T, F = PyKCS11, PyKCS11.CK_TRUE, PyKCS11.CK_FALSE
+    plain = [(P.CKA_TOKEN, T), (P.CKA_PRIVATE, F), (P.CKA_SENSITIVE, F), (P.CKA_EXTRACTABLE, T)]
+    dsa_p = subprocess.run(["openssl", "dsaparam", "-text", "-noout", "1024"], check=True,
+                           capture_output=True, text=True).stdout
+    nums, cur = {}, None
+    for line in dsa_p.splitlines():
+        if line.strip().rstrip(":") in ("P", "Q", "G", "p", "q", "g"):
+            cur = line.strip().rstrip(":").upper()
+            nums[cur] = ""
+        elif cur and line.startswith("    "):
+            nums[cur] += line.strip().replace(":", "")
+        else:
+            cur = None  # SEED, pcounter, h
+    dsa = [(P.CKA_PRIME, bytes.fromhex(nums["P"]).lstrip(b"\0")),
+           (P.CKA_SUBPRIME, bytes.fromhex(nums["Q"]).lstrip(b"\0")),
+           (P.CKA_BASE, bytes.fromhex(nums["G"]).lstrip(b"\0"))]
+    for mech, pub in ((P.CKM_RSA_PKCS_KEY_PAIR_GEN, [(P.CKA_MODULUS_BITS, 1024),
+                                                   (P.CKA_PUBLIC_EXPONENT, (1, 0, 1))]),
+                      (P.CKM_EC_KEY_PAIR_GEN, [(P.CKA_EC_PARAMS, bytes.fromhex("06082a8648ce3d030107"))]),
+                      (P.CKM_EC_EDWARDS_KEY_PAIR_GEN, [(P.CKA_EC_PARAMS, bytes.fromhex("06032b6570"))]),
+                      (P.CKM_DSA_KEY_PAIR_GEN, dsa)):
+        s.generateKeyPair([(P.CKA_TOKEN, T)] + pub, plain, P.Mechanism(mech))
+    s.logout()
+    s.closeSession()
+    for path in glob.glob(os.path.join(tokendir, "*", "*.object")):
+        if os.path.basename(path) != "token.object":
+            write_seed("fuzz_export_key", open(path, "rb").read())
+    subprocess.run(["rm", "-rf", tmp], check=True)
+
+
 def main():
-    every = {"fuzz_object", "fuzz_tokendir", "fuzz_journal", "fuzz_render", "fuzz_archive"}
+    every = {"fuzz_object", "fuzz_tokendir", "fuzz_journal", "fuzz_render", "fuzz_archive",
+             "fuzz_export_key"}
     targets = set(sys.argv[1:]) or every
     unknown = targets - every
     if unknown:
@@ -340,6 +406,8 @@ def main():
         render_seeds()
     if "fuzz_archive" in targets:
         archive_seeds()
+    if "fuzz_export_key" in targets:
+        export_key_seeds()
     return 0
 
 

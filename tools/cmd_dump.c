@@ -259,7 +259,7 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 	tfs_token_key *key;
 	dump_token_info info;
 	int status = unlock_token(o, tok, &key, &info);
-	pairing *pairs = pairing_new();
+	tfs_pairing *pairs = tfs_pairing_new();
 	sink->token_begin(sink, tok, &info);
 	for (size_t i = 0; i < tfs_token_object_count(tok); i++) {
 		if (!object_selected(o, tok, i))
@@ -283,9 +283,8 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 				break;
 			}
 			status = max_status(status, vs);
-			if (pairs != NULL)
-				pairing_add(pairs, tfs_token_object_uuid(tok, i), obj, views, summary,
-				            sizeof(summary));
+			dump_pairing_add(pairs, tfs_token_object_uuid(tok, i), obj, views, summary,
+			                 sizeof(summary));
 		} else {
 			cli_report(&err);
 			status = max_status(status, read_status(rc));
@@ -296,9 +295,9 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 		tfs_object_free(obj);
 	}
 	size_t nkeys = 0;
-	const dump_key *keys = pairs != NULL ? pairing_keys(pairs, &nkeys) : NULL;
+	const dump_key *keys = pairs != NULL ? tfs_pairing_keys(pairs, &nkeys) : NULL;
 	sink->token_end(sink, tok, keys, nkeys);
-	pairing_free(pairs);
+	tfs_pairing_free(pairs);
 	tfs_token_key_free(key);
 	return status;
 }

@@ -43,14 +43,8 @@ void dump_free_views(dump_value *views, const tfs_object *obj);
 bool dump_attr_is_text(uint64_t type);
 
 /* One key (private key, public key and certificate with the same CKA_ID
- * and the same public key) as the walk pairs them at a token's end. */
-typedef struct dump_key {
-	char id[80];              /* CKA_ID in hex */
-	const char *private_uuid; /* any may be NULL */
-	const char *public_uuid;
-	const char *cert_uuid;
-	char summary[96];         /* "RSA 2048", "EC P-256" */
-} dump_key;
+ * and the same public key) as the library pairs them (tokenfs/pairing.h). */
+typedef tfs_key_pair dump_key;
 
 /* What the walk learnt about a token's keys. */
 typedef struct dump_token_info {

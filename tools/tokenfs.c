@@ -16,6 +16,7 @@ static const struct {
 	{"recover", cmd_recover, "finish or undo an interrupted write"},
 	{"backup", cmd_backup, "archive a live store consistently, sealed with a PIN"},
 	{"diff", cmd_diff, "what changed between two states of a store"},
+	{"export", cmd_export, "write keys and certificates as PEM, PKCS#8, PKCS#12"},
 };
 
 static size_t ncommands(void) { return sizeof(commands) / sizeof(commands[0]); }

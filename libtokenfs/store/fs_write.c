@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,30 @@ static int write_all(int fd, const uint8_t *data, size_t size)
 	return 0;
 }
 
-int tfs_write_file_atomic(const char *path, const uint8_t *data, size_t size, uint32_t mode,
-                          tfs_error *err)
+/* Moves the finished temporary file to path. Without replace, an existing
+ * path is never touched: renameat2's RENAME_NOREPLACE, or link() where the
+ * file system has no such rename; both fail with EEXIST. */
+static int place(const char *tmp, const char *path, bool replace, tfs_error *err)
+{
+	if (replace)
+		return rename(tmp, path) == 0 ? TFS_OK : fail_errno(err, path, "renaming into place");
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return TFS_OK;
+	if (errno == EINVAL || errno == ENOSYS) {
+		if (link(tmp, path) == 0) {
+			unlink(tmp);
+			return TFS_OK;
+		}
+	}
+	if (errno == EEXIST) {
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "exists; refusing to overwrite it");
+		return tfs_error_where(err, "%s", path);
+	}
+	return fail_errno(err, path, "moving into place");
+}
+
+static int write_file(const char *path, const uint8_t *data, size_t size, uint32_t mode,
+                      bool replace, tfs_error *err)
 {
 	size_t plen = path != NULL ? strlen(path) : 0;
 	if (plen == 0 || path[plen - 1] == '/')
@@ -70,7 +93,7 @@ int tfs_write_file_atomic(const char *path, const uint8_t *data, size_t size, ui
 	/* A replaced file keeps its owner: SoftHSM, running as its own user,
 	 * must still read what root rewrote for it. */
 	struct stat old;
-	if (stat(path, &old) == 0 && fchown(fd, old.st_uid, old.st_gid) != 0)
+	if (replace && stat(path, &old) == 0 && fchown(fd, old.st_uid, old.st_gid) != 0)
 		rc = fail_errno(err, path, "keeping the owner");
 	else if (fchmod(fd, (mode_t)(mode & 07777)) != 0)
 		rc = fail_errno(err, path, "setting the mode");
@@ -80,8 +103,8 @@ int tfs_write_file_atomic(const char *path, const uint8_t *data, size_t size, ui
 		rc = fail_errno(err, path, "fsync");
 	if (close(fd) != 0 && rc == TFS_OK)
 		rc = fail_errno(err, path, "closing");
-	if (rc == TFS_OK && rename(tmp, path) != 0)
-		rc = fail_errno(err, path, "renaming into place");
+	if (rc == TFS_OK)
+		rc = place(tmp, path, replace, err);
 	if (rc != TFS_OK) {
 		unlink(tmp);
 		goto out;
@@ -95,4 +118,16 @@ out:
 	free(tmp);
 	free(dir);
 	return rc;
+}
+
+int tfs_write_file_atomic(const char *path, const uint8_t *data, size_t size, uint32_t mode,
+                          tfs_error *err)
+{
+	return write_file(path, data, size, mode, true, err);
+}
+
+int tfs_write_file_new(const char *path, const uint8_t *data, size_t size, uint32_t mode,
+                       tfs_error *err)
+{
+	return write_file(path, data, size, mode, false, err);
 }

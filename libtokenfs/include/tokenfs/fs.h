@@ -36,10 +36,20 @@ int tfs_memfs_add_symlink(tfs_fs *fs, const char *path, tfs_error *err);
  * Replaces the file at path with data, atomically and durably: a temporary
  * file in the same directory created with `mode`, written and fsync'd, then
  * renamed over path, then the directory fsync'd. A crash leaves either the
- * old or the new file, never a torn one. The only way libtokenfs writes.
+ * old or the new file, never a torn one. With tfs_write_file_new below, the
+ * only way libtokenfs writes files.
  */
 int tfs_write_file_atomic(const char *path, const uint8_t *data, size_t size,
                           uint32_t mode, tfs_error *err);
+
+/*
+ * Creates path with data, as tfs_write_file_atomic does, but never replaces
+ * an existing file: the temporary file (created O_EXCL, `mode`) is moved
+ * into place with renameat2(RENAME_NOREPLACE), or link() where the file
+ * system lacks it. TFS_E_INVALID when path exists; nothing is changed then.
+ */
+int tfs_write_file_new(const char *path, const uint8_t *data, size_t size,
+                       uint32_t mode, tfs_error *err);
 
 /* Frees a file system. Accepts NULL. Stores opened on it must be freed first. */
 void tfs_fs_free(tfs_fs *fs);
