@@ -17,6 +17,7 @@ build=(
   libjson-c-dev     # JSON output and manifests
   libp11-kit-dev    # the maintained pkcs11.h our name tables are generated from
   python3           # build-time generators
+  scdoc             # the man pages (docs/man/*.scd), generated at build time
 )
 check=(
   libcmocka-dev
@@ -25,6 +26,7 @@ check=(
   strace                # kill and I/O-error injection at every system call
   util-linux            # setpriv: a read-only store as an unprivileged user
   jq                    # the JSON examples of docs/json.md, run as written
+  groff-base man-db     # the man pages must render without warnings
 )
 fuzz=(clang libclang-rt-14-dev)
 bench=(time)

@@ -149,15 +149,15 @@ _tokenfs_argument() {
 
 # COMP_WORDS as the user typed them: bash splits words at "=" and ":"
 # (COMP_WORDBREAKS), which would cut --format=json and env:VAR apart.
-# Sets words, cword and the prefix of the current word that lies in earlier
-# COMP_WORDS entries (stripped from the replies: bash replaces only the
-# last piece).
+# Sets words, cword and prefix: the current word up to its last "=" or ":"
+# that is a word break. Bash replaces only the text after that, so the
+# prefix is stripped from the replies.
 _tokenfs_words() {
 	words=() cword=0
 	local i j=-1 joining=0 w
 	for ((i = 0; i < ${#COMP_WORDS[@]} && i <= COMP_CWORD; i++)); do
 		w=${COMP_WORDS[i]}
-		if ((j >= 0)) && [[ $w =~ ^[=:]+$ ]]; then
+		if ((j >= 0)) && [[ $w =~ ^[=:]+$ && ${COMP_WORDBREAKS-} == *"${w:0:1}"* ]]; then
 			words[j]+=$w
 			joining=1
 		elif ((j >= 0 && joining)); then
@@ -169,8 +169,15 @@ _tokenfs_words() {
 		fi
 		((i == COMP_CWORD)) && cword=$j
 	done
-	local real=${COMP_WORDS[COMP_CWORD]}
-	prefix=${words[cword]:0:${#words[cword]}-${#real}}
+	local full=${words[cword]} i ch
+	prefix=
+	for ((i = ${#full} - 1; i >= 0; i--)); do
+		ch=${full:i:1}
+		if [[ ($ch == = || $ch == :) && ${COMP_WORDBREAKS-} == *"$ch"* ]]; then
+			prefix=${full:0:i+1}
+			break
+		fi
+	done
 }
 
 _tokenfs() {
