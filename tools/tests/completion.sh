@@ -7,6 +7,7 @@
 # one; values are checked against what each command accepts.
 set -u
 . "$(dirname "$0")/lib.sh"
+need bash python3
 : "${TFS_COMPLETION:?TFS_COMPLETION must point at tools/completion/tokenfs.bash}"
 # shellcheck source=/dev/null
 . "$TFS_COMPLETION"
@@ -94,5 +95,19 @@ mkdir -p "$work/store/token-a" && : >"$work/store/token-a/token.object"
 expect "PATH: a directory" "$work/store/token-a/" dump "$work/store/tok"
 expect "PATH: a file" "$work/store/token-a/token.object" dump --user-pin env:X "$work/store/token-a/t"
 expect "--seal-file PATH" "$work/store/token-a/token.object" verify-integrity --seal-file "$work/store/token-a/to"
+
+# The same in a real interactive bash, typed with a TAB: readline's own
+# word splitting at "=" and ":".
+pty_check() {
+  check "bash, TAB after '$1'" python3 "$(dirname "$0")/completion_pty.py" "$TFS_COMPLETION" "$TOKENFS" "$1" "$2"
+}
+pty_check "ve" "tokenfs verify-integrity "
+pty_check "dump --fo" "tokenfs dump --format "
+pty_check "dump --format=js" "tokenfs dump --format=json "
+pty_check "migrate --to g" "tokenfs migrate --to gcm "
+pty_check "dump --user-pin e" "tokenfs dump --user-pin env:"
+pty_check "dump --user-pin=e" "tokenfs dump --user-pin=env:"
+pty_check "dump --user-pin env:TFS_COMPLETION_T" "tokenfs dump --user-pin env:TFS_COMPLETION_TEST_VAR "
+pty_check "rekey --new-so-pin file:$work/pins/u" "tokenfs rekey --new-so-pin file:$work/pins/user.pin "
 
 finish
