@@ -115,7 +115,9 @@ def main():
     for cmd in cmds:
         name = "tokenfs-%s.1" % cmd
         scd = os.path.join(mandir_src, name + ".scd")
-        check(os.path.exists(scd), "command '%s' has no man page docs/man/%s.scd" % (cmd, name))
+        check(os.path.exists(scd), "command '%s' has no man page docs/man/%s.scd (start from "
+              "tokenfs-recover.1.scd: its OPTIONS must list what '%s --help' lists, and "
+              "tokenfs.1.scd must name it under COMMANDS and SEE ALSO)" % (cmd, name, cmd))
         check(os.path.exists(os.path.join(mandir_build, name)),
               "command '%s': the build made no %s" % (cmd, name))
         check("*tokenfs-%s*(1)" % cmd in top, "tokenfs(1) does not name tokenfs-%s(1)" % cmd)
