@@ -169,7 +169,7 @@ _tokenfs_words() {
 		fi
 		((i == COMP_CWORD)) && cword=$j
 	done
-	local full=${words[cword]} i ch
+	local full=${words[cword]} ch
 	prefix=
 	for ((i = ${#full} - 1; i >= 0; i--)); do
 		ch=${full:i:1}
