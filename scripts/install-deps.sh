@@ -18,6 +18,7 @@ build=(
   libp11-kit-dev    # the maintained pkcs11.h our name tables are generated from
   libarchive-dev    # archives: read in memory as input, written by backup
   python3           # build-time generators
+  scdoc             # the man pages (docs/man/*.scd), generated at build time
 )
 check=(
   libcmocka-dev
@@ -28,6 +29,7 @@ check=(
   util-linux            # setpriv: a read-only store as an unprivileged user
   jq                    # the JSON examples of docs/json.md, run as written
   abigail-tools         # abidiff: the library's ABI against its baseline
+  groff-base man-db     # the man pages must render without warnings
 )
 fuzz=(clang libclang-rt-14-dev)
 bench=(time)
