@@ -14,6 +14,7 @@
 #include "tokenfs/txn.h"
 #include "tokenfs/change.h"
 #include "tokenfs/verify.h"
+#include "tokenfs/audit.h"
 
 #define TFS_VERSION_STRING "0.1.0"
 

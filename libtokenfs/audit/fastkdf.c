@@ -1,0 +1,105 @@
+/*
+ * SoftHSM's KDF at the speed of one SHA-256 compression per round.
+ *
+ *   H = SHA-256(salt || PIN); then H = SHA-256(H), 1499 + salt[7] more times
+ *
+ * Every round after the first hashes exactly 32 bytes, so its message is one
+ * 64-byte block that never changes shape: H, the 0x80 terminator, zeros, and
+ * the bit length 256. Keeping that block, running OpenSSL's block function
+ * on it from the initial state and writing the new state back into its
+ * first 32 bytes is the whole round. EVP cannot do this: each of its
+ * digests re-pads and, in OpenSSL 3, goes through the provider layer,
+ * several times the cost of the compression itself.
+ *
+ * SHA256_Init and SHA256_Transform are deprecated in OpenSSL 3 in favour of
+ * EVP but still part of its API; they are the only public entry to the
+ * block function (SHA-NI or AVX2 where the CPU has them). The deprecation
+ * warning is suppressed in this file only, for that reason.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "audit/audit_internal.h"
+#include "tokenfs/audit.h"
+
+#define KDF_BASE_ROUNDS 1500u
+
+/* The state words out as the digest: big-endian, as SHA256_Final writes. */
+static inline void put_state(uint8_t *p, const SHA256_CTX *c)
+{
+	for (int i = 0; i < 8; i++) {
+		SHA_LONG v = c->h[i];
+		p[4 * i] = (uint8_t)(v >> 24);
+		p[4 * i + 1] = (uint8_t)(v >> 16);
+		p[4 * i + 2] = (uint8_t)(v >> 8);
+		p[4 * i + 3] = (uint8_t)v;
+	}
+}
+
+void audit_kdf_rounds(uint8_t out[TFS_KEY_LEN], const uint8_t *pin, size_t pin_len,
+                      const uint8_t salt[TFS_SALT_LEN], unsigned rounds)
+{
+	SHA256_CTX c;
+	uint8_t block[SHA256_CBLOCK];
+
+	SHA256_Init(&c);
+	SHA256_Update(&c, salt, TFS_SALT_LEN);
+	if (pin_len > 0)
+		SHA256_Update(&c, pin, pin_len);
+	SHA256_Final(block, &c);
+
+	/* The padded block of a 32-byte message: 0x80, zeros, length 256 bits. */
+	memset(block + 32, 0, sizeof(block) - 32);
+	block[32] = 0x80;
+	block[62] = 0x01;
+	for (unsigned i = 1; i < rounds; i++) {
+		SHA256_Init(&c);
+		SHA256_Transform(&c, block);
+		put_state(block, &c);
+	}
+	memcpy(out, block, TFS_KEY_LEN);
+	OPENSSL_cleanse(block, sizeof(block));
+	OPENSSL_cleanse(&c, sizeof(c));
+}
+
+void tfs_audit_kdf(uint8_t out[TFS_KEY_LEN], const uint8_t *pin, size_t pin_len,
+                   const uint8_t salt[TFS_SALT_LEN])
+{
+	audit_kdf_rounds(out, pin, pin_len, salt, KDF_BASE_ROUNDS + salt[TFS_SALT_LEN - 1]);
+}
+
+unsigned audit_rounds(const uint8_t salt[TFS_SALT_LEN])
+{
+	return KDF_BASE_ROUNDS + salt[TFS_SALT_LEN - 1];
+}
+
+double audit_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double tfs_audit_compression_rate(double seconds)
+{
+	/* The same call the KDF makes, on one running state: the ceiling of the
+	 * KDF, with no work around the call. */
+	SHA256_CTX c;
+	uint8_t block[SHA256_CBLOCK] = {0};
+	uint64_t n = 0;
+	double start = audit_now(), now = start;
+	SHA256_Init(&c);
+	do {
+		for (int i = 0; i < 4096; i++)
+			SHA256_Transform(&c, block);
+		n += 4096;
+		now = audit_now();
+	} while (now - start < seconds);
+	OPENSSL_cleanse(&c, sizeof(c));
+	return (double)n / (now - start);
+}
