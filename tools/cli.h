@@ -113,5 +113,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_rekey(int argc, char **argv);
+int cmd_pin_audit(int argc, char **argv);
 
 #endif

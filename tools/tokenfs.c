@@ -14,6 +14,7 @@ static const struct {
 	{"migrate", cmd_migrate, "re-encrypt tokens in AES-GCM (PR #627) or AES-CBC, crash-safe"},
 	{"rekey", cmd_rekey, "change or reset PINs, recover an SO PIN, rotate the token key"},
 	{"recover", cmd_recover, "finish or undo an interrupted write"},
+	{"pin-audit", cmd_pin_audit, "how long the PINs survive an offline attack; recover a PIN"},
 };
 
 static void usage(FILE *out)

@@ -15,7 +15,7 @@
 #include "audit/audit_internal.h"
 #include "core/error_internal.h"
 
-#define DEFAULT_CHUNK 64u
+#define DEFAULT_CHUNK 16u
 
 typedef struct search {
 	const tfs_audit_spaces *spaces;

@@ -110,7 +110,7 @@ typedef struct tfs_audit_options {
 	/* Called on the calling thread about ten times a second. May be NULL. */
 	void (*progress)(void *ctx, const tfs_audit_progress *p);
 	void *ctx;
-	/* Candidates a thread claims at a time; 0: the default (64). */
+	/* Candidates a thread claims at a time; 0: the default (16). */
 	unsigned chunk;
 } tfs_audit_options;
 
