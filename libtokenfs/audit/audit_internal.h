@@ -13,6 +13,10 @@
  * monotonic clock in seconds. */
 void audit_kdf_rounds(uint8_t out[TFS_KEY_LEN], const uint8_t *pin, size_t pin_len,
                       const uint8_t salt[TFS_SALT_LEN], unsigned rounds);
+/* Two KDFs at once, same salt: about 1.5 times the rate of one (fastkdf.c). */
+void audit_kdf_rounds2(uint8_t out0[TFS_KEY_LEN], uint8_t out1[TFS_KEY_LEN], const uint8_t *pin0,
+                       size_t len0, const uint8_t *pin1, size_t len1,
+                       const uint8_t salt[TFS_SALT_LEN], unsigned rounds);
 unsigned audit_rounds(const uint8_t salt[TFS_SALT_LEN]);
 double audit_now(void);
 
@@ -27,11 +31,14 @@ tfs_layout audit_check(audit_checker *c, const uint8_t mk[TFS_KEY_LEN]);
 
 /* slice.c: runs fn over the indices [0, total) on `threads` threads. Each
  * thread claims the next `chunk` indices with one atomic add, so every
- * index goes to exactly one thread; fn returns true to stop every thread. */
-typedef bool (*audit_index_fn)(void *thread_ctx, uint64_t index);
+ * index goes to exactly one thread, and hands them to fn `lanes` at a time
+ * (fewer at the end of a slice): fn(ctx, first, n) tries first..first+n-1
+ * and returns true to stop every thread. */
+typedef bool (*audit_index_fn)(void *thread_ctx, uint64_t first, unsigned n);
 typedef struct audit_run {
 	uint64_t total;
 	unsigned threads, chunk;
+	unsigned lanes;         /* 0 or 1: one index per call */
 	void **thread_ctx;      /* one per thread */
 	audit_index_fn fn;
 	double max_seconds;     /* 0: none */

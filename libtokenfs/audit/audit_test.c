@@ -16,11 +16,13 @@
 #include "tokenfs/audit.h"
 
 /* 10,000 random PINs (lengths 0 to 255, so one- and multi-block first
- * hashes) and random salts (every round count from 1500 to 1755). */
+ * hashes) and random salts (every round count from 1500 to 1755), through
+ * the one-lane and the two-lane fast KDF. */
 static void test_fast_kdf_equals_tfs_kdf(void **state)
 {
 	(void)state;
-	uint8_t pin[256], salt[TFS_SALT_LEN], a[TFS_KEY_LEN], b[TFS_KEY_LEN], r[2];
+	uint8_t pin[256], prev[256], salt[TFS_SALT_LEN], a[TFS_KEY_LEN], b[TFS_KEY_LEN], r[2];
+	size_t prev_len = 0;
 	bool rounds_seen[256] = {false};
 	for (int i = 0; i < 10000; i++) {
 		assert_int_equal(RAND_bytes(r, 2), 1);
@@ -34,6 +36,19 @@ static void test_fast_kdf_equals_tfs_kdf(void **state)
 		tfs_audit_kdf(b, pin, len, salt);
 		if (memcmp(a, b, TFS_KEY_LEN) != 0)
 			fail_msg("PIN %d (length %zu, salt[7] %u): fast KDF differs", i, len, salt[7]);
+		/* the two-lane KDF the search runs: this PIN beside the previous
+		 * one (under this salt), every 4th PIN */
+		if (i % 4 == 1) {
+			uint8_t c0[TFS_KEY_LEN], c1[TFS_KEY_LEN];
+			audit_kdf_rounds2(c0, c1, prev, prev_len, pin, len, salt, 1500u + salt[7]);
+			if (memcmp(c1, a, TFS_KEY_LEN) != 0)
+				fail_msg("PIN %d: two-lane KDF differs in lane 1", i);
+			assert_int_equal(tfs_kdf(b, prev, prev_len, salt, &err), TFS_OK);
+			if (memcmp(c0, b, TFS_KEY_LEN) != 0)
+				fail_msg("PIN %d: two-lane KDF differs in lane 0", i);
+		}
+		memcpy(prev, pin, sizeof(prev));
+		prev_len = len;
 	}
 	int distinct = 0;
 	for (int i = 0; i < 256; i++)
@@ -55,11 +70,15 @@ typedef struct counting {
 	uint64_t stop_at; /* UINT64_MAX: never */
 } counting;
 
-static bool count_index(void *ctx, uint64_t index)
+static bool count_index(void *ctx, uint64_t first, unsigned n)
 {
 	counting *c = ctx;
-	atomic_fetch_add(&c->hits[index], 1);
-	return index == c->stop_at;
+	bool stop = false;
+	for (uint64_t i = first; i < first + n; i++) {
+		atomic_fetch_add(&c->hits[i], 1);
+		stop |= i == c->stop_at;
+	}
+	return stop;
 }
 
 /* Every index [0, total) is handed out exactly once, for thread counts and
@@ -81,7 +100,7 @@ static void test_slices_cover_each_index_once(void **state)
 			for (unsigned k = 0; k < 16; k++)
 				ctxs[k] = &c;
 			audit_run r = {.total = total, .threads = threads[ti], .chunk = chunks[ci],
-			               .thread_ctx = ctxs, .fn = count_index};
+			               .lanes = 1 + (ci % 2), .thread_ctx = ctxs, .fn = count_index};
 			tfs_error err;
 			assert_int_equal(audit_run_threads(&r, &err), TFS_OK);
 			assert_int_equal(r.done, total);
@@ -122,9 +141,8 @@ typedef struct cand_count {
 	_Atomic uint32_t other;
 } cand_count;
 
-static bool count_candidate(void *ctx, uint64_t index)
+static void count_one_candidate(cand_count *c, uint64_t index)
 {
-	cand_count *c = ctx;
 	uint8_t buf[TFS_AUDIT_PIN_MAX];
 	size_t len, sp;
 	assert_true(tfs_audit_spaces_candidate(c->s, index, buf, &len, &sp));
@@ -147,6 +165,12 @@ static bool count_candidate(void *ctx, uint64_t index)
 	} else {
 		atomic_fetch_add(&c->other, 1);
 	}
+}
+
+static bool count_candidate(void *ctx, uint64_t first, unsigned n)
+{
+	for (uint64_t i = first; i < first + n; i++)
+		count_one_candidate(ctx, i);
 	return false;
 }
 
@@ -170,7 +194,7 @@ static void test_candidates_each_once(void **state)
 	                .mask = calloc(67600, sizeof(uint32_t))};
 	atomic_init(&c.other, 0);
 	void *ctxs[3] = {&c, &c, &c};
-	audit_run r = {.total = total, .threads = 3, .chunk = 61, .thread_ctx = ctxs,
+	audit_run r = {.total = total, .threads = 3, .chunk = 61, .lanes = 2, .thread_ctx = ctxs,
 	               .fn = count_candidate};
 	assert_int_equal(audit_run_threads(&r, &err), TFS_OK);
 	assert_int_equal(r.done, total);

@@ -30,18 +30,18 @@ typedef struct tctx {
 	search *s;
 	audit_checker *check;
 	uint64_t *tried_in; /* per space */
-	uint8_t pin[TFS_AUDIT_PIN_MAX];
-	uint8_t mk[TFS_KEY_LEN];
+	uint8_t pin[2][TFS_AUDIT_PIN_MAX];
+	uint8_t mk[2][TFS_KEY_LEN];
 } tctx;
 
 /* The full unwrap, then the record; true when this PIN is the one. */
-static bool confirm(tctx *t, size_t len, size_t space)
+static bool confirm(tctx *t, const uint8_t *pin, size_t len, size_t space)
 {
 	search *s = t->s;
 	uint8_t key[TFS_KEY_LEN];
 	tfs_layout layout;
 	tfs_error err;
-	bool ok = tfs_pinblob_unwrap(key, &layout, s->blob, TFS_PIN_BLOB_LEN, t->pin, len, &err) ==
+	bool ok = tfs_pinblob_unwrap(key, &layout, s->blob, TFS_PIN_BLOB_LEN, pin, len, &err) ==
 	          TFS_OK;
 	OPENSSL_cleanse(key, sizeof(key));
 	if (!ok)
@@ -50,7 +50,7 @@ static bool confirm(tctx *t, size_t len, size_t space)
 	if (!s->out->found) {
 		s->out->pin = malloc(len > 0 ? len : 1);
 		if (s->out->pin != NULL) {
-			memcpy(s->out->pin, t->pin, len);
+			memcpy(s->out->pin, pin, len);
 			s->out->pin_len = len;
 			s->out->found = true;
 			s->out->space = space;
@@ -61,27 +61,48 @@ static bool confirm(tctx *t, size_t len, size_t space)
 	return true;
 }
 
-static bool try_one(void *ctx, uint64_t index)
+/* Throw-away candidates of a usual PIN length for the rate sample: the
+ * KDF's cost does not depend on them. */
+static size_t calibration_pin(uint8_t *pin, uint64_t index)
+{
+	for (int i = 0; i < 8; i++)
+		pin[i] = (uint8_t)(index >> (8 * i));
+	return 8;
+}
+
+/* Candidates first..first+n-1 (n is 1 or 2: two run through the KDF
+ * together, see fastkdf.c). */
+static bool try_lanes(void *ctx, uint64_t first, unsigned n)
 {
 	tctx *t = ctx;
 	search *s = t->s;
-	size_t len, space = 0;
-	if (s->calibrating) {
-		/* Throw-away candidates of a usual PIN length: the KDF's cost does
-		 * not depend on them, and a hit is ignored. */
-		len = 8;
-		for (int i = 0; i < 8; i++)
-			t->pin[i] = (uint8_t)(index >> (8 * i));
-		audit_kdf_rounds(t->mk, t->pin, len, s->blob, s->rounds);
-		(void)audit_check(t->check, t->mk);
-		return false;
+	size_t len[2] = {0, 0}, space[2] = {0, 0};
+	bool ok[2] = {false, false};
+	for (unsigned k = 0; k < n; k++) {
+		if (s->calibrating)
+			ok[k] = (len[k] = calibration_pin(t->pin[k], first + k)) > 0;
+		else
+			ok[k] = tfs_audit_spaces_candidate(s->spaces, first + k, t->pin[k], &len[k], &space[k]);
 	}
-	if (!tfs_audit_spaces_candidate(s->spaces, index, t->pin, &len, &space))
-		return false;
-	audit_kdf_rounds(t->mk, t->pin, len, s->blob, s->rounds);
-	tfs_layout hit = audit_check(t->check, t->mk);
-	t->tried_in[space]++;
-	return hit != TFS_LAYOUT_NONE && confirm(t, len, space);
+	if (n == 2 && ok[0] && ok[1])
+		audit_kdf_rounds2(t->mk[0], t->mk[1], t->pin[0], len[0], t->pin[1], len[1], s->blob,
+		                  s->rounds);
+	else
+		for (unsigned k = 0; k < n; k++)
+			if (ok[k])
+				audit_kdf_rounds(t->mk[k], t->pin[k], len[k], s->blob, s->rounds);
+	bool stop = false;
+	for (unsigned k = 0; k < n; k++) {
+		if (!ok[k])
+			continue;
+		tfs_layout hit = audit_check(t->check, t->mk[k]);
+		if (s->calibrating)
+			continue; /* a hit here is ignored */
+		t->tried_in[space[k]]++;
+		if (hit != TFS_LAYOUT_NONE && confirm(t, t->pin[k], len[k], space[k]))
+			stop = true;
+	}
+	return stop;
 }
 
 void tfs_audit_result_clear(tfs_audit_result *r)
@@ -143,7 +164,7 @@ int tfs_audit_search(tfs_audit_result *out, const uint8_t *blob, size_t blob_len
 
 	audit_run run = {.total = tfs_audit_spaces_total(sp), .threads = threads,
 	                 .chunk = o.chunk > 0 ? o.chunk : DEFAULT_CHUNK, .thread_ctx = ctxs,
-	                 .fn = try_one, .max_seconds = o.max_seconds, .cancel = o.cancel,
+	                 .fn = try_lanes, .lanes = 2, .max_seconds = o.max_seconds, .cancel = o.cancel,
 	                 .progress = o.progress, .ctx = o.ctx};
 	rc = audit_run_threads(&run, err);
 	if (rc != TFS_OK)
@@ -167,7 +188,7 @@ int tfs_audit_search(tfs_audit_result *out, const uint8_t *blob, size_t blob_len
 		if (left > 0) {
 			s.calibrating = true;
 			audit_run cal = {.total = UINT64_MAX, .threads = threads, .chunk = 16,
-			                 .thread_ctx = ctxs, .fn = try_one, .max_seconds = left,
+			                 .thread_ctx = ctxs, .fn = try_lanes, .lanes = 2, .max_seconds = left,
 			                 .cancel = o.cancel};
 			rc = audit_run_threads(&cal, err);
 			if (rc != TFS_OK)

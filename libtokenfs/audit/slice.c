@@ -48,16 +48,19 @@ static void *work(void *arg)
 	audit_run *r = sh->r;
 	void *ctx = r->thread_ctx[w->id];
 	uint64_t done = 0;
+	unsigned lanes = r->lanes > 1 ? r->lanes : 1;
 	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
 		uint64_t start = atomic_fetch_add(&sh->cursor, r->chunk);
 		if (start >= r->total)
 			break;
 		uint64_t end = r->total - start < r->chunk ? r->total : start + r->chunk;
-		for (uint64_t i = start; i < end; i++) {
+		for (uint64_t i = start; i < end; i += lanes) {
 			if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
 				break;
-			bool halt = r->fn(ctx, i);
-			atomic_store_explicit(&sh->done[w->id].done, ++done, memory_order_relaxed);
+			unsigned n = end - i < lanes ? (unsigned)(end - i) : lanes;
+			bool halt = r->fn(ctx, i, n);
+			done += n;
+			atomic_store_explicit(&sh->done[w->id].done, done, memory_order_relaxed);
 			if (halt) {
 				atomic_store(&sh->stopped_by_fn, true);
 				atomic_store(&sh->stop, true);

@@ -169,10 +169,12 @@ void tfs_audit_kdf(uint8_t out[TFS_KEY_LEN], const uint8_t *pin, size_t pin_len,
 
 /*
  * SHA-256 compressions per second of this machine, one thread: a loop over
- * OpenSSL's block function (the one tfs_audit_kdf uses) for `seconds`. The
- * ceiling of a search is this rate divided by a blob's rounds.
+ * OpenSSL's block function (the one tfs_audit_kdf uses) for `seconds`, on
+ * one chain of blocks (each compression waits for the one before, as in a
+ * KDF) or on two interleaved chains (the CPU overlaps them, as the search
+ * does with two candidates per thread).
  */
-double tfs_audit_compression_rate(double seconds);
+double tfs_audit_compression_rate(double seconds, unsigned chains);
 
 #ifdef __cplusplus
 }
