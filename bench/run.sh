@@ -42,9 +42,14 @@
 #                    "verify-integrity --user-pin env:BENCH_PIN"
 #   SOFTHSM2_MODULE  default /usr/lib/softhsm/libsofthsm2.so
 #   NO_HYPERFINE=1   use the built-in timing loop even if hyperfine exists
-#   BENCH_PARTS      what to run: "read" (dump, verify), "migrate", or both
-#                    (the default): BENCH_PARTS=migrate bench/run.sh BUILD
-#                    times migrate alone, and makes only its store
+#   BENCH_PARTS      what to run: "read" (dump, verify), "migrate",
+#                    "pinaudit", or all three (the default): BENCH_PARTS=migrate
+#                    bench/run.sh BUILD times migrate alone, and makes only its
+#                    store; "pinaudit" needs no store: it runs
+#                    BUILD/tools/tfs_pin_audit_bench (bench/pin_audit_bench.c):
+#                    guesses/s per thread against the SHA-256 compression rate
+#                    measured in the same run, and the scaling to all cores
+#   BENCH_PINAUDIT_SECONDS  seconds per pin-audit measurement (default 6)
 #   BENCH_MIGRATE_N  the store migrate runs on (default 10000)
 #   BENCH_MIGRATE_RUNS  timed runs of migrate and of the floor (default 5)
 #   BENCH_MIGRATE_DIR   where the copies are made (default BUILD/bench-cache):
@@ -66,7 +71,7 @@ MIN_RUNS=${BENCH_MIN_RUNS:-3}
 MAX_RUNS=${BENCH_MAX_RUNS:-10}
 BASELINES=${BENCH_BASELINES:-1}
 VERIFY_CMD=${BENCH_VERIFY_CMD:-verify-integrity --user-pin env:BENCH_PIN}
-PARTS=${BENCH_PARTS:-read migrate}
+PARTS=${BENCH_PARTS:-read migrate pinaudit}
 MIGRATE_N=${BENCH_MIGRATE_N:-10000}
 MIGRATE_RUNS=${BENCH_MIGRATE_RUNS:-5}
 MIGRATE_CMD=${BENCH_MIGRATE_CMD:-migrate --to gcm --user-pin env:BENCH_PIN --so-pin env:BENCH_SO_PIN}
@@ -85,12 +90,13 @@ step() { if $TTY; then printf '\r\033[K%s' "$*"; else printf '%s\n' "$*"; fi; }
 endstep() { if $TTY; then printf '\r\033[K'; fi; }
 die() { endstep; echo "bench: $*" >&2; exit 1; }
 
-RUN_READ=false RUN_MIGRATE=false
+RUN_READ=false RUN_MIGRATE=false RUN_PINAUDIT=false
 for part in $PARTS; do
 	case $part in
 	read) RUN_READ=true ;;
 	migrate) RUN_MIGRATE=true ;;
-	*) die "BENCH_PARTS: unknown part '$part' (read, migrate)" ;;
+	pinaudit) RUN_PINAUDIT=true ;;
+	*) die "BENCH_PARTS: unknown part '$part' (read, migrate, pinaudit)" ;;
 	esac
 done
 READ_SIZES=
@@ -512,6 +518,16 @@ if $RUN_MIGRATE; then
 	fi
 fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+# --- pin-audit: guesses/s against the SHA-256 compression limit ----------------
+PINAUDIT_OUT=
+if $RUN_PINAUDIT; then
+	[ -x "$BUILD/tools/tfs_pin_audit_bench" ] || die "no $BUILD/tools/tfs_pin_audit_bench: build first"
+	step "bench: pin-audit (guesses/s vs the SHA-256 compression rate) ..."
+	PINAUDIT_OUT=$("$BUILD/tools/tfs_pin_audit_bench" "${BENCH_PINAUDIT_SECONDS:-6}") ||
+		die "tfs_pin_audit_bench failed"
+	endstep
+fi
+
 T_SPENT=$(($(date +%s) - T_START))
 
 # --- report -------------------------------------------------------------------
@@ -637,6 +653,16 @@ REPORT=$CACHE/latest.md
 			ok=$(awk -v m="$MIG_RSS" 'BEGIN { print (m < 64) ? "MET" : "NOT MET" }')
 			echo "- migrate peak memory < 64 MB, N=$MIGRATE_N: ${MIG_RSS} MiB: $ok"
 		fi
+	fi
+	if $RUN_PINAUDIT; then
+		echo
+		echo "pin-audit (bench/pin_audit_bench.c; per layout: the raw SHA-256 compression rate"
+		echo "of OpenSSL's block function, one chain and two interleaved, and the search's guesses/s;"
+		echo "target: per thread >= 90% of rate / KDF rounds):"
+		echo
+		echo '```'
+		printf '%s\n' "$PINAUDIT_OUT"
+		echo '```'
 	fi
 	if awk -v m="${LOAD_MAX:-0}" 'BEGIN { exit !(m > 1.5) }'; then
 		NOTES+=("other processes competed for the CPUs (1-minute load average up to $LOAD_MAX during the runs, on $(nproc) CPUs; the benchmark itself accounts for about 1): wall times are noisy, the CPU column is steadier")
