@@ -124,9 +124,9 @@ int main(int argc, char **argv)
 		printf("layout: %s\n", tfs_layout_name(layout));
 		printf("  kdf_rounds: %u\n", rounds);
 		printf("  sha256_compressions_per_s_1_thread: %.0f\n", comp);
-		printf("  ceiling_guesses_per_s_1_thread: %.1f\n", ceiling);
+		printf("  one_chain_ceiling_guesses_per_s_1_thread: %.1f\n", ceiling);
 		printf("  guesses_per_s_1_thread: %.1f\n", one);
-		printf("  ratio_to_ceiling: %.1f%%\n", 100.0 * one / ceiling);
+		printf("  ratio_to_one_chain_ceiling: %.1f%%\n", 100.0 * one / ceiling);
 		printf("  threads: %u\n", cores);
 		printf("  guesses_per_s_all_threads: %.1f\n", all);
 		printf("  guesses_per_s_per_thread_all: %.1f\n", all / cores);
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
 		       100.0 * all / one / cores);
 		printf("  sha256_compressions_per_s_all_threads: %.0f (%.2fx one thread)\n", comp_all,
 		       comp_all / comp);
-		printf("  ratio_all_threads_to_their_ceiling: %.1f%%\n", 100.0 * all / (comp_all / rounds));
+		printf("  ratio_all_threads_to_one_chain_ceiling_all_threads: %.1f%%\n", 100.0 * all / (comp_all / rounds));
 		/* CPU time: what a thread's own work costs, not what the machine's
 		 * other load left of the wall clock. */
 		printf("  cpu_time: compressions_per_cpu_s %.0f, guesses_per_cpu_s %.1f, ratio %.1f%%\n",

@@ -5,6 +5,7 @@
  * fastest; the lists are arrays.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,11 +208,25 @@ static int parse_mask(const char *mask, const char **set, uint8_t *setlen, char 
 			case 's': cs = SPECIAL; break;
 			case 'a': cs = ALL; break;
 			case '?': break;
-			default:
-				tfs_error_set(err, TFS_E_INVALID, (uint64_t)i,
-				              "mask: '?%c' is not a charset: use ?d ?l ?u ?s ?a, or ?? "
-				              "for a literal '?'", mask[i + 1] != '\0' ? mask[i + 1] : ' ');
+			default: {
+				/* the byte after '?' as text, or in hex: it may be a
+				 * control character, and messages are one line */
+				unsigned char b = (unsigned char)mask[i + 1];
+				char shown[8];
+				if (b > 0x20 && b < 0x7f)
+					snprintf(shown, sizeof(shown), "'?%c'", b);
+				else
+					snprintf(shown, sizeof(shown), "'?\\x%02x'", b);
+				if (b == 0)
+					tfs_error_set(err, TFS_E_INVALID, (uint64_t)i,
+					              "mask: a '?' at the end: use ?d ?l ?u ?s ?a, or ?? for a "
+					              "literal '?'");
+				else
+					tfs_error_set(err, TFS_E_INVALID, (uint64_t)i,
+					              "mask: %s is not a charset: use ?d ?l ?u ?s ?a, or ?? for "
+					              "a literal '?'", shown);
 				return -1;
+			}
 			}
 			i++;
 		}
