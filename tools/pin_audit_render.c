@@ -219,10 +219,10 @@ static void text_verdict(const pa_render *pr, const pa_blob *b, size_t n)
 	printf("\n");
 	const tfs_audit_spaces *s = pr->spaces;
 	for (size_t i = 0; i < tfs_audit_space_count(s); i++) {
-		if (tfs_audit_space_kind(s, i) != TFS_AUDIT_MASK)
+		if (tfs_audit_space_kind(s, i) == TFS_AUDIT_DIGITS)
 			continue;
 		double t = tfs_audit_seconds(tfs_audit_space_size(s, i), rate);
-		printf("    any PIN of mask %s falls in at most %s%s\n", tfs_audit_space_mask(s, i),
+		printf("    any PIN in %s falls in at most %s%s\n", space_text(s, i, sp, sizeof(sp)),
 		       pa_duration(t, d, sizeof(d)),
 		       t <= tfs_audit_limit_seconds[0] ? " (under an hour)" :
 		       t <= tfs_audit_limit_seconds[1] ? " (under a day)" :
@@ -283,6 +283,12 @@ static json_object *json_verdict(const pa_render *pr, const pa_blob *b, size_t n
 			    tfs_audit_seconds(tfs_audit_space_size(pr->spaces, i), rate) <= tfs_audit_limit_seconds[l])
 				json_object_array_add(masks, json_object_new_string(tfs_audit_space_mask(pr->spaces, i)));
 		json_object_object_add(x, "masks", masks);
+		json_object *within = json_object_new_array();
+		for (size_t i = 0; i < tfs_audit_space_count(pr->spaces); i++)
+			if (rate > 0 &&
+			    tfs_audit_seconds(tfs_audit_space_size(pr->spaces, i), rate) <= tfs_audit_limit_seconds[l])
+				json_object_array_add(within, json_object_new_int((int)i));
+		json_object_object_add(x, "spaces", within);
 		json_object *found = json_object_new_array();
 		for (size_t i = 0; i < n; i++)
 			if (b[i].searched && b[i].r.found && b[i].r.seconds <= tfs_audit_limit_seconds[l])

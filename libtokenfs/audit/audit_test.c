@@ -36,14 +36,15 @@ static void test_fast_kdf_equals_tfs_kdf(void **state)
 		tfs_audit_kdf(b, pin, len, salt);
 		if (memcmp(a, b, TFS_KEY_LEN) != 0)
 			fail_msg("PIN %d (length %zu, salt[7] %u): fast KDF differs", i, len, salt[7]);
-		/* the two-lane KDF the search runs: this PIN beside the previous
-		 * one (under this salt), every 4th PIN */
-		if (i % 4 == 1) {
+		/* the two-lane KDF the search runs, on this PIN beside the previous
+		 * one: lane 1 against tfs_kdf, lane 0 against the one-lane fast
+		 * KDF (itself checked against tfs_kdf on every PIN) */
+		if (i > 0) {
 			uint8_t c0[TFS_KEY_LEN], c1[TFS_KEY_LEN];
 			audit_kdf_rounds2(c0, c1, prev, prev_len, pin, len, salt, 1500u + salt[7]);
 			if (memcmp(c1, a, TFS_KEY_LEN) != 0)
 				fail_msg("PIN %d: two-lane KDF differs in lane 1", i);
-			assert_int_equal(tfs_kdf(b, prev, prev_len, salt, &err), TFS_OK);
+			tfs_audit_kdf(b, prev, prev_len, salt);
 			if (memcmp(c0, b, TFS_KEY_LEN) != 0)
 				fail_msg("PIN %d: two-lane KDF differs in lane 0", i);
 		}
