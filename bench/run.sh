@@ -43,11 +43,16 @@
 #   SOFTHSM2_MODULE  default /usr/lib/softhsm/libsofthsm2.so
 #   NO_HYPERFINE=1   use the built-in timing loop even if hyperfine exists
 #   BENCH_PARTS      what to run: "read" (dump, verify), "migrate",
-#                    "archive" (verify-integrity of a tar.gz of the store
-#                    against the same on the directory), or several (the
-#                    default: all three): BENCH_PARTS=migrate bench/run.sh
-#                    BUILD times migrate alone, and makes only its store
+#                    "backup" (against tar czf), "archive" (verify-integrity
+#                    of a tar.gz of the store against the same on the
+#                    directory), "pinaudit" (needs no store: it runs
+#                    BUILD/tools/tfs_pin_audit_bench (bench/pin_audit_bench.c):
+#                    guesses/s per thread against the SHA-256 compression rate
+#                    measured in the same run, and the scaling to all cores),
+#                    or several (the default: all of them): BENCH_PARTS=migrate
+#                    bench/run.sh BUILD times migrate alone, and makes only its store
 #   BENCH_ARCHIVE_N  the store the archive part runs on (default 10000)
+#   BENCH_PINAUDIT_SECONDS  seconds per pin-audit measurement (default 6)
 #   BENCH_MIGRATE_N  the store migrate runs on (default 10000)
 #   BENCH_MIGRATE_RUNS  timed runs of migrate and of the floor (default 5)
 #   BENCH_MIGRATE_DIR   where the copies are made (default BUILD/bench-cache):
@@ -72,7 +77,7 @@ MIN_RUNS=${BENCH_MIN_RUNS:-3}
 MAX_RUNS=${BENCH_MAX_RUNS:-10}
 BASELINES=${BENCH_BASELINES:-1}
 VERIFY_CMD=${BENCH_VERIFY_CMD:-verify-integrity --user-pin env:BENCH_PIN}
-PARTS=${BENCH_PARTS:-read migrate backup archive}
+PARTS=${BENCH_PARTS:-read migrate backup archive pinaudit}
 BACKUP_N=${BENCH_BACKUP_N:-10000}
 BACKUP_RUNS=${BENCH_BACKUP_RUNS:-5}
 ARCHIVE_N=${BENCH_ARCHIVE_N:-10000}
@@ -94,14 +99,15 @@ step() { if $TTY; then printf '\r\033[K%s' "$*"; else printf '%s\n' "$*"; fi; }
 endstep() { if $TTY; then printf '\r\033[K'; fi; }
 die() { endstep; echo "bench: $*" >&2; exit 1; }
 
-RUN_READ=false RUN_MIGRATE=false RUN_BACKUP=false RUN_ARCHIVE=false
+RUN_READ=false RUN_MIGRATE=false RUN_BACKUP=false RUN_ARCHIVE=false RUN_PINAUDIT=false
 for part in $PARTS; do
 	case $part in
 	read) RUN_READ=true ;;
 	migrate) RUN_MIGRATE=true ;;
 	backup) RUN_BACKUP=true ;;
 	archive) RUN_ARCHIVE=true ;;
-	*) die "BENCH_PARTS: unknown part '$part' (read, migrate, backup, archive)" ;;
+	pinaudit) RUN_PINAUDIT=true ;;
+	*) die "BENCH_PARTS: unknown part '$part' (read, migrate, backup, archive, pinaudit)" ;;
 	esac
 done
 READ_SIZES=
@@ -591,6 +597,16 @@ if $RUN_ARCHIVE; then
 	say "bench:   tar.gz $ARC_MS ms, directory $ARC_DIR_MS ms: $(ratio "$ARC_MS" "$ARC_DIR_MS")x; peak RSS $ARC_RSS MiB"
 fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+# --- pin-audit: guesses/s against the SHA-256 compression limit ----------------
+PINAUDIT_OUT=
+if $RUN_PINAUDIT; then
+	[ -x "$BUILD/tools/tfs_pin_audit_bench" ] || die "no $BUILD/tools/tfs_pin_audit_bench: build first"
+	step "bench: pin-audit (guesses/s vs the SHA-256 compression rate) ..."
+	PINAUDIT_OUT=$("$BUILD/tools/tfs_pin_audit_bench" "${BENCH_PINAUDIT_SECONDS:-6}") ||
+		die "tfs_pin_audit_bench failed"
+	endstep
+fi
+
 T_SPENT=$(($(date +%s) - T_START))
 
 # --- report -------------------------------------------------------------------
@@ -739,6 +755,16 @@ REPORT=$CACHE/latest.md
 			ok=$(awk -v v="$v" 'BEGIN { print (v <= 1.5) ? "MET" : "NOT MET" }')
 			echo "- backup within 1.5x of tar czf, N=$BACKUP_N: ${v}x (median $BK_MS vs $TAR_MS ms; best $BK_BEST vs $TAR_BEST ms, $(ratio "$BK_BEST" "$TAR_BEST")x): $ok"
 		fi
+	fi
+	if $RUN_PINAUDIT; then
+		echo
+		echo "pin-audit (bench/pin_audit_bench.c; per layout: the raw SHA-256 compression rate"
+		echo "of OpenSSL's block function, one chain and two interleaved, and the search's guesses/s;"
+		echo "target: per thread >= 90% of rate / KDF rounds):"
+		echo
+		echo '```'
+		printf '%s\n' "$PINAUDIT_OUT"
+		echo '```'
 	fi
 	if awk -v m="${LOAD_MAX:-0}" 'BEGIN { exit !(m > 1.5) }'; then
 		NOTES+=("other processes competed for the CPUs (1-minute load average up to $LOAD_MAX during the runs, on $(nproc) CPUs; the benchmark itself accounts for about 1): wall times are noisy, the CPU column is steadier")

@@ -134,5 +134,6 @@ int cmd_rekey(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_pin_audit(int argc, char **argv);
 
 #endif

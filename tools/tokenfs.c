@@ -17,6 +17,7 @@ static const struct {
 	{"backup", cmd_backup, "archive a live store consistently, sealed with a PIN"},
 	{"diff", cmd_diff, "what changed between two states of a store"},
 	{"export", cmd_export, "write keys and certificates as PEM, PKCS#8, PKCS#12"},
+	{"pin-audit", cmd_pin_audit, "how long the PINs survive an offline attack; recover a PIN"},
 };
 
 static size_t ncommands(void) { return sizeof(commands) / sizeof(commands[0]); }

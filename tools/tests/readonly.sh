@@ -33,6 +33,7 @@ commands=(
   "verify-integrity $store"
   "verify-integrity --format json --fail-on info $store/$tok"
   "verify-integrity $work/s/malformed/trunc-in-bool.object"
+  "pin-audit --digits-max 0 --max-time 1 --threads 2 $store"
 )
 for c in "${commands[@]}"; do
   # shellcheck disable=SC2086

@@ -23,6 +23,7 @@
 #include "tokenfs/archive.h"
 #include "tokenfs/backup.h"
 #include "tokenfs/diff.h"
+#include "tokenfs/audit.h"
 
 #define TFS_VERSION_STRING "0.1.0"
 
