@@ -339,3 +339,36 @@ int cli_parse_layout(const char *cmd, const char *arg, tfs_layout *layout)
 	*layout = strcmp(arg, "gcm") == 0 ? TFS_LAYOUT_GCM : TFS_LAYOUT_CBC;
 	return 0;
 }
+
+int cli_each_token(cli_common *co, const char *path, bool archives_ok, cli_token_fn fn,
+                   void *ctx)
+{
+	tfs_store *store;
+	if (cli_open_store(co, path, &store) != TFS_EXIT_OK)
+		return TFS_EXIT_USAGE;
+	if (!archives_ok && tfs_store_is_archive(store)) {
+		cli_error("%s: %s is an archive; tokenfs changes stores only in place: check it "
+		          "(verify-integrity --check-seal), unpack it with SoftHSM stopped, then run "
+		          "%s on the directory", co->cmd, path, co->cmd);
+		tfs_store_free(store);
+		return TFS_EXIT_USAGE;
+	}
+	int status = TFS_EXIT_OK;
+	if (tfs_store_kind(store) == TFS_PATH_OBJECT_FILE) {
+		cli_error("%s: %s is one object file; give its token directory or the tokendir", co->cmd,
+		          path);
+		tfs_store_free(store);
+		return TFS_EXIT_USAGE;
+	}
+	/* One token failing does not stop the others: each is its own
+	 * transaction, and each failure is reported. */
+	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
+		const tfs_token *tok = tfs_store_token(store, t);
+		if (!cli_token_selected(co, tok))
+			continue;
+		int s = fn(ctx, tok);
+		status = s > status ? s : status;
+	}
+	tfs_store_free(store);
+	return status;
+}

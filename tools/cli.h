@@ -89,6 +89,13 @@ enum { CLI_OPT_FORCE = 256, CLI_OPT_MAX_UNPACKED, CLI_OPT_MAX_MEMBERS, CLI_OPT_M
 
 /* Opens PATH (a directory, a .object file or an archive: tfs_store_open_path)
  * with the common options. Reports a failure; returns an exit status. */
+/* Opens PATH and calls fn for each token --token selects; the largest exit
+ * status wins. A single .object file is refused, and so is an archive unless
+ * archives_ok (commands that change a store work only in place). */
+typedef int (*cli_token_fn)(void *ctx, const tfs_token *tok);
+int cli_each_token(cli_common *co, const char *path, bool archives_ok, cli_token_fn fn,
+                   void *ctx);
+
 int cli_open_store(cli_common *co, const char *path, tfs_store **out);
 
 /* Handles getopt result c when it is a common option: returns 1 when it was

@@ -415,7 +415,7 @@ int cmd_pin_audit(int argc, char **argv)
 	}
 
 	for (int i = first; i < argc; i++)
-		if (writer_each_token(&o.co, argv[i], count_blobs, &o) != TFS_EXIT_OK)
+		if (cli_each_token(&o.co, argv[i], true, count_blobs, &o) != TFS_EXIT_OK)
 			goto out;
 	status = cli_check_selection(&o.co);
 	if (status != TFS_EXIT_OK)
@@ -430,7 +430,7 @@ int cmd_pin_audit(int argc, char **argv)
 	o.render = (pa_render){.spaces = o.spaces, .reveal = o.reveal,
 	                       .tokens = o.json ? json_object_new_array() : NULL};
 	for (int i = first; i < argc && !o.interrupted; i++) {
-		int s = writer_each_token(&o.co, argv[i], audit_token, &o);
+		int s = cli_each_token(&o.co, argv[i], true, audit_token, &o);
 		status = s > status ? s : status;
 	}
 	sigaction(SIGINT, &old, NULL);

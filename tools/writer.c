@@ -52,34 +52,7 @@ int writer_exit_code(int rc)
 
 int writer_each_token(cli_common *co, const char *path, writer_token_fn fn, void *ctx)
 {
-	tfs_store *store;
-	if (cli_open_store(co, path, &store) != TFS_EXIT_OK)
-		return TFS_EXIT_USAGE;
-	if (tfs_store_is_archive(store)) {
-		cli_error("%s: %s is an archive; tokenfs changes stores only in place: check it "
-		          "(verify-integrity --check-seal), unpack it with SoftHSM stopped, then run "
-		          "%s on the directory", co->cmd, path, co->cmd);
-		tfs_store_free(store);
-		return TFS_EXIT_USAGE;
-	}
-	int status = TFS_EXIT_OK;
-	if (tfs_store_kind(store) == TFS_PATH_OBJECT_FILE) {
-		cli_error("%s: %s is one object file; give its token directory or the tokendir", co->cmd,
-		          path);
-		tfs_store_free(store);
-		return TFS_EXIT_USAGE;
-	}
-	/* One token failing does not stop the others: each is its own
-	 * transaction, and each failure is reported. */
-	for (size_t t = 0; t < tfs_store_token_count(store); t++) {
-		const tfs_token *tok = tfs_store_token(store, t);
-		if (!cli_token_selected(co, tok))
-			continue;
-		int s = fn(ctx, tok);
-		status = s > status ? s : status;
-	}
-	tfs_store_free(store);
-	return status;
+	return cli_each_token(co, path, false, fn, ctx);
 }
 
 void writer_progress(const char *cmd, const char *label, const char *phase, size_t done,

@@ -19,10 +19,9 @@ int writer_check_softhsm(const cli_common *co);
  * caused by the store itself (damage), 2 for everything else. */
 int writer_exit_code(int rc);
 
-/* Calls fn for every token directory of PATH that --token selects; a PATH
- * that is a single .object file is a usage error. Returns the worst exit
- * status of fn and of opening PATH. */
-typedef int (*writer_token_fn)(void *ctx, const tfs_token *tok);
+/* cli_each_token for a command that changes the store: an archive is
+ * refused, as is a single .object file. */
+typedef cli_token_fn writer_token_fn;
 int writer_each_token(cli_common *co, const char *path, writer_token_fn fn, void *ctx);
 
 /* Progress on stderr at a terminal only, at most every 1/10 s; done ==

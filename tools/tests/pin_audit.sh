@@ -110,6 +110,10 @@ for layout in cbc gcm; do
   found "$layout" masked user "$UMASK" mask --digits-max 0 --mask "$MASK"
   found "$layout" worded user "$UWORD" wordlist --digits-max 0 --wordlist "$work/words"
 done
+# a backup archive of the store is audited as it is, read in memory
+tar czf "$work/tokens.tar.gz" -C "$work" tokens
+run archive --token digits --role user --digits-max 4 --reveal "$work/tokens.tar.gz"
+check "an archive of the store: the 4-digit PIN found" grep -qxF "    PIN: $U4" "$work/archive.out"
 # the wordlist from standard input, on one thread
 run stdin --token worded --role user --digits-max 0 --wordlist - --reveal --threads 1 "$work/tokens" <"$work/words"
 check "wordlist from stdin: found" grep -qxF "    PIN: $UWORD" "$work/stdin.out"
