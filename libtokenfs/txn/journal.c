@@ -166,7 +166,7 @@ int tfs_journal_parse(tfs_journal_entry **out, size_t *n, const uint8_t *data, s
 	if (rc == TFS_OK)
 		rc = check_unique(e, (size_t)count, err);
 	uint8_t want[TFS_SHA256_LEN];
-	const uint8_t *check;
+	const uint8_t *check = NULL; /* set when rc stays TFS_OK */
 	size_t body = c.pos;
 	if (rc == TFS_OK && !tfs_cursor_bytes(&c, TFS_SHA256_LEN, &check))
 		rc = short_input(err, &c, "check sum");

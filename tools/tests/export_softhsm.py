@@ -30,24 +30,15 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import expect as check, finish  # noqa: E402
 import softhsm_session  # noqa: E402
 
 TOKENFS = os.environ.get("TOKENFS")
 TESTDATA = os.environ.get("TFS_TESTDATA")
 USER, SO, PASS = "exp-user-pin", "exp-so-pin", "correct horse 7"
-passed = failed = 0
 outputs = []   # every stdout/stderr tokenfs printed
 secrets = []   # every piece of key material seen
 
-
-def check(what, ok):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, file=sys.stderr)
-    return ok
 
 
 def run(args, env=None, **kw):
@@ -659,8 +650,7 @@ def body(tmp):
     check(f"no key material in any output ({len(needles)} needles, {len(blob)} bytes)",
           not leaks and len(needles) > 20)
 
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return finish()
 
 
 if __name__ == "__main__":

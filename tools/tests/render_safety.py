@@ -28,6 +28,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import expect as check, finish  # noqa: E402
+
 TOKENFS = os.environ["TOKENFS"]
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 DUMP_FILE = os.environ.get("TFS_SOFTHSM2_DUMP_FILE", "/usr/bin/softhsm2-dump-file")
@@ -40,16 +43,7 @@ PIN = "5678"
 
 CKA_PRIVATE, CKA_LABEL, CKA_VALUE, CKA_WRAP_TEMPLATE = 0x2, 0x3, 0x11, 0x40000211
 
-passed = failed = 0
 
-
-def check(what, ok):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + what, file=sys.stderr)
 
 
 def need(*tools):
@@ -340,8 +334,7 @@ def main():
         hard_link(tmp, tokendir)
     finally:
         shutil.rmtree(tmp)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    sys.exit(finish())
 
 
 if __name__ == "__main__":

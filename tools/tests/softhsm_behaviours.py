@@ -34,21 +34,13 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from checks import expect as check, finish  # noqa: E402
 import softhsm_session  # noqa: E402
 import tfsdecode  # noqa: E402
 
 TOKENFS = os.environ["TOKENFS"]
 SO, USER = "so-behaviour-1", "user-behaviour-1"
-passed = failed = 0
 
-
-def check(what, ok):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, file=sys.stderr)
 
 
 class CKAttribute(ctypes.Structure):
@@ -280,8 +272,7 @@ def main():
                       all(x.startswith("(not decoded: offset ") for x in shown))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return finish()
 
 
 if __name__ == "__main__":
