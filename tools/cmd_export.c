@@ -372,6 +372,7 @@ int cmd_export(int argc, char **argv)
 	o.x.nlabels = o.nlabels;
 	o.x.progress = progress;
 	tfs_error err;
+	tfs_error_clear(&err);
 	if (tfs_export_new(&ex, &o.x, &err) != TFS_OK) {
 		cli_error("export: %s", err.what);
 		goto out;
@@ -381,8 +382,6 @@ int cmd_export(int argc, char **argv)
 		goto out;
 	if (tfs_export_write(ex, o.out, o.co.force, &err) != TFS_OK) {
 		cli_report(&err);
-		if (err.code == TFS_E_INVALID)
-			cli_error("export: --force replaces existing files");
 		status = TFS_EXIT_USAGE;
 		goto out;
 	}

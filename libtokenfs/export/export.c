@@ -136,6 +136,8 @@ int tfs_export_new(tfs_export **out, const tfs_export_options *opts, tfs_error *
 			ex->p12_pass = ex->p12_pass_buf;
 		}
 	}
+	if (rc == TFS_OK && opts->pkcs12_file != NULL)
+		rc = tfs_xcheck_pkcs12_path(opts->pkcs12_file, err);
 	if (rc == TFS_OK && opts->pkcs12_file != NULL) {
 		if (opts->passphrase == NULL)
 			rc = tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
@@ -173,6 +175,9 @@ void tfs_export_free(tfs_export *ex)
 	free(ex->recs);
 	free(ex->used_sel);
 	tfs_xp12_free(ex->p12);
+	for (size_t i = 0; i < ex->ntoken_dirs; i++)
+		free(ex->token_dirs[i]);
+	free(ex->token_dirs);
 	if (ex->p12_pass_buf != NULL)
 		tfs_secure_free(ex->p12_pass_buf, ex->opts.passphrase_len + 1);
 	free(ex);
@@ -484,6 +489,9 @@ static bool name_taken(const tfs_export *ex, const char *name)
 {
 	if (strcmp(name, "export.json") == 0)
 		return true;
+	/* The bundle's name is taken before any key is named. */
+	if (ex->opts.pkcs12_file != NULL && strcmp(ex->opts.pkcs12_file, name) == 0)
+		return true;
 	for (size_t i = 0; i < ex->n; i++)
 		if (ex->recs[i]->file != NULL && strcmp(ex->recs[i]->file, name) == 0)
 			return true;
@@ -499,11 +507,18 @@ static int name_file(tfs_export *ex, tfs_xrec *r, const char *suffix, tfs_error 
 	else
 		snprintf(stem, sizeof(stem), "%s%s%s", lab, lab[0] && r->id[0] ? "_" : "",
 		         r->id[0] ? r->id : "");
+	/* A leading '-' would read as an option to the next shell command. */
+	if (stem[0] == '-')
+		stem[0] = '_';
 	snprintf(name, sizeof(name), "%s%s", stem, suffix);
 	if (name_taken(ex, name)) /* two objects with one label and id, or two tokens */
 		snprintf(name, sizeof(name), "%s_%.8s%s", stem, r->object_uuid, suffix);
 	if (name_taken(ex, name))
 		snprintf(name, sizeof(name), "%s_%s%s", stem, r->object_uuid, suffix);
+	/* Labels can be chosen to collide with both: count until a name is free,
+	 * so that no key is ever written over another. */
+	for (unsigned k = 2; name_taken(ex, name); k++)
+		snprintf(name, sizeof(name), "%s_%s_%u%s", stem, r->object_uuid, k, suffix);
 	r->file = strdup(name);
 	return r->file != NULL ? TFS_OK : tfs_nomem(err);
 }
@@ -615,6 +630,14 @@ static void pair(tfs_pairing *p, const tfs_xobj *o)
 int tfs_export_add_token(tfs_export *ex, const tfs_token *tok, const tfs_token_key *key,
                          tfs_error *err)
 {
+	/* Where the keys come from: the output must not go inside it. */
+	char **dirs = realloc(ex->token_dirs, (ex->ntoken_dirs + 1) * sizeof(*dirs));
+	if (dirs == NULL)
+		return tfs_nomem(err);
+	ex->token_dirs = dirs;
+	if ((dirs[ex->ntoken_dirs] = strdup(tfs_token_path(tok))) == NULL)
+		return tfs_nomem(err);
+	ex->ntoken_dirs++;
 	size_t n = tfs_token_object_count(tok);
 	tfs_xobj *objs = calloc(n + 1, sizeof(*objs));
 	tfs_pairing *pairs = tfs_pairing_new();

@@ -104,7 +104,14 @@ struct tfs_export {
 	tfs_xp12 *p12;
 	const char *p12_pass;
 	char *p12_pass_buf; /* NUL-terminated copy of the passphrase for PKCS12_* */
+	char **token_dirs;  /* of every token added: no output may go inside one */
+	size_t ntoken_dirs;
 };
+
+/* TFS_OK when path can name the PKCS#12 bundle: not empty, a file name
+ * (not "." or "..", no trailing '/'), and with a directory part, one that
+ * exists. Checked before anything is read or written. */
+int tfs_xcheck_pkcs12_path(const char *path, tfs_error *err);
 
 /* A new READY item of `kind` for object o of tok (either may be NULL),
  * appended to ex; NULL when out of memory. */

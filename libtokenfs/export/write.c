@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -135,19 +136,133 @@ static char *target(const char *dir, const tfs_xrec *r)
 	return join(dir, r->file);
 }
 
+int tfs_xcheck_pkcs12_path(const char *path, tfs_error *err)
+{
+	size_t n = strlen(path);
+	const char *slash = strrchr(path, '/');
+	const char *base = slash != NULL ? slash + 1 : path;
+	if (n == 0 || *base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		                     "--pkcs12 '%s' does not name a file", path);
+	if (slash == NULL)
+		return TFS_OK;
+	char *parent = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+	if (parent == NULL)
+		return tfs_nomem(err);
+	struct stat st;
+	bool ok = stat(parent, &st) == 0 && S_ISDIR(st.st_mode);
+	free(parent);
+	if (!ok)
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		                     "--pkcs12 '%s': its directory does not exist", path);
+	return TFS_OK;
+}
+
+/* Whether real path a is b or inside it. */
+static bool within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/' || (n == 1 && b[0] == '/'));
+}
+
+/*
+ * The output directory must be the caller's own: not a symbolic link (it
+ * could be turned elsewhere between the checks and the writes), owned by
+ * the caller, writable by nobody else (who could swap files in it), and not
+ * inside a token directory the keys come from. *exists says whether it is
+ * there already.
+ */
+static int check_dir(const tfs_export *ex, const char *dir, bool *exists, tfs_error *err)
+{
+	struct stat st;
+	*exists = lstat(dir, &st) == 0;
+	if (*exists && S_ISLNK(st.st_mode))
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		              "a symbolic link; give the directory itself");
+	else if (*exists && !S_ISDIR(st.st_mode))
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "not a directory");
+	else if (*exists && st.st_uid != geteuid())
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		              "owned by uid %u, not by this user: whoever owns it could read or "
+		              "replace the key files", (unsigned)st.st_uid);
+	else if (*exists && (st.st_mode & 022) != 0)
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		              "mode %04o lets others write in it, who could read or replace the key "
+		              "files; use a directory only you can write (chmod go-w)",
+		              (unsigned)(st.st_mode & 07777));
+	else {
+		/* Where it is or will be: the real path of the directory, or of
+		 * its parent for one still to be made. */
+		char *real = *exists ? realpath(dir, NULL) : NULL;
+		if (!*exists) {
+			char *copy = strdup(dir);
+			if (copy == NULL)
+				return tfs_nomem(err);
+			char *slash = strrchr(copy, '/');
+			const char *parent = slash == NULL ? "." : slash == copy ? "/" : (*slash = '\0', copy);
+			real = realpath(parent, NULL);
+			free(copy);
+		}
+		bool inside = false;
+		for (size_t i = 0; real != NULL && i < ex->ntoken_dirs && !inside; i++) {
+			char *tok = realpath(ex->token_dirs[i], NULL);
+			inside = tok != NULL && within(real, tok);
+			free(tok);
+		}
+		free(real);
+		if (!inside)
+			return TFS_OK;
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		              "inside a token directory being exported: key files there would "
+		              "become part of the token");
+	}
+	return tfs_error_where(err, "%s", dir);
+}
+
+/* Removes what this run wrote, after a failure: an export is whole or not
+ * there (files it replaced under --force stay removed). */
+static void roll_back(char **written, size_t n, const char *made_dir)
+{
+	for (size_t i = 0; i < n; i++) {
+		unlink(written[i]);
+		free(written[i]);
+	}
+	if (made_dir != NULL)
+		rmdir(made_dir);
+}
+
+/* Writes one file, new; with force, an existing file (or link) of that name
+ * is removed first, so the new one is the caller's own, never a previous
+ * owner's. */
+static int write_one(const char *path, const uint8_t *data, size_t len, bool force,
+                     tfs_error *err)
+{
+	struct stat st;
+	if (force && lstat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+			              "a directory; --force replaces files only");
+			return tfs_error_where(err, "%s", path);
+		}
+		if (unlink(path) != 0) {
+			tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "removing it: %s", strerror(errno));
+			return tfs_error_where(err, "%s", path);
+		}
+	}
+	return tfs_write_file_new(path, data, len, EXPORT_MODE, err);
+}
+
 int tfs_export_write(tfs_export *ex, const char *dir, bool force, tfs_error *err)
 {
-	int rc = plan_pkcs12(ex, err);
+	bool have_dir;
+	int rc = check_dir(ex, dir, &have_dir, err);
+	if (rc == TFS_OK)
+		rc = plan_pkcs12(ex, err);
 	if (rc != TFS_OK)
 		return rc;
 	/* Refuse before the first byte: every target, the manifest included. */
 	struct stat st;
-	bool have_dir = stat(dir, &st) == 0;
-	if (have_dir && !S_ISDIR(st.st_mode)) {
-		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "not a directory");
-		return tfs_error_where(err, "%s", dir);
-	}
-	for (size_t i = 0; have_dir && !force && i <= ex->n; i++) {
+	for (size_t i = 0; !force && i <= ex->n; i++) {
 		const tfs_xrec *r = i < ex->n ? ex->recs[i] : NULL;
 		if (r != NULL && (r->pub.status != TFS_EXPORT_READY || r->file == NULL))
 			continue;
@@ -157,7 +272,8 @@ int tfs_export_write(tfs_export *ex, const char *dir, bool force, tfs_error *err
 		bool exists = lstat(path, &st) == 0;
 		if (exists) {
 			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
-			              "exists; refusing to overwrite it (nothing was written)");
+			              "exists; refusing to overwrite it (nothing was written; --force "
+			              "replaces it)");
 			tfs_error_where(err, "%s", path);
 		}
 		free(path);
@@ -168,29 +284,48 @@ int tfs_export_write(tfs_export *ex, const char *dir, bool force, tfs_error *err
 		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "creating the directory: %s", strerror(errno));
 		return tfs_error_where(err, "%s", dir);
 	}
-	for (size_t i = 0; i < ex->n; i++) {
+	char **written = calloc(ex->n + 2, sizeof(*written));
+	size_t nw = 0;
+	if (written == NULL)
+		rc = tfs_nomem(err);
+	for (size_t i = 0; rc == TFS_OK && i < ex->n; i++) {
 		tfs_xrec *r = ex->recs[i];
 		if (r->pub.status != TFS_EXPORT_READY || r->file == NULL)
 			continue;
 		char *path = target(dir, r);
-		if (path == NULL)
-			return tfs_nomem(err);
-		rc = force ? tfs_write_file_atomic(path, r->data.p, r->data.len, EXPORT_MODE, err)
-		           : tfs_write_file_new(path, r->data.p, r->data.len, EXPORT_MODE, err);
-		free(path);
-		if (rc != TFS_OK)
-			return rc;
+		if (path == NULL) {
+			rc = tfs_nomem(err);
+			break;
+		}
+		rc = write_one(path, r->data.p, r->data.len, force, err);
+		if (rc != TFS_OK) {
+			free(path);
+			break;
+		}
+		written[nw++] = path;
 		/* A secret key's file hash would be a hash of the key itself. */
 		if (strcmp(r->pub.kind, "secret_key") != 0)
 			tfs_xenc_sha256(r->file_sha256, r->data.p, r->data.len);
 		tfs_xbuf_free(&r->data); /* written: no copy of a key stays in memory */
 	}
-	char *manifest = NULL, *path = join(dir, "export.json");
-	rc = path != NULL ? tfs_export_manifest(ex, dir, &manifest, err) : tfs_nomem(err);
+	char *manifest = NULL, *path = NULL;
 	if (rc == TFS_OK)
-		rc = force ? tfs_write_file_atomic(path, (uint8_t *)manifest, strlen(manifest), EXPORT_MODE, err)
-		           : tfs_write_file_new(path, (uint8_t *)manifest, strlen(manifest), EXPORT_MODE, err);
+		rc = (path = join(dir, "export.json")) != NULL ? tfs_export_manifest(ex, dir, &manifest, err)
+		                                                : tfs_nomem(err);
+	if (rc == TFS_OK)
+		rc = write_one(path, (uint8_t *)manifest, strlen(manifest), force, err);
 	free(manifest);
 	free(path);
+	if (rc != TFS_OK) {
+		roll_back(written, nw, have_dir ? NULL : dir);
+		if (err->what[0] != '\0')
+			snprintf(err->what + strlen(err->what), sizeof(err->what) - strlen(err->what),
+			         "; the %zu file%s written before it %s removed", nw, nw == 1 ? "" : "s",
+			         nw == 1 ? "was" : "were");
+	} else {
+		for (size_t i = 0; i < nw; i++)
+			free(written[i]);
+	}
+	free(written);
 	return rc;
 }
