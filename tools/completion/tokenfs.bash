@@ -35,8 +35,10 @@ _tokenfs_commands() {
 # One line per option of `tokenfs CMD --help`: LONG, SHORT, METAVAR and
 # DESCRIPTION (the option's lines joined), separated by \037: read would
 # merge an empty SHORT between two tabs, which are white space to it. An
-# option line is indented and starts with "-x, --long" or "--long";
-# deeper-indented lines continue it.
+# option line is indented by 2 to 7 spaces and starts with "-x, --long" or
+# "--long", the name ended by a blank, "=" or the line's end; lines indented
+# by 8 or more continue it, even when they start with an option's name
+# ("--min-len to --max-len ...", "--no-encrypt. RSA ...").
 _tokenfs_option_table() {
 	local bin=$1 cmd=$2 key="$1|$2|options"
 	if [[ -z ${_tokenfs_cache[$key]+set} ]]; then
@@ -46,7 +48,8 @@ _tokenfs_option_table() {
 					printf "%s\037%s\037%s\037%s\n", long, short, meta, desc
 				long = ""
 			}
-			/^  +(-[A-Za-z], +)?--[a-z0-9][a-z0-9-]*/ {
+			# Two spaces and up to five more: mawk knows no {2,7}.
+			/^   ? ? ? ? ?(-[A-Za-z], +)?--[a-z0-9][a-z0-9-]*([ =]|$)/ {
 				flush()
 				line = $0; sub(/^ +/, "", line); short = ""
 				if (line ~ /^-[A-Za-z], /) {
@@ -62,7 +65,7 @@ _tokenfs_option_table() {
 				desc = rest
 				next
 			}
-			long != "" && /^        +[^ -]/ { desc = desc " " $0; next }
+			long != "" && /^        +[^ ]/ { desc = desc " " $0; next }
 			{ flush() }
 			END { flush() }')
 	fi

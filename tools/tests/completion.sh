@@ -49,7 +49,9 @@ expect "global options" "--help --version" --
 
 # Every command completes exactly the long options of its --help.
 for c in $cmds; do
-  opts=$("$TOKENFS" "$c" --help | sed -nE 's/^ {2,}(-[A-Za-z], +)?(--[a-z0-9][a-z0-9-]*).*/\2/p')
+  # An option line is indented by 2 to 7 spaces (deeper lines continue a
+  # description, and prose there may start with an option's name).
+  opts=$("$TOKENFS" "$c" --help | sed -nE 's/^ {2,7}(-[A-Za-z], +)?(--[a-z0-9][a-z0-9-]*)([ =].*)?$/\2/p')
   check "$c --help has options" test -n "$opts"
   expect "$c: every option of --help" "$opts" "$c" --
 done
