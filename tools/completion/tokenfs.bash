@@ -7,7 +7,10 @@
 # asking: `tokenfs CMD --opt WORD --help` exits 0 only when CMD accepts WORD
 # (getopt handles --opt before --help), so the candidates are the words of
 # the option's description that the command accepts; an option that accepts
-# any word (--token SEL) takes free text and is not completed. Metavariables
+# any word (--token SEL) takes free text and is not completed, and neither
+# is a number (--max-unpacked SIZE would offer the "1" of "default 1G", a
+# one-byte cap; --lock-timeout MS its default): numbers in a description are
+# quantities, not choices. Metavariables
 # PATH, FILE and DIR complete file names; a SPEC (--user-pin, --so-pin,
 # --new-*-pin) completes the PIN source forms env:, file:, fd:, stdin and
 # pass:, then variable names after env: and file names after file:.
@@ -94,7 +97,7 @@ _tokenfs_values() {
 		if ! "$bin" "$cmd" "$opt" __tokenfs_completion_probe__ --help >/dev/null 2>&1; then
 			local -A seen=()
 			for w in $(printf '%s\n' "$desc" | tr -c 'a-z0-9-' '\n'); do
-				[[ $w == [a-z0-9]* && -z ${seen[$w]+set} ]] || continue
+				[[ $w == [a-z0-9]* && $w == *[a-z]* && -z ${seen[$w]+set} ]] || continue
 				seen[$w]=1
 				if "$bin" "$cmd" "$opt" "$w" --help >/dev/null 2>&1; then
 					values+=("$w")
