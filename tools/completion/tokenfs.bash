@@ -7,7 +7,10 @@
 # asking: `tokenfs CMD --opt WORD --help` exits 0 only when CMD accepts WORD
 # (getopt handles --opt before --help), so the candidates are the words of
 # the option's description that the command accepts; an option that accepts
-# any word (--token SEL) takes free text and is not completed. Metavariables
+# any word (--token SEL) takes free text and is not completed, and neither
+# is a number (--max-unpacked SIZE would offer the "1" of "default 1G", a
+# one-byte cap; --lock-timeout MS its default): numbers in a description are
+# quantities, not choices. Metavariables
 # PATH, FILE and DIR complete file names; a SPEC (--user-pin, --so-pin,
 # --new-*-pin) completes the PIN source forms env:, file:, fd:, stdin and
 # pass:, then variable names after env: and file names after file:.
@@ -35,8 +38,10 @@ _tokenfs_commands() {
 # One line per option of `tokenfs CMD --help`: LONG, SHORT, METAVAR and
 # DESCRIPTION (the option's lines joined), separated by \037: read would
 # merge an empty SHORT between two tabs, which are white space to it. An
-# option line is indented and starts with "-x, --long" or "--long";
-# deeper-indented lines continue it.
+# option line is indented by 2 to 7 spaces and starts with "-x, --long" or
+# "--long", the name ended by a blank, "=" or the line's end; lines indented
+# by 8 or more continue it, even when they start with an option's name
+# ("--min-len to --max-len ...", "--no-encrypt. RSA ...").
 _tokenfs_option_table() {
 	local bin=$1 cmd=$2 key="$1|$2|options"
 	if [[ -z ${_tokenfs_cache[$key]+set} ]]; then
@@ -46,7 +51,8 @@ _tokenfs_option_table() {
 					printf "%s\037%s\037%s\037%s\n", long, short, meta, desc
 				long = ""
 			}
-			/^  +(-[A-Za-z], +)?--[a-z0-9][a-z0-9-]*/ {
+			# Two spaces and up to five more: mawk knows no {2,7}.
+			/^   ? ? ? ? ?(-[A-Za-z], +)?--[a-z0-9][a-z0-9-]*([ =]|$)/ {
 				flush()
 				line = $0; sub(/^ +/, "", line); short = ""
 				if (line ~ /^-[A-Za-z], /) {
@@ -62,7 +68,7 @@ _tokenfs_option_table() {
 				desc = rest
 				next
 			}
-			long != "" && /^        +[^ -]/ { desc = desc " " $0; next }
+			long != "" && /^        +[^ ]/ { desc = desc " " $0; next }
 			{ flush() }
 			END { flush() }')
 	fi
@@ -91,7 +97,7 @@ _tokenfs_values() {
 		if ! "$bin" "$cmd" "$opt" __tokenfs_completion_probe__ --help >/dev/null 2>&1; then
 			local -A seen=()
 			for w in $(printf '%s\n' "$desc" | tr -c 'a-z0-9-' '\n'); do
-				[[ $w == [a-z0-9]* && -z ${seen[$w]+set} ]] || continue
+				[[ $w == [a-z0-9]* && $w == *[a-z]* && -z ${seen[$w]+set} ]] || continue
 				seen[$w]=1
 				if "$bin" "$cmd" "$opt" "$w" --help >/dev/null 2>&1; then
 					values+=("$w")

@@ -49,7 +49,9 @@ expect "global options" "--help --version" --
 
 # Every command completes exactly the long options of its --help.
 for c in $cmds; do
-  opts=$("$TOKENFS" "$c" --help | sed -nE 's/^ {2,}(-[A-Za-z], +)?(--[a-z0-9][a-z0-9-]*).*/\2/p')
+  # An option line is indented by 2 to 7 spaces (deeper lines continue a
+  # description, and prose there may start with an option's name).
+  opts=$("$TOKENFS" "$c" --help | sed -nE 's/^ {2,7}(-[A-Za-z], +)?(--[a-z0-9][a-z0-9-]*)([ =].*)?$/\2/p')
   check "$c --help has options" test -n "$opts"
   expect "$c: every option of --help" "$opts" "$c" --
 done
@@ -68,6 +70,14 @@ expect "migrate --to" "gcm cbc" migrate --to ''
 expect "rekey --to c" "cbc" rekey --to c
 expect "verify-integrity --fail-on" "error warning info" verify-integrity --fail-on ''
 expect "--token takes any text" "" dump --token ''
+expect "export --secret-format" "raw hex jwk" export --secret-format ''
+expect "pin-audit --role" "user so both" pin-audit --role ''
+expect "diff --format" "text json" diff --format ''
+# Numbers in a description are quantities, not choices: "default 1G" must not
+# offer a one-byte cap, nor "4 to 19" the bounds of --digits-max.
+expect "dump --max-unpacked" "" dump --max-unpacked ''
+expect "pin-audit --digits-max" "" pin-audit --digits-max ''
+expect "backup --lock-timeout" "" backup --lock-timeout ''
 # accepts CMD OPT VALUE: getopt takes OPT before --help, which exits 0.
 accepts() { "$TOKENFS" "$@" --help >/dev/null 2>&1; }
 # Each value offered is accepted, and a word that is not one is refused.
@@ -81,6 +91,7 @@ expect "--user-pin e" "env:" dump --user-pin e
 expect "--so-pin ''" "env: file: fd: stdin pass:" verify-integrity --so-pin ''
 expect "--new-so-pin f" "file: fd:" rekey --new-so-pin f
 expect "--new-user-pin s" "stdin" rekey --new-user-pin s
+expect "export --passout ''" "env: file: fd: stdin pass:" export --passout ''
 expect "--user-pin=e" "env:" dump --user-pin = e
 export TFS_COMPLETION_TEST_VAR=1
 expect "--user-pin env:TFS_COMPLETION_T" "TFS_COMPLETION_TEST_VAR" dump --user-pin env : TFS_COMPLETION_T
@@ -95,6 +106,10 @@ mkdir -p "$work/store/token-a" && : >"$work/store/token-a/token.object"
 expect "PATH: a directory" "$work/store/token-a/" dump "$work/store/tok"
 expect "PATH: a file" "$work/store/token-a/token.object" dump --user-pin env:X "$work/store/token-a/t"
 expect "--seal-file PATH" "$work/store/token-a/token.object" verify-integrity --seal-file "$work/store/token-a/to"
+expect "backup -o FILE" "$work/store/token-a/token.object" backup -o "$work/store/token-a/to"
+expect "export --out DIR" "$work/store/token-a/" export --out "$work/store/tok"
+expect "pin-audit --wordlist FILE" "$work/pins/user.pin" pin-audit --wordlist "$work/pins/u"
+expect "diff A B" "$work/store/token-a/" diff "$work/store/token-a" "$work/store/tok"
 
 # The same in a real interactive bash, typed with a TAB: readline's own
 # word splitting at "=" and ":".

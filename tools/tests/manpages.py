@@ -26,8 +26,11 @@ import tempfile
 
 SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "EXAMPLES", "SEE ALSO"]
 SPEC_FORMS = ["*env:*", "*file:*", "*fd:*", "*stdin*", "*pass:*"]
-# An option line of --help: indented, "-x, --long" or "--long".
-HELP_OPTION = re.compile(r"^ {2,}(?:(-[A-Za-z]), +)?(--[a-z0-9][a-z0-9-]*)")
+# An option line of --help: indented by 2 to 7 spaces, "-x, --long" or
+# "--long", the name ended by a blank, "=" or the line's end. Lines indented
+# by 8 or more continue a description; prose there may start with an option
+# name ("--no-encrypt. RSA, ..."), which defines nothing.
+HELP_OPTION = re.compile(r"^ {2,7}(?:(-[A-Za-z]), +)?(--[a-z0-9][a-z0-9-]*)(?=[ =]|$)")
 # An option's definition in scdoc: a line of the OPTIONS section starting
 # with the bold option, its explanation indented by a tab below it.
 PAGE_OPTION = re.compile(r"^(?:\*(-[A-Za-z])\*, )?\*(--[a-z0-9][a-z0-9-]*)\*")
