@@ -306,6 +306,20 @@ static bool releasable(const tfs_xobj *o, char *why, size_t size)
 {
 	bool extractable = tfs_xobj_bool(o, CKA_EXTRACTABLE, false);
 	bool sensitive = tfs_xobj_bool(o, CKA_SENSITIVE, true);
+	/* No PKCS#11 call turns a key that was never extractable, or always
+	 * sensitive, into one that may leave: these flags set while the others
+	 * say "release" mean the file was edited (verify's key.tamper-sign), so
+	 * the key stays in. */
+	if (extractable && !sensitive && tfs_xobj_bool(o, CKA_NEVER_EXTRACTABLE, false)) {
+		snprintf(why, size, "CKA_NEVER_EXTRACTABLE is true though CKA_EXTRACTABLE is true: "
+		         "the file was edited (a tamper sign); its owner never let it out");
+		return false;
+	}
+	if (extractable && !sensitive && tfs_xobj_bool(o, CKA_ALWAYS_SENSITIVE, false)) {
+		snprintf(why, size, "CKA_ALWAYS_SENSITIVE is true though CKA_SENSITIVE is false: "
+		         "the file was edited (a tamper sign); its owner never let it out");
+		return false;
+	}
 	if (extractable && !sensitive)
 		return true;
 	snprintf(why, size, "%s%s%s: its owner told the token never to release it",

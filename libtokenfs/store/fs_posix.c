@@ -166,14 +166,25 @@ static int read_lock(int fd, const char *path, unsigned *budget_ms, tfs_error *e
 /* Whether the file is still what was read: SoftHSM rewrites in place
  * (truncate, then write generation+1 and every attribute), so a read that
  * overlapped a write sees another size or another generation afterwards. */
-static bool unchanged(int fd, const uint8_t *buf, size_t got)
+static bool unchanged(int fd, const uint8_t *buf, size_t got, int *error)
 {
 	struct stat s;
 	uint8_t gen[8];
-	if (fstat(fd, &s) != 0 || (uint64_t)s.st_size != got)
+	*error = 0;
+	if (fstat(fd, &s) != 0) {
+		*error = errno;
+		return false;
+	}
+	if ((uint64_t)s.st_size != got)
 		return false;
 	size_t n = got < sizeof(gen) ? got : sizeof(gen);
-	return n == 0 || (pread(fd, gen, n, 0) == (ssize_t)n && memcmp(gen, buf, n) == 0);
+	if (n == 0)
+		return true;
+	ssize_t r = pread(fd, gen, n, 0);
+	/* A failing disk is an error to report, not a reason to read again. */
+	if (r < 0)
+		*error = errno;
+	return r == (ssize_t)n && memcmp(gen, buf, n) == 0;
 }
 
 /* O_NONBLOCK so that a FIFO swapped in for a listed file cannot block the
@@ -277,8 +288,13 @@ static int posix_read(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t *
 		free(buf);
 		buf = NULL;
 		rc = read_whole(fd, path, &buf, size, err);
-		if (rc != TFS_OK || unchanged(fd, buf, *size))
+		int error;
+		if (rc != TFS_OK || unchanged(fd, buf, *size, &error))
 			break;
+		if (error != 0) {
+			rc = path_err(err, TFS_E_IO, path, strerror(error));
+			break;
+		}
 	}
 	if (rc != TFS_OK)
 		goto fail;

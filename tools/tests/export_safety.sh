@@ -64,6 +64,18 @@ check "... the bundle is a PKCS#12 file" \
 check "... and the EC key has a file of its own" \
   bash -c 'ls "$1" | grep -q "^ec-p256-gen-priv_02_.*\.key\.pem$"' _ "$work/o3"
 
+# A key whose flags were edited to let it out (CKA_EXTRACTABLE true while
+# CKA_NEVER_EXTRACTABLE says it never was) stays in without
+# --include-unextractable.
+cp -r "$work/s" "$work/t" && Dt=$(dirname "$(grep -l demo "$work"/t/*/token.object)")
+aes=$Dt/ca4ee17d-5f67-dfc0-21da-9179d47c3894.object  # 'aes128-public-plaintext', extractable
+python3 "$(dirname "$0")/damage_value.py" --bool "$aes" 0x164 1 >/dev/null  # CKA_NEVER_EXTRACTABLE
+"$TOKENFS" export --user-pin env:UP --no-encrypt --out "$work/o5" \
+  --object ca4ee17d-5f67-dfc0-21da-9179d47c3894 "$Dt" >"$work/out" 2>&1; rc=$?
+check "an edited never-extractable key: not exported (exit $rc)" [ "$rc" -eq 1 ] && \
+  [ -z "$(ls "$work/o5" 2>/dev/null | grep -v export.json)" ]
+check "... and the report says it was edited" grep -q "tamper sign" "$work/out"
+
 # A failure part-way (ENOSPC on a write) leaves nothing behind.
 for n in 4 8 12; do
   rm -rf "$work/o4"
