@@ -22,7 +22,6 @@ int tfs_error_set(tfs_error *err, int code, uint64_t offset, const char *fmt, ..
 		return code;
 	err->code = code;
 	err->offset = offset;
-	err->where[0] = '\0'; /* a new defect: a location set for an older one is not its */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(err->what, sizeof(err->what), fmt, ap);
