@@ -50,6 +50,10 @@ int tfs_findings_addl(tfs_findings *list, const char *code, tfs_severity sev,
 int tfs_findings_add_error(tfs_findings *list, const char *code, tfs_severity sev,
                            const tfs_error *err);
 
+/* Moves every finding of src to the end of dst, leaving src empty.
+ * TFS_E_NOMEM leaves both as they were. */
+int tfs_findings_move(tfs_findings *dst, tfs_findings *src);
+
 void tfs_findings_free(tfs_findings *list);
 
 #endif
