@@ -151,9 +151,11 @@ void tfs_seal_manifest_free(tfs_seal_manifest *m);
 
 /* ---- manifest.c: building one ---- */
 
-/* The manifest of vt's token as it is now, MAC included. */
-int tfs_seal_build(json_object **out, size_t *nfiles, size_t *nobjs, tfs_vtoken *vt,
-                   const char *seal_path, tfs_error *err);
+/* Writes the manifest of vt's token as it is now, MAC included, to
+ * seal_path (atomically), as it is made: memory does not grow with the
+ * objects. *nfiles and *nobjs say how many entries it has. */
+int tfs_seal_stream(const tfs_vtoken *vt, const char *seal_path, size_t *nfiles, size_t *nobjs,
+                    tfs_error *err);
 
 /* ---- diff.c: one object file against its sealed record ---- */
 
