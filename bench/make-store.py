@@ -3,6 +3,7 @@
 count what a store holds.
 
 Usage: make-store.py fill MODULE TOKEN_LABEL USER_PIN POOL_DIR N
+       make-store.py fill-aes MODULE TOKEN_LABEL USER_PIN POOL_DIR N
        make-store.py stats TOKENDIR
 
 SOFTHSM2_CONF must already point at the benchmark tokendir, and the token
@@ -18,6 +19,10 @@ The mix repeats in blocks of 10 objects (N must be a multiple of 10):
   2  X.509 certificates, public: the RSA pair's     C_CreateObject
      (same CKA_ID) and an EC one with no key here
   2  data objects, one private (256 B), one public  C_CreateObject
+
+`fill-aes` makes N private, sensitive AES-256 keys (C_GenerateKey) and
+nothing else: the store where decryption and the JSON writer, not
+certificate decoding, set the pace (POOL_DIR is not used).
 
 RSA 2048 generation inside SoftHSM costs ~0.1 s a pair, far too slow for
 thousands, so the RSA keys (and the certificates) come from a small pool
@@ -120,11 +125,44 @@ def stats(tokendir):
           % (objects, files, size, enc_values, enc_bytes))
 
 
+def fill_aes(module, label, pin, n):
+    import PyKCS11
+    from PyKCS11.LowLevel import (
+        CKA_CLASS, CKA_DECRYPT, CKA_ENCRYPT, CKA_EXTRACTABLE, CKA_ID, CKA_KEY_TYPE,
+        CKA_LABEL, CKA_PRIVATE, CKA_SENSITIVE, CKA_TOKEN, CKA_UNWRAP, CKA_VALUE_LEN,
+        CKA_WRAP, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKK_AES, CKM_AES_KEY_GEN,
+        CKO_SECRET_KEY, CKU_USER,
+    )
+    T, F = PyKCS11.CK_TRUE, PyKCS11.CK_FALSE
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(module)
+    slot = next(s for s in lib.getSlotList(tokenPresent=True)
+                if lib.getTokenInfo(s).label.strip() == label)
+    ses = lib.openSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+    ses.login(pin, CKU_USER)
+    gen = PyKCS11.Mechanism(CKM_AES_KEY_GEN, None)
+    t0 = time.monotonic()
+    for k in range(n):
+        ses.generateKey([
+            (CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES),
+            (CKA_TOKEN, T), (CKA_PRIVATE, T),
+            (CKA_LABEL, "aes256-%06d" % k), (CKA_ID, k.to_bytes(4, "big")),
+            (CKA_VALUE_LEN, 32), (CKA_SENSITIVE, T), (CKA_EXTRACTABLE, F),
+            (CKA_ENCRYPT, T), (CKA_DECRYPT, T), (CKA_WRAP, T), (CKA_UNWRAP, T),
+        ], mecha=gen)
+        if (k + 1) % 1000 == 0 and k + 1 < n:
+            sys.stderr.write("  %d/%d keys, %.0f s\n" % (k + 1, n, time.monotonic() - t0))
+    ses.logout()
+    ses.closeSession()
+    print("created %d objects in %.1f s" % (n, time.monotonic() - t0))
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "stats":
         return stats(sys.argv[2])
-    if len(sys.argv) != 7 or sys.argv[1] != "fill":
+    if len(sys.argv) != 7 or sys.argv[1] not in ("fill", "fill-aes"):
         sys.exit(__doc__)
+    aes_only = sys.argv[1] == "fill-aes"
     module, label, pin, pool, n = sys.argv[2:]
     n = int(n)
     if n <= 0 or n % 10:
@@ -146,6 +184,8 @@ def main():
     T, F = PyKCS11.CK_TRUE, PyKCS11.CK_FALSE
     EC_P256 = bytes.fromhex("06082a8648ce3d030107")
 
+    if aes_only:
+        return fill_aes(module, label, pin, n)
     rsa = [rsa_components(open(f, "rb").read())
            for f in sorted(glob.glob(os.path.join(pool, "rsa-*.der")))]
     rsa_certs = [open(f, "rb").read() for f in sorted(glob.glob(os.path.join(pool, "cert-rsa-*.der")))]

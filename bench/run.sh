@@ -34,6 +34,9 @@
 #
 # Environment (all optional):
 #   BENCH_SIZES      object counts, default "1000 5000 10000 20000"
+#   BENCH_AES_N      also a store of this many private AES-256 keys and nothing
+#                    else (default 2000; 0: none): decryption and JSON output
+#                    without certificate decoding. Its rows are "aesN".
 #   BENCH_MIN_RUNS   repetitions at least (default 3)
 #   BENCH_MAX_RUNS   repetitions at most (default 10; hyperfine stops earlier
 #                    once 3 s have been spent on a command)
@@ -73,6 +76,7 @@ MODULE=${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 PY=/usr/bin/python3 # the Debian python, which has PyKCS11
 MAKE_STORE=$REPO/bench/make-store.py
 SIZES=${BENCH_SIZES:-1000 5000 10000 20000}
+AES_N=${BENCH_AES_N:-2000}
 MIN_RUNS=${BENCH_MIN_RUNS:-3}
 MAX_RUNS=${BENCH_MAX_RUNS:-10}
 BASELINES=${BENCH_BASELINES:-1}
@@ -112,6 +116,7 @@ for part in $PARTS; do
 done
 READ_SIZES=
 $RUN_READ && READ_SIZES=$SIZES
+[ "$AES_N" = 0 ] || ! $RUN_READ || READ_SIZES="$READ_SIZES aes$AES_N"
 # every store a part uses, each once
 STORE_SIZES=$READ_SIZES
 if $RUN_MIGRATE && ! grep -qw -- "$MIGRATE_N" <<<"$READ_SIZES"; then
@@ -199,9 +204,10 @@ stage_dir() {
 	mktemp -d "$CACHE/stage.XXXXXX"
 }
 
-# make_store N: $CACHE/nN/{tokens,softhsm-tokens,meta}
+# make_store N|aesN: $CACHE/nN/{tokens,softhsm-tokens,meta}; aesN: N AES keys
 make_store() {
-	local n=$1 dir=$CACHE/n$1
+	local n=${1#aes} dir=$CACHE/n$1 fill=fill
+	[ "$1" = "$n" ] || fill=fill-aes
 	if [ -s "$dir/meta" ] && grep -qx "recipe=$RECIPE" "$dir/meta"; then
 		return
 	fi
@@ -209,12 +215,12 @@ make_store() {
 	STAGE=$(stage_dir "$n")
 	mkdir -m 0700 "$STAGE/tokens"
 	conf_for "$STAGE/tokens" "$STAGE/softhsm2.conf"
-	say "bench: generating a store of $n objects through SoftHSM $(softhsm2-util --version) (once; cached in $dir)"
+	say "bench: generating a store of $n objects ($fill) through SoftHSM $(softhsm2-util --version) (once; cached in $dir)"
 	local t0 t1
 	t0=$(date +%s%N)
 	SOFTHSM2_CONF=$STAGE/softhsm2.conf softhsm2-util --init-token --free --label "$LABEL" \
 		--so-pin "$SO_PIN" --pin "$BENCH_PIN" >/dev/null
-	SOFTHSM2_CONF=$STAGE/softhsm2.conf "$PY" "$MAKE_STORE" fill "$MODULE" "$LABEL" "$BENCH_PIN" \
+	SOFTHSM2_CONF=$STAGE/softhsm2.conf "$PY" "$MAKE_STORE" $fill "$MODULE" "$LABEL" "$BENCH_PIN" \
 		"$POOL" "$n" >"$WORK/fill.out"
 	t1=$(date +%s%N)
 	local stats
@@ -346,6 +352,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 T_START=$(date +%s)
 
 for n in $READ_SIZES; do
+	cnt=${n#aes} # objects in the store
 	dir=$CACHE/n$n
 	store=$dir/tokens
 	conf_for "$dir/softhsm-tokens" "$dir/softhsm2.conf"
@@ -382,7 +389,7 @@ for n in $READ_SIZES; do
 	cmd="'$TOKENFS' dump --user-pin env:BENCH_PIN --format json '$store'"
 	WARM_COUNT='"uuid":' warmup "tokenfs dump --user-pin --format json" "$cmd"
 	[ "$WARM_RC" -eq 0 ] || NOTES+=("N=$n: tokenfs dump --user-pin exited $WARM_RC: $WARM_WHY")
-	[ "$WARM_LINES" = "$n" ] || NOTES+=("N=$n: tokenfs dump --format json showed $WARM_LINES objects, not $n")
+	[ "$WARM_LINES" = "$cnt" ] || NOTES+=("N=$n: tokenfs dump --format json showed $WARM_LINES objects, not $cnt")
 	measure "tokenfs dump --user-pin --format json" "$cmd"
 	ms=$MEDIAN_MS runs=$RUNS cpu=$CPU_MS
 	rss=$(peak_rss "$cmd")
@@ -391,8 +398,8 @@ for n in $READ_SIZES; do
 	if [ "$BASELINES" = 1 ]; then
 		bcmd="pkcs11-tool --module '$MODULE' --token-label $LABEL --login --pin '$BENCH_PIN' --list-objects"
 		WARM_COUNT=$P11_MATCH warmup "pkcs11-tool --list-objects --login" "$bcmd"
-		[ "$WARM_RC" -eq 0 ] && [ "$WARM_LINES" = "$n" ] ||
-			NOTES+=("N=$n: pkcs11-tool exited $WARM_RC and listed $WARM_LINES objects, not $n")
+		[ "$WARM_RC" -eq 0 ] && [ "$WARM_LINES" = "$cnt" ] ||
+			NOTES+=("N=$n: pkcs11-tool exited $WARM_RC and listed $WARM_LINES objects, not $cnt")
 		measure "pkcs11-tool --list-objects --login" "$bcmd"
 		base_ms=$MEDIAN_MS
 	fi
@@ -411,6 +418,19 @@ for n in $READ_SIZES; do
 			rss=$(peak_rss "$cmd")
 			row "$n" verify "$ms" "$runs" "$cpu" "dump --user-pin" "$dump_json_ms" "$cat_ms" "$floor_ms" "$rss"
 		fi
+		# ... and writing a seal (to a scratch file: the store stays as made)
+		cmd="'$TOKENFS' $VERIFY_CMD --seal --seal-file '$WORK/bench.seal' '$store'"
+		WARM_COUNT='' warmup "tokenfs ${VERIFY_CMD%% *} --seal" "$cmd"
+		if [ "$WARM_RC" -ge 2 ]; then
+			NOTES+=("N=$n: tokenfs ${VERIFY_CMD%% *} --seal exited $WARM_RC: $WARM_WHY")
+			row "$n" verify-seal - - - "dump --user-pin" "$dump_json_ms" "$cat_ms" "$floor_ms" -
+		else
+			measure "tokenfs ${VERIFY_CMD%% *} --seal" "$cmd"
+			ms=$MEDIAN_MS runs=$RUNS cpu=$CPU_MS
+			rss=$(peak_rss "$cmd")
+			row "$n" verify-seal "$ms" "$runs" "$cpu" "dump --user-pin" "$dump_json_ms" "$cat_ms" "$floor_ms" "$rss"
+		fi
+		rm -f "$WORK/bench.seal"
 	fi
 done
 unset SOFTHSM2_CONF
@@ -616,6 +636,7 @@ label_of() {
 	dump) echo "tokenfs dump" ;;
 	dump-pin) echo "tokenfs dump --user-pin --format json" ;;
 	verify) echo "tokenfs ${VERIFY_CMD%% *} --user-pin" ;;
+	verify-seal) echo "tokenfs ${VERIFY_CMD%% *} --user-pin --seal" ;;
 	copy) echo "cp -a of the token directory + sync (write floor)" ;;
 	migrate) echo "$MIGRATE_LABEL" ;;
 	tarczf) echo "tar czf of the token directory (backup baseline)" ;;
@@ -644,7 +665,7 @@ REPORT=$CACHE/latest.md
 	echo "| N | command | median ms | CPU ms | runs | baseline | baseline ms | speed-up | x cat | us/object | AES floor ms | peak RSS MiB |"
 	echo "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
 	while IFS=$'\t' read -r n what ms runs cpu bname bms cms fms rss; do
-		if [ "$what" = verify ]; then
+		if [ "$what" = verify ] || [ "$what" = verify-seal ]; then
 			speed="$(ratio "$ms" "$bms") of dump"
 		elif [ "$what" = migrate ]; then
 			speed="$(ratio "$ms" "$bms") of floor"
@@ -658,7 +679,7 @@ REPORT=$CACHE/latest.md
 		xcat=-
 		[ "$what" = cat ] || [ "$ms" = - ] || [ "$cms" = - ] || xcat=$(ratio "$ms" "$cms")
 		uso=-
-		[ "$ms" = - ] || uso=$(per_obj "$ms" "$n")
+		[ "$ms" = - ] || uso=$(per_obj "$ms" "${n#aes}")
 		echo "| $n | $(label_of "$what") | $ms | $cpu | $runs | $bname | $bms | $speed | $xcat | $uso | $fms | $rss |"
 	done <"$ROWS"
 	$VERIFY || ! $RUN_READ || {
@@ -672,16 +693,16 @@ REPORT=$CACHE/latest.md
 	echo
 	echo "| command | $(for n in $SIZES; do printf 'N=%s | ' "$n"; done)largest / smallest N |"
 	echo "|---|$(for _ in $SIZES; do printf -- '---:|'; done)---:|"
-	for what in cat dump dump-pin verify; do
-		line=$(awk -F'\t' -v w="$what" '$2 == w && $3 != "-" { printf "%s %.1f\n", $1, $3 * 1000 / $1 }' "$ROWS")
+	for what in cat dump dump-pin verify verify-seal; do
+		line=$(awk -F'\t' -v w="$what" '$1 ~ /^[0-9]+$/ && $2 == w && $3 != "-" { printf "%s %.1f\n", $1, $3 * 1000 / $1 }' "$ROWS")
 		[ -n "$line" ] || continue
 		first=$(head -n 1 <<<"$line" | cut -d' ' -f2)
 		last=$(tail -n 1 <<<"$line" | cut -d' ' -f2)
 		echo "| $(label_of "$what") | $(cut -d' ' -f2 <<<"$line" | paste -sd'|' | sed 's/|/ | /g') | $(ratio "$last" "$first") |"
 	done
-	line=$(awk -F'\t' '$2 == "dump" && $7 != "-" { printf "%s %.1f\n", $1, $7 * 1000 / $1 }' "$ROWS")
+	line=$(awk -F'\t' '$1 ~ /^[0-9]+$/ && $2 == "dump" && $7 != "-" { printf "%s %.1f\n", $1, $7 * 1000 / $1 }' "$ROWS")
 	[ -z "$line" ] || echo "| softhsm2-dump-file (baseline) | $(cut -d' ' -f2 <<<"$line" | paste -sd'|' | sed 's/|/ | /g') | $(ratio "$(tail -n 1 <<<"$line" | cut -d' ' -f2)" "$(head -n 1 <<<"$line" | cut -d' ' -f2)") |"
-	line=$(awk -F'\t' '$2 == "dump-pin" && $7 != "-" { printf "%s %.1f\n", $1, $7 * 1000 / $1 }' "$ROWS")
+	line=$(awk -F'\t' '$1 ~ /^[0-9]+$/ && $2 == "dump-pin" && $7 != "-" { printf "%s %.1f\n", $1, $7 * 1000 / $1 }' "$ROWS")
 	[ -z "$line" ] || echo "| pkcs11-tool (baseline) | $(cut -d' ' -f2 <<<"$line" | paste -sd'|' | sed 's/|/ | /g') | $(ratio "$(tail -n 1 <<<"$line" | cut -d' ' -f2)" "$(head -n 1 <<<"$line" | cut -d' ' -f2)") |"
 	}
 
@@ -707,6 +728,22 @@ REPORT=$CACHE/latest.md
 	else
 		echo "- N=$TARGET_N not in BENCH_SIZES: speed targets not evaluated"
 	fi
+	# Issue 11 (item 13), side by side in this run: wall and CPU time over cat's.
+	vs_cat() { # vs_cat WHAT KEY LIMIT TEXT
+		local t ms cpu cms ccpu
+		t=$(awk -F'\t' -v n="$2" -v w="$1" '$1 == n && $2 == w' "$ROWS")
+		[ -n "$t" ] || { echo "- $4, N=$2: not measured"; return; }
+		IFS=$'\t' read -r _ _ ms _ cpu _ _ cms _ _ <<<"$t"
+		ccpu=$(awk -F'\t' -v n="$2" '$1 == n && $2 == "cat" { print $5 }' "$ROWS")
+		local c ok
+		c=$(ratio "$ms" "$cms")
+		ok=$(awk -v c="$c" -v l="$3" 'BEGIN { print (c <= l) ? "MET" : "NOT MET" }')
+		echo "- $4 within ${3}x of cat, N=$2: ${c}x wall ($ms vs $cms ms), $(ratio "$cpu" "$ccpu")x CPU: $ok"
+	}
+	vs_cat dump-pin "$TARGET_N" 1.5 "decrypting JSON dump"
+	[ "$AES_N" = 0 ] || vs_cat dump-pin "aes$AES_N" 1.5 "decrypting JSON dump"
+	vs_cat dump "$TARGET_N" 1.2 "plain dump"
+	[ "$AES_N" = 0 ] || vs_cat dump "aes$AES_N" 1.2 "plain dump"
 	t=$(awk -F'\t' -v n=$TARGET_N '$1 == n && $2 == "verify"' "$ROWS")
 	if [ -n "$t" ]; then
 		IFS=$'\t' read -r _ _ ms _ _ _ bms _ _ _ <<<"$t"

@@ -291,6 +291,7 @@ static void json_object_cb(dump_sink *s, const tfs_token *tok, size_t i, const t
 		jw_end_array(&w);
 	}
 	jw_end_object(&w);
+	jw_flush(&w);
 }
 
 static json_object *opt_string(const char *s)

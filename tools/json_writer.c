@@ -1,7 +1,6 @@
 /* Streaming JSON writer: see json_writer.h. */
 #include "json_writer.h"
 
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,9 +10,43 @@
 
 void jw_init(jw *w, FILE *out)
 {
-	memset(w, 0, sizeof(*w));
 	w->out = out;
+	w->depth = 0;
+	memset(w->first, 0, sizeof(w->first));
+	w->after_key = false;
+	w->len = 0;
 }
+
+void jw_flush(jw *w)
+{
+	if (w->len == 0)
+		return;
+	fwrite_unlocked(w->buf, 1, w->len, w->out);
+	OPENSSL_cleanse(w->buf, w->len);
+	w->len = 0;
+}
+
+static inline void put_bytes(jw *w, const char *p, size_t n)
+{
+	if (n > JW_BUF - w->len) {
+		jw_flush(w);
+		if (n > JW_BUF) {
+			fwrite_unlocked(p, 1, n, w->out);
+			return;
+		}
+	}
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+}
+
+static inline void put_char(jw *w, char c)
+{
+	if (w->len == JW_BUF)
+		jw_flush(w);
+	w->buf[w->len++] = c;
+}
+
+#define PUT_LIT(w, s) put_bytes((w), (s), sizeof(s) - 1)
 
 /* The comma before a value, unless it follows its key or opens a container. */
 static void value_sep(jw *w)
@@ -23,7 +56,7 @@ static void value_sep(jw *w)
 		return;
 	}
 	if (w->depth > 0 && !w->first[w->depth])
-		putc(',', w->out);
+		put_char(w, ',');
 	if (w->depth > 0)
 		w->first[w->depth] = false;
 }
@@ -31,7 +64,7 @@ static void value_sep(jw *w)
 static void open_container(jw *w, char c)
 {
 	value_sep(w);
-	putc(c, w->out);
+	put_char(w, c);
 	if (w->depth + 1 < (int)(sizeof(w->first) / sizeof(w->first[0])))
 		w->depth++;
 	w->first[w->depth] = true;
@@ -42,56 +75,59 @@ void jw_array(jw *w) { open_container(w, '['); }
 
 void jw_end_object(jw *w)
 {
-	putc('}', w->out);
+	put_char(w, '}');
 	w->depth--;
 }
 
 void jw_end_array(jw *w)
 {
-	putc(']', w->out);
+	put_char(w, ']');
 	w->depth--;
 }
 
 /* json-c's escaping: the two-character escapes, \u00xx (lowercase) for
- * other control characters, everything else as is ('/' too: NOSLASHESCAPE). */
-static void put_escaped(FILE *out, const char *s)
+ * other control characters, everything else as is ('/' too: NOSLASHESCAPE).
+ * Runs of plain characters are copied at once. */
+static void put_escaped(jw *w, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	putc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", out); break;
-		case '\\': fputs("\\\\", out); break;
-		case '\b': fputs("\\b", out); break;
-		case '\f': fputs("\\f", out); break;
-		case '\n': fputs("\\n", out); break;
-		case '\r': fputs("\\r", out); break;
-		case '\t': fputs("\\t", out); break;
-		default:
-			if (*p < 0x20) {
-				fputs("\\u00", out);
-				putc(hex[*p >> 4], out);
-				putc(hex[*p & 15], out);
-			} else {
-				putc(*p, out);
-			}
+	put_char(w, '"');
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	for (;; p++) {
+		unsigned char c = *p;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		put_bytes(w, (const char *)run, (size_t)(p - run));
+		run = p + 1;
+		switch (c) {
+		case '\0': put_char(w, '"'); return;
+		case '"': PUT_LIT(w, "\\\""); break;
+		case '\\': PUT_LIT(w, "\\\\"); break;
+		case '\b': PUT_LIT(w, "\\b"); break;
+		case '\f': PUT_LIT(w, "\\f"); break;
+		case '\n': PUT_LIT(w, "\\n"); break;
+		case '\r': PUT_LIT(w, "\\r"); break;
+		case '\t': PUT_LIT(w, "\\t"); break;
+		default: {
+			char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			put_bytes(w, u, sizeof(u));
+		}
 		}
 	}
-	putc('"', out);
 }
 
 void jw_key(jw *w, const char *key)
 {
 	value_sep(w);
-	put_escaped(w->out, key);
-	putc(':', w->out);
+	put_escaped(w, key);
+	put_char(w, ':');
 	w->after_key = true;
 }
 
 void jw_string(jw *w, const char *s)
 {
 	value_sep(w);
-	put_escaped(w->out, s);
+	put_escaped(w, s);
 }
 
 void jw_text(jw *w, const char *s)
@@ -108,43 +144,61 @@ void jw_text(jw *w, const char *s)
 void jw_hex(jw *w, const uint8_t *p, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
-	char buf[512];
 	value_sep(w);
-	putc('"', w->out);
+	put_char(w, '"');
 	while (n > 0) {
-		size_t k = n < sizeof(buf) / 2 ? n : sizeof(buf) / 2;
+		if (w->len + 2 > JW_BUF)
+			jw_flush(w);
+		size_t k = (JW_BUF - w->len) / 2;
+		if (k > n)
+			k = n;
+		char *o = w->buf + w->len;
 		for (size_t i = 0; i < k; i++) {
-			buf[2 * i] = digits[p[i] >> 4];
-			buf[2 * i + 1] = digits[p[i] & 15];
+			o[2 * i] = digits[p[i] >> 4];
+			o[2 * i + 1] = digits[p[i] & 15];
 		}
-		fwrite(buf, 1, 2 * k, w->out);
+		w->len += 2 * k;
 		p += k;
 		n -= k;
 	}
-	OPENSSL_cleanse(buf, sizeof(buf));
-	putc('"', w->out);
+	put_char(w, '"');
 }
 
 void jw_u64(jw *w, uint64_t v)
 {
+	char d[20];
+	size_t i = sizeof(d);
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
 	value_sep(w);
-	fprintf(w->out, "%" PRIu64, v);
+	put_bytes(w, d + i, sizeof(d) - i);
 }
 
 void jw_i64(jw *w, int64_t v)
 {
+	if (v >= 0) {
+		jw_u64(w, (uint64_t)v);
+		return;
+	}
 	value_sep(w);
-	fprintf(w->out, "%" PRId64, v);
+	put_char(w, '-');
+	w->after_key = true; /* no separator between the sign and the digits */
+	jw_u64(w, 0 - (uint64_t)v);
 }
 
 void jw_bool(jw *w, bool v)
 {
 	value_sep(w);
-	fputs(v ? "true" : "false", w->out);
+	if (v)
+		PUT_LIT(w, "true");
+	else
+		PUT_LIT(w, "false");
 }
 
 void jw_null(jw *w)
 {
 	value_sep(w);
-	fputs("null", w->out);
+	PUT_LIT(w, "null");
 }

@@ -105,9 +105,10 @@ static int seal_snapshot(char **text, size_t *len, const char *dir, const tfs_sn
 	}
 	if (rc == TFS_OK)
 		rc = unlock(&key, tok, o, err);
-	tfs_vtoken vt = {.findings = &findings, .summary = &summary};
-	if (rc == TFS_OK)
-		rc = tfs_vtoken_load(&vt, store, tok, key, err);
+	/* The seal reads the token's files itself, one at a time: no need to
+	 * load every object first. */
+	tfs_vtoken vt = {.store = store, .tok = tok, .key = key, .findings = &findings,
+	                 .summary = &summary};
 	size_t nfiles, nobjs;
 	if (rc == TFS_OK)
 		rc = tfs_seal_text(text, len, &nfiles, &nobjs, &vt, NULL, err);

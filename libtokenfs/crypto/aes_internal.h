@@ -43,6 +43,27 @@ int tfs_aes_cbc_decrypt(uint8_t *out, size_t *pt_len, const uint8_t key[TFS_KEY_
                         const uint8_t iv[TFS_IV_LEN], const uint8_t *in, size_t len,
                         tfs_error *err);
 
+/*
+ * Decryption contexts keyed once for many values under one key (a token
+ * key): each value then only sets its IV, reusing the key schedule. Not for
+ * use by two threads at once. tfs_aes_ctx_free wipes the key copy and the
+ * schedules; it accepts NULL. Results as tfs_aes_gcm_decrypt and
+ * tfs_aes_cbc_decrypt.
+ */
+typedef struct tfs_aes_ctx tfs_aes_ctx;
+int tfs_aes_ctx_new(tfs_aes_ctx **out, const uint8_t key[TFS_KEY_LEN], tfs_error *err);
+void tfs_aes_ctx_free(tfs_aes_ctx *c);
+int tfs_aes_ctx_gcm_decrypt(tfs_aes_ctx *c, uint8_t *out, const uint8_t iv[TFS_IV_LEN],
+                            const uint8_t *in, size_t len, const uint8_t tag[TFS_TAG_LEN],
+                            tfs_error *err);
+int tfs_aes_ctx_cbc_decrypt(tfs_aes_ctx *c, uint8_t *out, size_t *pt_len,
+                            const uint8_t iv[TFS_IV_LEN], const uint8_t *in, size_t len,
+                            tfs_error *err);
+
+/* tfs_value_decrypt (tokenfs/crypto.h) on a keyed context. */
+int tfs_value_decrypt_ctx(uint8_t **out, size_t *out_len, tfs_layout *layout, tfs_aes_ctx *c,
+                          const uint8_t *ct, size_t ct_len, tfs_error *err);
+
 /* Length of a CBC ciphertext of len plaintext bytes: PKCS#7 always adds
  * 1 to 16 bytes. */
 static inline size_t tfs_cbc_padded_len(size_t len)

@@ -46,6 +46,28 @@ int tfs_value_decrypt(uint8_t **out, size_t *out_len, tfs_layout *layout,
 	*out_len = 0;
 	if (layout != NULL)
 		*layout = TFS_LAYOUT_NONE;
+	tfs_aes_ctx *c = NULL;
+	int rc = tfs_aes_ctx_new(&c, key, err);
+	if (rc == TFS_OK)
+		rc = tfs_value_decrypt_ctx(out, out_len, layout, c, ct, ct_len, err);
+	tfs_aes_ctx_free(c);
+	return rc;
+}
+
+/*
+ * GCM is tried first on every value, also in a token whose values are all
+ * CBC: CBC's padding check is not conclusive (about 1 in 256 GCM values of
+ * a mixed store would pass as CBC noise, and migrate would then re-encrypt
+ * noise), the GCM tag is. With the contexts keyed once per token key, the
+ * failing GCM attempt costs about as much as the CBC decryption itself.
+ */
+int tfs_value_decrypt_ctx(uint8_t **out, size_t *out_len, tfs_layout *layout, tfs_aes_ctx *c,
+                          const uint8_t *ct, size_t ct_len, tfs_error *err)
+{
+	*out = NULL;
+	*out_len = 0;
+	if (layout != NULL)
+		*layout = TFS_LAYOUT_NONE;
 	if (ct == NULL && ct_len > 0)
 		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "value pointer is NULL");
 	if (ct_len < MIN_CT_LEN)
@@ -67,12 +89,12 @@ int tfs_value_decrypt(uint8_t **out, size_t *out_len, tfs_layout *layout,
 	bool cbc_fits = (ct_len - TFS_IV_LEN) % 16 == 0;
 	tfs_layout found = TFS_LAYOUT_GCM;
 
-	int rc = tfs_aes_gcm_decrypt(buf, key, iv, ct + TFS_IV_LEN, pt_len,
-	                             ct + ct_len - TFS_TAG_LEN, err);
+	int rc = tfs_aes_ctx_gcm_decrypt(c, buf, iv, ct + TFS_IV_LEN, pt_len,
+	                                 ct + ct_len - TFS_TAG_LEN, err);
 	if (rc == TFS_AES_MISMATCH && cbc_fits) {
 		found = TFS_LAYOUT_CBC;
-		rc = tfs_aes_cbc_decrypt(buf, &pt_len, key, iv, ct + TFS_IV_LEN,
-		                         ct_len - TFS_IV_LEN, err);
+		rc = tfs_aes_ctx_cbc_decrypt(c, buf, &pt_len, iv, ct + TFS_IV_LEN,
+		                             ct_len - TFS_IV_LEN, err);
 	}
 	if (rc == TFS_AES_MISMATCH && cbc_fits)
 		rc = tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET,

@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "crypto/aes_internal.h"
 #include "crypto/testvec.h"
 #include "tokenfs/crypto.h"
 
@@ -113,6 +114,61 @@ static void test_round_trip(void **state)
 	                 TFS_E_INVALID);
 	assert_null(ct);
 	assert_int_equal(ct_len, 0);
+}
+
+/*
+ * One keyed context decrypts a long mixed run of values (tfs_token_key
+ * keeps one per token key): CBC and GCM interleaved, every length from 0
+ * to 100, and after each failure (a GCM tag that does not match, a value
+ * under another key) the next value still decrypts, so nothing of one
+ * value's state (IV, tag, padding setting, partial block) leaks into the
+ * next.
+ */
+static void test_keyed_context_many_values(void **state)
+{
+	(void)state;
+	uint8_t key[TFS_KEY_LEN], other[TFS_KEY_LEN], pt[101];
+	fill(key, sizeof(key), 3);
+	fill(other, sizeof(other), 4);
+	tfs_aes_ctx *c = NULL;
+	tfs_error err;
+	assert_int_equal(tfs_aes_ctx_new(&c, key, &err), TFS_OK);
+	for (size_t i = 0; i < 404; i++) {
+		size_t len = i % 101;
+		tfs_layout layout = (i / 3) % 2 ? TFS_LAYOUT_GCM : TFS_LAYOUT_CBC;
+		fill(pt, len, (uint8_t)i);
+		uint8_t *ct = NULL, *back = NULL;
+		size_t ct_len, back_len;
+		tfs_layout got;
+		size_t kind = i % 7; /* 0: damaged GCM tag, 1: another key, else intact */
+		if (kind == 0)
+			layout = TFS_LAYOUT_GCM;
+		assert_int_equal(tfs_value_encrypt(&ct, &ct_len, layout, kind == 1 ? other : key, pt,
+		                                   len, &err), TFS_OK);
+		if (kind == 0)
+			ct[ct_len - 1] ^= 1;
+		int rc = tfs_value_decrypt_ctx(&back, &back_len, &got, c, ct, ct_len, &err);
+		if (kind == 0 && (ct_len - TFS_IV_LEN) % 16 != 0) {
+			assert_int_equal(rc, TFS_E_DAMAGED); /* cannot be CBC either */
+		} else if (kind == 0 || kind == 1) {
+			/* may pass as CBC noise (about 1 in 256), never as the plaintext */
+			if (rc == TFS_OK) {
+				assert_int_equal(got, TFS_LAYOUT_CBC);
+				assert_false(back_len == len && memcmp(back, pt, len) == 0 && len > 0);
+				tfs_secure_free(back, back_len);
+			}
+		} else {
+			assert_int_equal(rc, TFS_OK);
+			assert_int_equal(got, layout);
+			assert_int_equal(back_len, len);
+			if (len > 0)
+				assert_memory_equal(back, pt, len);
+			tfs_secure_free(back, back_len);
+		}
+		free(ct);
+	}
+	tfs_aes_ctx_free(c);
+	tfs_aes_ctx_free(NULL);
 }
 
 /* GCM through EVP directly, with a fixed 16-byte IV, empty AAD. */
@@ -293,6 +349,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_value_vectors),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_keyed_context_many_values),
 		cmocka_unit_test(test_gcm_cross_check_with_evp),
 		cmocka_unit_test(test_gcm_value_every_bit_flip),
 		cmocka_unit_test(test_cbc_value_is_malleable),

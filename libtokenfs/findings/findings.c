@@ -67,6 +67,31 @@ int tfs_findings_add_error(tfs_findings *list, const char *code, tfs_severity se
 	return push(list, code, sev, &loc, strdup(err->what[0] ? err->what : tfs_status_name(err->code)));
 }
 
+int tfs_findings_move(tfs_findings *dst, tfs_findings *src)
+{
+	if (src->count == 0)
+		return TFS_OK;
+	if (dst->count == 0) {
+		tfs_findings_free(dst);
+		*dst = *src;
+		memset(src, 0, sizeof(*src));
+		return TFS_OK;
+	}
+	if (dst->cap - dst->count < src->count) {
+		size_t ncap = dst->count + src->count;
+		tfs_finding *p = realloc(dst->items, ncap * sizeof(*p));
+		if (p == NULL)
+			return TFS_E_NOMEM;
+		dst->items = p;
+		dst->cap = ncap;
+	}
+	memcpy(dst->items + dst->count, src->items, src->count * sizeof(*src->items));
+	dst->count += src->count;
+	free(src->items);
+	memset(src, 0, sizeof(*src));
+	return TFS_OK;
+}
+
 void tfs_findings_free(tfs_findings *list)
 {
 	for (size_t i = 0; i < list->count; i++) {

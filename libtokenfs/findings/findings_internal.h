@@ -56,6 +56,10 @@ int tfs_findings_add_error(tfs_findings *list, const char *code, tfs_severity se
  * non-empty list. TFS_OK or TFS_E_NOMEM. */
 int tfs_findings_set_values(tfs_findings *list, const char *old_value, const char *new_value);
 
+/* Moves every finding of src to the end of dst, leaving src empty.
+ * TFS_E_NOMEM leaves both as they were. */
+int tfs_findings_move(tfs_findings *dst, tfs_findings *src);
+
 void tfs_findings_free(tfs_findings *list);
 
 #endif

@@ -7,12 +7,16 @@
 #include <openssl/crypto.h>
 
 #include "core/error_internal.h"
+#include "crypto/aes_internal.h"
 #include "keys/keys_internal.h"
 #include "tokenfs/names.h"
 
 struct tfs_token_key {
 	uint8_t key[TFS_KEY_LEN];
 	tfs_layout layout;
+	/* Keyed once: re-keying AES for every value was a sixth of a
+	 * decrypting dump. Makes a key usable by one thread at a time. */
+	tfs_aes_ctx *aes;
 };
 
 static const char *role_name(tfs_pin_role role)
@@ -61,6 +65,8 @@ int tfs_token_unlock(tfs_token_key **out, const tfs_token *tok, tfs_pin_role rol
 	if (k == NULL)
 		return tfs_nomem(err);
 	int rc = tfs_pinblob_unwrap(k->key, &k->layout, blob, blob_len, pin, pin_len, err);
+	if (rc == TFS_OK)
+		rc = tfs_aes_ctx_new(&k->aes, k->key, err);
 	if (rc != TFS_OK) {
 		tfs_token_key_free(k);
 		if (rc == TFS_E_WRONG_PIN)
@@ -82,6 +88,7 @@ void tfs_token_key_free(tfs_token_key *key)
 {
 	if (key == NULL)
 		return;
+	tfs_aes_ctx_free(key->aes);
 	OPENSSL_cleanse(key, sizeof(*key));
 	free(key);
 }
@@ -97,7 +104,7 @@ bool tfs_token_key_equal(const tfs_token_key *a, const tfs_token_key *b)
 int tfs_token_key_decrypt(const tfs_token_key *key, uint8_t **out, size_t *out_len,
                           tfs_layout *layout, const uint8_t *ct, size_t ct_len, tfs_error *err)
 {
-	return tfs_value_decrypt(out, out_len, layout, key->key, ct, ct_len, err);
+	return tfs_value_decrypt_ctx(out, out_len, layout, key->aes, ct, ct_len, err);
 }
 
 int tfs_token_key_from_bytes(tfs_token_key **out, const uint8_t key[TFS_KEY_LEN],
@@ -108,5 +115,10 @@ int tfs_token_key_from_bytes(tfs_token_key **out, const uint8_t key[TFS_KEY_LEN]
 		return tfs_nomem(err);
 	memcpy((*out)->key, key, TFS_KEY_LEN);
 	(*out)->layout = layout;
-	return TFS_OK;
+	int rc = tfs_aes_ctx_new(&(*out)->aes, key, err);
+	if (rc != TFS_OK) {
+		tfs_token_key_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }

@@ -30,74 +30,16 @@ int tfs_seal_text(char **out, size_t *out_len, size_t *nfiles, size_t *nobjs, tf
 	int rc = need_key(vt, err);
 	if (rc != TFS_OK)
 		return rc;
-	json_object *root = NULL;
-	if ((rc = tfs_seal_build(&root, nfiles, nobjs, vt, path, false, err)) != TFS_OK)
-		return rc;
-	char *canon = NULL;
-	size_t canon_len = 0;
-	uint8_t salt[TFS_SEAL_SALT_LEN], mac[TFS_SEAL_MAC_LEN];
-	char mac_hex[2 * TFS_SEAL_MAC_LEN + 1];
-	json_object *s = NULL;
-	if (!json_object_object_get_ex(root, "salt", &s) ||
-	    !tfs_seal_unhex_exact(salt, sizeof(salt), json_object_get_string(s),
-	                          (size_t)json_object_get_string_len(s)))
-		rc = tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "internal: manifest without salt");
-	if (rc == TFS_OK)
-		rc = tfs_seal_canonical(&canon, &canon_len, root, err);
-	if (rc == TFS_OK)
-		rc = tfs_seal_mac(mac, vt->key, salt, canon, canon_len, err);
-	free(canon);
-	if (rc == TFS_OK) {
-		tfs_seal_hex(mac_hex, mac, sizeof(mac));
-		json_object *m = json_object_new_string(mac_hex);
-		if (m == NULL || json_object_object_add(root, "mac", m) != 0) {
-			json_object_put(m);
-			rc = tfs_nomem(err);
-		}
-	}
-	size_t len = 0;
-	const char *text = NULL;
-	if (rc == TFS_OK) {
-		text = json_object_to_json_string_length(
-			root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-		if (text == NULL)
-			rc = tfs_nomem(err);
-		else if (len > TFS_SEAL_MAX_SIZE)
-			rc = tfs_error_set(err, TFS_E_LIMIT, TFS_NO_OFFSET,
-			                   "the manifest would be %zu bytes, over the %u-byte cap of a seal",
-			                   len, TFS_SEAL_MAX_SIZE);
-	}
-	/* What is written must verify exactly as a later check will read it. */
-	if (rc == TFS_OK) {
-		tfs_seal_manifest m;
-		tfs_seal_load_status st;
-		tfs_error e;
-		rc = tfs_seal_manifest_load(&m, &st, vt->key, (const uint8_t *)text, len, &e);
-		tfs_seal_manifest_free(&m);
-		if (rc != TFS_OK)
-			*err = e;
-		else if (st != TFS_SEAL_LOADED)
-			rc = tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
-			                   "internal: the new seal does not read back: %s", e.what);
-	}
-	if (rc == TFS_OK && (*out = strndup(text, len)) == NULL)
-		rc = tfs_nomem(err);
-	if (rc == TFS_OK)
-		*out_len = len;
-	json_object_put(root);
-	return rc;
+	return tfs_seal_stream_mem(out, out_len, vt, path, nfiles, nobjs, err);
 }
 
 int tfs_seal_write(tfs_vtoken *vt, const char *path, tfs_error *err)
 {
-	char *text;
-	size_t len, nfiles = 0, nobjs = 0;
-	int rc = tfs_seal_text(&text, &len, &nfiles, &nobjs, vt, path, err);
+	int rc = need_key(vt, err);
 	if (rc != TFS_OK)
 		return rc;
-	rc = tfs_write_file_atomic(path, (const uint8_t *)text, len, 0600, err);
-	free(text);
-	if (rc != TFS_OK)
+	size_t nfiles, nobjs;
+	if ((rc = tfs_seal_stream(vt, path, &nfiles, &nobjs, err)) != TFS_OK)
 		return rc;
 	tfs_location loc = {.path = path, .offset = TFS_NO_OFFSET};
 	if (tfs_findings_addl(vt->findings, "seal.written", TFS_SEV_INFO, &loc,

@@ -152,9 +152,19 @@ void tfs_seal_manifest_free(tfs_seal_manifest *m);
 
 /* ---- manifest.c: building one ---- */
 
-/* The manifest of vt's token as it is now, without its MAC. with_secrets
- * also records key material's stored bytes: only for manifests that stay in
- * memory (diff), never for one that is written. */
+/* Writes the manifest of vt's token as it is now, MAC included, to
+ * seal_path (atomically), as it is made: memory does not grow with the
+ * objects. *nfiles and *nobjs say how many entries it has. */
+int tfs_seal_stream(const tfs_vtoken *vt, const char *seal_path, size_t *nfiles, size_t *nobjs,
+                    tfs_error *err);
+/* The same text, MAC'd and read back, in memory (*out malloc'd): what a
+ * backup puts into its archive. seal_path: where it will live, or NULL. */
+int tfs_seal_stream_mem(char **out, size_t *len, const tfs_vtoken *vt, const char *seal_path,
+                        size_t *nfiles, size_t *nobjs, tfs_error *err);
+/* The manifest of vt's token as it is now, without its MAC, as a json-c
+ * tree (the same encoder, parsed). with_secrets also records key material's
+ * stored bytes: only for manifests that stay in memory (diff), never for one
+ * that is written. */
 int tfs_seal_build(json_object **out, size_t *nfiles, size_t *nobjs, tfs_vtoken *vt,
                    const char *seal_path, bool with_secrets, tfs_error *err);
 /* Reads the records of a manifest this process built (no MAC to check):

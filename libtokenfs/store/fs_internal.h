@@ -65,4 +65,21 @@ tfs_fs *tfs_fs_posix(void);
 
 void tfs_dirents_free(tfs_dirent *ents, size_t count);
 
+/*
+ * tfs_write_file_atomic in steps, for what is written as it is made (a
+ * seal): a temporary file beside path, opened read-write (a writer may read
+ * back what it wrote through fd), then commit (fsync, rename over path,
+ * fsync of the directory) or abort (unlink). Both release a.
+ */
+typedef struct tfs_atomic {
+	int fd;
+	bool replace; /* false only inside tfs_write_file_new: never overwrite */
+	char *path, *tmp, *dir;
+} tfs_atomic;
+
+int tfs_atomic_begin(tfs_atomic *a, const char *path, uint32_t mode, tfs_error *err);
+int tfs_atomic_write(tfs_atomic *a, const uint8_t *data, size_t size, tfs_error *err);
+int tfs_atomic_commit(tfs_atomic *a, tfs_error *err);
+void tfs_atomic_abort(tfs_atomic *a);
+
 #endif

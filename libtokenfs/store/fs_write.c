@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/error_internal.h"
+#include "store/fs_internal.h"
 #include "tokenfs/fs.h"
 
 static int fail_errno(tfs_error *err, const char *path, const char *step)
@@ -60,9 +61,13 @@ static int place(const char *tmp, const char *path, bool replace, tfs_error *err
 	return fail_errno(err, path, "moving into place");
 }
 
-static int write_file(const char *path, const uint8_t *data, size_t size, uint32_t mode,
-                      bool replace, tfs_error *err)
+/* With replace false, commit never touches an existing path (place()) and
+ * begin keeps no owner of an old file, as there is none to keep. */
+static int begin(tfs_atomic *a, const char *path, uint32_t mode, bool replace, tfs_error *err)
 {
+	memset(a, 0, sizeof(*a));
+	a->fd = -1;
+	a->replace = replace;
 	size_t plen = path != NULL ? strlen(path) : 0;
 	if (plen == 0 || path[plen - 1] == '/')
 		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
@@ -81,15 +86,20 @@ static int write_file(const char *path, const uint8_t *data, size_t size, uint32
 		*slash = '\0';
 	/* A dot-name SoftHSM ignores (it is not *.object) while it exists. */
 	const char *base = slash ? strrchr(path, '/') + 1 : path;
-	if (asprintf(&tmp, "%s/.%s.tokenfs-XXXXXX", dir, base) < 0) {
+	if (asprintf(&tmp, "%s/.%s.tokenfs-XXXXXX", dir, base) < 0 || (a->path = strdup(path)) == NULL) {
+		free(tmp);
 		free(dir);
 		return tfs_nomem(err);
 	}
-	int rc = TFS_OK, fd = mkostemp(tmp, O_CLOEXEC), dfd = -1;
+	a->dir = dir;
+	a->tmp = tmp;
+	int rc = TFS_OK, fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		rc = fail_errno(err, path, "creating a temporary file");
-		goto out;
+		tfs_atomic_abort(a);
+		return rc;
 	}
+	a->fd = fd;
 	/* A replaced file keeps its owner: SoftHSM, running as its own user,
 	 * must still read what root rewrote for it. */
 	struct stat old;
@@ -97,27 +107,72 @@ static int write_file(const char *path, const uint8_t *data, size_t size, uint32
 		rc = fail_errno(err, path, "keeping the owner");
 	else if (fchmod(fd, (mode_t)(mode & 07777)) != 0)
 		rc = fail_errno(err, path, "setting the mode");
-	else if (write_all(fd, data, size) != 0)
-		rc = fail_errno(err, path, "writing");
-	else if (fsync(fd) != 0)
-		rc = fail_errno(err, path, "fsync");
+	if (rc != TFS_OK)
+		tfs_atomic_abort(a);
+	return rc;
+}
+
+int tfs_atomic_write(tfs_atomic *a, const uint8_t *data, size_t size, tfs_error *err)
+{
+	if (write_all(a->fd, data, size) != 0)
+		return fail_errno(err, a->path, "writing");
+	return TFS_OK;
+}
+
+void tfs_atomic_abort(tfs_atomic *a)
+{
+	if (a->fd >= 0) {
+		close(a->fd);
+		unlink(a->tmp);
+	}
+	free(a->tmp);
+	free(a->dir);
+	free(a->path);
+	memset(a, 0, sizeof(*a));
+	a->fd = -1;
+}
+
+int tfs_atomic_commit(tfs_atomic *a, tfs_error *err)
+{
+	int rc = TFS_OK, fd = a->fd, dfd = -1;
+	if (fsync(fd) != 0)
+		rc = fail_errno(err, a->path, "fsync");
+	a->fd = -1;
 	if (close(fd) != 0 && rc == TFS_OK)
-		rc = fail_errno(err, path, "closing");
+		rc = fail_errno(err, a->path, "closing");
 	if (rc == TFS_OK)
-		rc = place(tmp, path, replace, err);
+		rc = place(a->tmp, a->path, a->replace, err);
 	if (rc != TFS_OK) {
-		unlink(tmp);
+		unlink(a->tmp);
 		goto out;
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) != 0)
-		rc = fail_errno(err, path, "fsync of the directory");
+		rc = fail_errno(err, a->path, "fsync of the directory");
 	if (dfd >= 0)
 		close(dfd);
 out:
-	free(tmp);
-	free(dir);
+	tfs_atomic_abort(a);
 	return rc;
+}
+
+int tfs_atomic_begin(tfs_atomic *a, const char *path, uint32_t mode, tfs_error *err)
+{
+	return begin(a, path, mode, true, err);
+}
+
+static int write_file(const char *path, const uint8_t *data, size_t size, uint32_t mode,
+                      bool replace, tfs_error *err)
+{
+	tfs_atomic a;
+	int rc = begin(&a, path, mode, replace, err);
+	if (rc != TFS_OK)
+		return rc;
+	if ((rc = tfs_atomic_write(&a, data, size, err)) != TFS_OK) {
+		tfs_atomic_abort(&a);
+		return rc;
+	}
+	return tfs_atomic_commit(&a, err);
 }
 
 int tfs_write_file_atomic(const char *path, const uint8_t *data, size_t size, uint32_t mode,

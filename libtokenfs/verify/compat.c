@@ -5,14 +5,17 @@
  */
 #include "verify/verify_internal.h"
 
-int tfs_check_compat(tfs_vtoken *vt)
+int tfs_check_compat_object(tfs_vtoken *vt, const tfs_vobject *o)
 {
-	bool mechs = false;
-	for (size_t i = 0; i < vt->nobjs && !mechs; i++) {
-		const tfs_object *obj = vt->objs[i].obj;
-		for (size_t k = 0; obj != NULL && k < tfs_object_attr_count(obj); k++)
-			mechs |= tfs_attr_kind(tfs_object_attr(obj, k)) == TFS_KIND_MECHS;
-	}
+	const tfs_object *obj = o->obj;
+	for (size_t k = 0; obj != NULL && !vt->mechs && k < tfs_object_attr_count(obj); k++)
+		vt->mechs |= tfs_attr_kind(tfs_object_attr(obj, k)) == TFS_KIND_MECHS;
+	return TFS_OK;
+}
+
+int tfs_check_compat_end(tfs_vtoken *vt)
+{
+	bool mechs = vt->mechs;
 	bool gcm = vt->summary->values_gcm > 0 ||
 	           (vt->key != NULL && tfs_token_key_layout(vt->key) == TFS_LAYOUT_GCM);
 	/* Without the key nothing tells CBC from GCM values apart. */

@@ -70,15 +70,9 @@ static int check_key(tfs_vtoken *vt, const tfs_vobject *o)
 	return TFS_OK;
 }
 
-int tfs_check_exposure(tfs_vtoken *vt)
+int tfs_check_exposure_object(tfs_vtoken *vt, const tfs_vobject *o)
 {
-	for (size_t i = 0; i < vt->nobjs; i++) {
-		const tfs_vobject *o = &vt->objs[i];
-		if (o->obj == NULL || !is_key(o))
-			continue;
-		int rc = check_key(vt, o);
-		if (rc != TFS_OK)
-			return rc;
-	}
-	return TFS_OK;
+	if (o->obj == NULL || !is_key(o))
+		return TFS_OK;
+	return check_key(vt, o);
 }

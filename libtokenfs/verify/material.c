@@ -122,15 +122,9 @@ static int check_key(tfs_vtoken *vt, const tfs_vobject *o)
 	return TFS_OK;
 }
 
-int tfs_check_material(tfs_vtoken *vt)
+int tfs_check_material_object(tfs_vtoken *vt, const tfs_vobject *o)
 {
-	for (size_t i = 0; i < vt->nobjs; i++) {
-		const tfs_vobject *o = &vt->objs[i];
-		if (o->obj == NULL || tfs_object_attr_count(o->obj) == 0)
-			continue; /* structure reports these */
-		int rc = check_key(vt, o);
-		if (rc != TFS_OK)
-			return rc;
-	}
-	return TFS_OK;
+	if (o->obj == NULL || tfs_object_attr_count(o->obj) == 0)
+		return TFS_OK; /* structure reports these */
+	return check_key(vt, o);
 }

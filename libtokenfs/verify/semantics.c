@@ -27,6 +27,7 @@
 
 void tfs_sem_pub_clear(tfs_sem_pub *k)
 {
+	free(k->params_copy);
 	BN_free(k->n);
 	BN_free(k->e);
 	EC_POINT_free(k->point);
@@ -247,34 +248,55 @@ static int check_object(tfs_sem *s, const tfs_vobject *o, tfs_sem_pub *pub)
 	}
 }
 
-/* An object of a class that pairs by CKA_ID, with a known, non-empty ID. */
-typedef struct id_ref {
-	const uint8_t *id;
-	size_t len;
-	size_t obj;
-} id_ref;
+/* A key or certificate with a known, non-empty CKA_ID: what pairing needs
+ * once the object is gone. Its ID and EC parameters are copies. */
+struct tfs_sem_keep {
+	uint64_t cls, key_type;
+	size_t obj;         /* index in the token: uuid and path for findings */
+	uint64_t id_offset; /* of CKA_ID */
+	uint8_t *id;
+	size_t id_len;
+	tfs_sem_pub pub;
+};
 
-static int id_order(const void *x, const void *y)
+static int keep_order(const void *x, const void *y)
 {
-	const id_ref *a = x, *b = y;
-	if (a->len != b->len)
-		return a->len < b->len ? -1 : 1;
-	int c = memcmp(a->id, b->id, a->len);
+	const tfs_sem_keep *a = x, *b = y;
+	if (a->id_len != b->id_len)
+		return a->id_len < b->id_len ? -1 : 1;
+	int c = memcmp(a->id, b->id, a->id_len);
 	if (c != 0)
 		return c;
 	return a->obj < b->obj ? -1 : a->obj > b->obj;
 }
 
 /* Different key types are different keys even when neither key is known. */
-static int key_cmp(const tfs_vobject *a, const tfs_sem_pub *pa, const tfs_vobject *b,
-                   const tfs_sem_pub *pb, BN_CTX *bn, char *why, size_t size)
+static int key_cmp(const tfs_sem_keep *a, const tfs_sem_keep *b, BN_CTX *bn, char *why,
+                   size_t size)
 {
 	if (a->key_type != UINT64_MAX && b->key_type != UINT64_MAX && a->key_type != b->key_type) {
 		snprintf(why, size, "CKA_KEY_TYPE is %s, the other's %s", key_type_name(a->key_type),
 		         key_type_name(b->key_type));
 		return 0;
 	}
-	return tfs_sem_pub_cmp(pa, pb, bn, why, size);
+	return tfs_sem_pub_cmp(&a->pub, &b->pub, bn, why, size);
+}
+
+static int pair_finding(tfs_sem *s, const tfs_sem_keep *o, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int pair_finding(tfs_sem *s, const tfs_sem_keep *o, const char *code, const char *fmt, ...)
+{
+	const tfs_token *tok = s->vt->tok;
+	tfs_location loc = {.path = tfs_token_object_path(tok, o->obj), .offset = o->id_offset,
+	                    .object = tfs_token_object_uuid(tok, o->obj), .has_attr = true,
+	                    .attr = CKA_ID};
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return tfs_findings_addl(s->vt->findings, code, TFS_SEV_ERROR, &loc, "%s", msg);
 }
 
 /*
@@ -282,16 +304,16 @@ static int key_cmp(const tfs_vobject *a, const tfs_sem_pub *pa, const tfs_vobjec
  * keys) or a certificate (matched with every key). Matching one is enough:
  * a stray object that reuses an ID does not make the pair wrong.
  */
-static int match(tfs_sem *s, const tfs_sem_pub *pubs, const id_ref *g, size_t n, size_t i)
+static int match(tfs_sem *s, const tfs_sem_keep *g, size_t n, size_t i)
 {
-	const tfs_vobject *objs = s->vt->objs, *o = &objs[g[i].obj], *other = NULL;
+	const tfs_sem_keep *o = &g[i], *other = NULL;
 	bool cert = o->cls == CKO_CERTIFICATE, matched = false;
 	char why[160] = "", buf[160];
 	for (size_t j = 0; j < n; j++) {
-		const tfs_vobject *k = &objs[g[j].obj];
+		const tfs_sem_keep *k = &g[j];
 		if (k->cls != CKO_PUBLIC_KEY && !(cert && k->cls == CKO_PRIVATE_KEY))
 			continue;
-		int c = key_cmp(o, &pubs[g[i].obj], k, &pubs[g[j].obj], s->bn, buf, sizeof(buf));
+		int c = key_cmp(o, k, s->bn, buf, sizeof(buf));
 		matched = matched || c == 1;
 		/* Name a public key rather than a private one when both differ. */
 		if (c == 0 && (other == NULL || (other->cls != CKO_PUBLIC_KEY &&
@@ -309,76 +331,133 @@ static int match(tfs_sem *s, const tfs_sem_pub *pubs, const id_ref *g, size_t n,
 	}
 	if (other == NULL)
 		return TFS_OK;
+	const char *other_uuid = tfs_token_object_uuid(s->vt->tok, other->obj);
 	if (cert)
-		return tfs_vfinding(s->vt, "cert.key-mismatch", TFS_SEV_ERROR, o, CKA_ID,
+		return pair_finding(s, o, "cert.key-mismatch",
 		                    "the certificate's key is not the key of %s %s, which has the same "
 		                    "CKA_ID: %s", other->cls == CKO_PUBLIC_KEY ? "public key" : "private key",
-		                    other->uuid, why);
-	return tfs_vfinding(s->vt, "key.pair-mismatch", TFS_SEV_ERROR, o, CKA_ID,
+		                    other_uuid, why);
+	return pair_finding(s, o, "key.pair-mismatch",
 	                    "the private key is not the key of public key %s, which has the same "
-	                    "CKA_ID: %s", other->uuid, why);
+	                    "CKA_ID: %s", other_uuid, why);
 }
 
 /* Groups keys and certificates by CKA_ID (sorted, so large tokens stay
  * linear-logarithmic) and matches within each group. */
-static int check_pairs(tfs_sem *s, const tfs_sem_pub *pubs)
+static int check_pairs(tfs_sem *s)
 {
-	tfs_vtoken *vt = s->vt;
-	id_ref *refs = calloc(vt->nobjs + 1, sizeof(*refs));
-	if (refs == NULL)
-		return TFS_E_NOMEM;
-	size_t n = 0;
-	for (size_t i = 0; i < vt->nobjs; i++) {
-		const tfs_vobject *o = &vt->objs[i];
-		size_t len;
-		if (o->obj == NULL || (o->cls != CKO_PUBLIC_KEY && o->cls != CKO_PRIVATE_KEY &&
-		                       o->cls != CKO_CERTIFICATE))
-			continue;
-		const uint8_t *id = tfs_vobject_bytes(o, CKA_ID, &len);
-		if (id != NULL && len > 0) /* an empty ID pairs with nothing */
-			refs[n++] = (id_ref){.id = id, .len = len, .obj = i};
-	}
-	qsort(refs, n, sizeof(*refs), id_order);
+	tfs_sem_keep *refs = s->keep;
+	size_t n = s->nkeep;
+	if (n > 1)
+		qsort(refs, n, sizeof(*refs), keep_order);
 	int rc = TFS_OK;
 	for (size_t lo = 0, hi; lo < n && rc == TFS_OK; lo = hi) {
-		for (hi = lo + 1; hi < n && refs[hi].len == refs[lo].len &&
-		                  memcmp(refs[hi].id, refs[lo].id, refs[lo].len) == 0;)
+		for (hi = lo + 1; hi < n && refs[hi].id_len == refs[lo].id_len &&
+		                  memcmp(refs[hi].id, refs[lo].id, refs[lo].id_len) == 0;)
 			hi++;
 		for (size_t i = lo; i < hi && rc == TFS_OK; i++) {
-			uint64_t cls = vt->objs[refs[i].obj].cls;
+			uint64_t cls = refs[i].cls;
 			if (cls == CKO_PRIVATE_KEY || cls == CKO_CERTIFICATE)
-				rc = match(s, pubs, refs + lo, hi - lo, i - lo);
+				rc = match(s, refs + lo, hi - lo, i - lo);
 		}
 	}
-	free(refs);
+	return rc;
+}
+
+/* Keeps what pairing needs of o; takes pub over (cleared here). */
+static int keep(tfs_sem *s, const tfs_vobject *o, tfs_sem_pub *pub)
+{
+	size_t len;
+	const uint8_t *id = tfs_vobject_bytes(o, CKA_ID, &len);
+	if (o->cls != CKO_PUBLIC_KEY && o->cls != CKO_PRIVATE_KEY && o->cls != CKO_CERTIFICATE)
+		return TFS_OK;
+	if (id == NULL || len == 0) /* an empty ID pairs with nothing */
+		return TFS_OK;
+	if (s->nkeep == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		tfs_sem_keep *p = realloc(s->keep, cap * sizeof(*p));
+		if (p == NULL)
+			return TFS_E_NOMEM;
+		s->keep = p;
+		s->cap = cap;
+	}
+	tfs_sem_keep *k = &s->keep[s->nkeep];
+	*k = (tfs_sem_keep){.cls = o->cls, .key_type = o->key_type, .obj = o->index,
+	                    .id_len = len};
+	const tfs_attr *a = tfs_vobject_attr(o, CKA_ID);
+	k->id_offset = a != NULL ? tfs_attr_offset(a) : TFS_NO_OFFSET;
+	k->id = malloc(len);
+	uint8_t *params = NULL;
+	if (pub->params != NULL && (params = malloc(pub->params_len)) != NULL)
+		memcpy(params, pub->params, pub->params_len);
+	if (k->id == NULL || (pub->params != NULL && params == NULL)) {
+		free(k->id);
+		free(params);
+		return TFS_E_NOMEM;
+	}
+	memcpy(k->id, id, len);
+	k->pub = *pub;
+	if (params != NULL) {
+		k->pub.params = params;
+		k->pub.params_copy = params;
+	}
+	memset(pub, 0, sizeof(*pub)); /* now owned by k */
+	s->nkeep++;
+	return TFS_OK;
+}
+
+int tfs_sem_begin(tfs_sem *s, tfs_vtoken *vt, tfs_sem_stats *stats)
+{
+	memset(s, 0, sizeof(*s));
+	s->vt = vt;
+	s->stats = stats != NULL ? stats : &s->own_stats;
+	memset(s->stats, 0, sizeof(*s->stats));
+	s->bn = BN_CTX_secure_new();
+	return s->bn != NULL ? TFS_OK : TFS_E_NOMEM;
+}
+
+int tfs_sem_object(tfs_sem *s, const tfs_vobject *o)
+{
+	if (o->obj == NULL)
+		return TFS_OK;
+	tfs_sem_pub pub = {0};
+	int rc = check_object(s, o, &pub);
+	if (rc == TFS_OK)
+		rc = keep(s, o, &pub);
+	tfs_sem_pub_clear(&pub);
+	ERR_clear_error();
+	return rc;
+}
+
+void tfs_sem_free(tfs_sem *s)
+{
+	for (size_t i = 0; i < s->nkeep; i++) {
+		free(s->keep[i].id);
+		tfs_sem_pub_clear(&s->keep[i].pub);
+	}
+	free(s->keep);
+	s->keep = NULL;
+	s->nkeep = s->cap = 0;
+	BN_CTX_free(s->bn); /* wipes its temporaries */
+	s->bn = NULL;
+	ERR_clear_error();
+}
+
+int tfs_sem_end(tfs_sem *s)
+{
+	int rc = check_pairs(s);
+	tfs_sem_free(s);
 	return rc;
 }
 
 int tfs_sem_run(tfs_vtoken *vt, tfs_sem_stats *stats)
 {
-	memset(stats, 0, sizeof(*stats));
-	tfs_sem s = {.vt = vt, .bn = BN_CTX_secure_new(), .stats = stats};
-	tfs_sem_pub *pubs = calloc(vt->nobjs + 1, sizeof(*pubs));
-	int rc = TFS_E_NOMEM;
-	if (s.bn == NULL || pubs == NULL)
-		goto done;
-	rc = TFS_OK;
+	tfs_sem s;
+	int rc = tfs_sem_begin(&s, vt, stats);
 	for (size_t i = 0; i < vt->nobjs && rc == TFS_OK; i++)
-		if (vt->objs[i].obj != NULL)
-			rc = check_object(&s, &vt->objs[i], &pubs[i]);
+		rc = tfs_sem_object(&s, &vt->objs[i]);
 	if (rc == TFS_OK)
-		rc = check_pairs(&s, pubs);
-done:
-	for (size_t i = 0; pubs != NULL && i < vt->nobjs; i++)
-		tfs_sem_pub_clear(&pubs[i]);
-	free(pubs);
-	BN_CTX_free(s.bn); /* wipes its temporaries */
-	ERR_clear_error();
+		return tfs_sem_end(&s);
+	tfs_sem_free(&s);
 	return rc;
-}
-
-int tfs_check_semantics(tfs_vtoken *vt)
-{
-	tfs_sem_stats stats;
-	return tfs_sem_run(vt, &stats);
 }

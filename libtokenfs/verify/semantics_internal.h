@@ -31,8 +31,10 @@ typedef struct tfs_sem_pub {
 	BIGNUM *n, *e;         /* RSA */
 	EC_GROUP *group;       /* EC */
 	EC_POINT *point;
-	const uint8_t *params; /* EC: the object's CKA_EC_PARAMS (borrowed), NULL for SPKIs */
+	const uint8_t *params; /* EC: the object's CKA_EC_PARAMS (borrowed, or
+	                        * params_copy once kept past its object), NULL for SPKIs */
 	size_t params_len;
+	uint8_t *params_copy;  /* owned; freed by tfs_sem_pub_clear */
 	char why[128];         /* TFS_SEM_INVALID: the defect */
 } tfs_sem_pub;
 
@@ -47,15 +49,30 @@ typedef struct tfs_sem_stats {
 	size_t spkis;        /* CKA_PUBLIC_KEY_INFOs compared */
 } tfs_sem_stats;
 
-/* One run over a token. */
+/* What the pairing by CKA_ID needs of a key or certificate, kept after
+ * the object itself is released (semantics.c). */
+typedef struct tfs_sem_keep tfs_sem_keep;
+
+/* One run over a token: tfs_sem_begin, tfs_sem_object per object as it is
+ * loaded, tfs_sem_end (pairs; also frees). */
 typedef struct tfs_sem {
 	tfs_vtoken *vt;
 	BN_CTX *bn; /* secure: it holds temporaries derived from private keys */
 	tfs_sem_stats *stats;
+	tfs_sem_stats own_stats;
+	tfs_sem_keep *keep;
+	size_t nkeep, cap;
 } tfs_sem;
 
-/* tfs_check_semantics, also reporting what it checked. */
+/* tfs_sem_begin .. tfs_sem_end over the objects of a loaded vt (tests),
+ * also reporting what it checked. */
 int tfs_sem_run(tfs_vtoken *vt, tfs_sem_stats *stats);
+/* stats may be NULL. Every function returns TFS_OK or TFS_E_NOMEM. */
+int tfs_sem_begin(tfs_sem *s, tfs_vtoken *vt, tfs_sem_stats *stats);
+int tfs_sem_object(tfs_sem *s, const tfs_vobject *o);
+int tfs_sem_end(tfs_sem *s);
+/* Releases what a run keeps, without the pairing (on an error path). */
+void tfs_sem_free(tfs_sem *s);
 
 void tfs_sem_pub_clear(tfs_sem_pub *k);
 /* Marks k invalid with a reason; returns TFS_OK. */

@@ -266,13 +266,13 @@ static int check_permissions(tfs_vtoken *vt)
 	return rc;
 }
 
-int tfs_check_structure(tfs_vtoken *vt)
+int tfs_check_structure_token(tfs_vtoken *vt)
 {
 	int rc = check_metadata(vt);
-	if (rc == TFS_OK)
-		rc = check_permissions(vt);
-	for (size_t i = 0; rc == TFS_OK && i < vt->nobjs; i++)
-		if (vt->objs[i].obj != NULL)
-			rc = check_object(vt, &vt->objs[i]);
-	return rc;
+	return rc == TFS_OK ? check_permissions(vt) : rc;
+}
+
+int tfs_check_structure_object(tfs_vtoken *vt, const tfs_vobject *o)
+{
+	return o->obj != NULL ? check_object(vt, o) : TFS_OK;
 }

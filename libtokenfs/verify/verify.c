@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error_internal.h"
+#include "verify/semantics_internal.h"
 
 struct tfs_report {
 	tfs_findings findings;
@@ -89,6 +90,81 @@ static int unlock(tfs_report *rep, const tfs_token *tok, const tfs_verify_option
 	return TFS_OK;
 }
 
+/* Where each module's findings go while the objects stream past, so that
+ * the report lists them module by module, as when every module ran over
+ * the whole token in turn. */
+enum { F_LOAD, F_STRUCTURE, F_EXPOSURE, F_CRYPTO, F_SEMANTICS, F_COMPAT, F_MATERIAL, F_LISTS };
+
+/*
+ * Runs every check module over vt's token, one object at a time: each
+ * object is loaded, checked by every module and released before the next,
+ * so at most one object's bytes and plaintext are held at once (at most
+ * TFS_MAX_OBJECT_SIZE, plus what decryption copies); across objects only
+ * the small records of the cross-object checks remain.
+ */
+static int check_objects(tfs_report *rep, tfs_vtoken *vt, tfs_error *err)
+{
+	tfs_findings lists[F_LISTS] = {{0}};
+	tfs_sem sem;
+	int rc = tfs_sem_begin(&sem, vt, NULL);
+	if (rc == TFS_OK) {
+		vt->findings = &lists[F_STRUCTURE];
+		rc = tfs_check_structure_token(vt);
+	}
+	if (rc != TFS_OK)
+		rc = tfs_nomem(err);
+	size_t n = tfs_token_object_count(vt->tok);
+	for (size_t i = 0; i < n && rc == TFS_OK; i++) {
+		tfs_vobject o;
+		vt->findings = &lists[F_LOAD];
+		if ((rc = tfs_vobject_load(&o, vt, i, err)) != TFS_OK)
+			break;
+		vt->findings = &lists[F_STRUCTURE];
+		rc = tfs_check_structure_object(vt, &o);
+		vt->findings = &lists[F_EXPOSURE];
+		if (rc == TFS_OK)
+			rc = tfs_check_exposure_object(vt, &o);
+		vt->findings = &lists[F_CRYPTO];
+		if (rc == TFS_OK)
+			rc = tfs_check_crypto_object(vt, &o);
+		vt->findings = &lists[F_SEMANTICS];
+		if (rc == TFS_OK)
+			rc = tfs_sem_object(&sem, &o);
+		vt->findings = &lists[F_COMPAT];
+		if (rc == TFS_OK)
+			rc = tfs_check_compat_object(vt, &o);
+		vt->findings = &lists[F_MATERIAL];
+		if (rc == TFS_OK)
+			rc = tfs_check_material_object(vt, &o);
+		tfs_vobject_release(&o);
+		if (rc != TFS_OK)
+			rc = tfs_nomem(err);
+	}
+	if (rc == TFS_OK) {
+		vt->findings = &lists[F_CRYPTO];
+		rc = tfs_check_crypto_end(vt);
+		vt->findings = &lists[F_SEMANTICS];
+		if (rc == TFS_OK)
+			rc = tfs_sem_end(&sem);
+		else
+			tfs_sem_free(&sem);
+		vt->findings = &lists[F_COMPAT];
+		if (rc == TFS_OK)
+			rc = tfs_check_compat_end(vt);
+		if (rc != TFS_OK)
+			rc = tfs_nomem(err);
+	} else {
+		tfs_sem_free(&sem);
+	}
+	for (size_t l = 0; l < F_LISTS; l++) {
+		if (rc == TFS_OK && tfs_findings_move(&rep->findings, &lists[l]) != TFS_OK)
+			rc = tfs_nomem(err);
+		tfs_findings_free(&lists[l]);
+	}
+	vt->findings = &rep->findings;
+	return rc;
+}
+
 int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_store *store,
                      const tfs_token *tok, const tfs_verify_options *opts, tfs_error *err)
 {
@@ -129,15 +205,9 @@ int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_sto
 		                 : "decryption, PIN-blob and key-consistency checks of private values "
 		                   "(they need --user-pin or --so-pin)";
 
-	tfs_vtoken vt = {.findings = &rep->findings, .summary = summary};
-	rc = tfs_vtoken_load(&vt, store, tok, key, err);
-	int (*const checks[])(tfs_vtoken *) = {
-		tfs_check_structure, tfs_check_exposure, tfs_check_crypto,
-		tfs_check_semantics, tfs_check_compat, tfs_check_material,
-	};
-	for (size_t i = 0; rc == TFS_OK && i < sizeof(checks) / sizeof(checks[0]); i++)
-		if ((rc = checks[i](&vt)) != TFS_OK)
-			rc = tfs_nomem(err);
+	tfs_vtoken vt = {.store = store, .tok = tok, .key = key, .summary = summary};
+	rc = check_objects(rep, &vt, err);
+	vt.findings = &rep->findings;
 	if (rc == TFS_OK && opts->seal != TFS_SEAL_NONE && key != NULL) {
 		char *path = NULL;
 		const char *seal_path = opts->seal_path;

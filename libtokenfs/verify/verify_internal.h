@@ -1,8 +1,13 @@
 /*
  * The verifier's model of one token, shared by its check modules
- * (structure.c, exposure.c, crypto_checks.c, semantics.c, compat.c, and
- * seal/). verify.c loads every object once, decrypts what the PIN allows,
- * and hands this model to each module in turn; modules only add findings.
+ * (structure.c, exposure.c, crypto_checks.c, semantics.c, compat.c,
+ * material.c, and
+ * seal/). verify.c streams the objects: it loads one, decrypts what the PIN
+ * allows, hands it to each module's per-object check, and releases it before
+ * the next, so memory does not grow with the objects' sizes. What the
+ * cross-object checks need (layouts of odd values, public keys and IDs for
+ * pairing) is kept in small records and checked at the end. Modules only add
+ * findings.
  */
 #ifndef TFS_VERIFY_INTERNAL_H
 #define TFS_VERIFY_INTERNAL_H
@@ -32,20 +37,42 @@ typedef struct tfs_vobject {
 	uint64_t cert_type;  /* CKA_CERTIFICATE_TYPE, or UINT64_MAX */
 } tfs_vobject;
 
+/* A decrypted value whose layout is neither the PIN blob's nor (maybe)
+ * the token's majority, kept for the check at the end (crypto_checks.c). */
+typedef struct tfs_vodd {
+	size_t obj;
+	uint64_t offset, type;
+	tfs_layout layout;
+} tfs_vodd;
+
 typedef struct tfs_vtoken {
 	const tfs_store *store;
 	const tfs_token *tok;
 	const tfs_token_key *key; /* NULL without a PIN */
-	tfs_vobject *objs;
+	tfs_vobject *objs;        /* only after tfs_vtoken_load (tests) */
 	size_t nobjs;
-	tfs_findings *findings;
+	tfs_findings *findings;   /* where findings go; verify.c switches it per module */
 	tfs_verify_summary *summary;
+	/* Kept across objects while streaming. */
+	bool mechs;               /* compat: some object has a mechanism set */
+	tfs_vodd *odd;            /* crypto: values in a layout other than the blob's */
+	size_t nodd, odd_cap;
 } tfs_vtoken;
 
 /*
- * Loads tok into vt: every object parsed (failures become findings), every
- * encrypted value decrypted with key when key is not NULL. vt->findings and
- * vt->summary must be set by the caller. tfs_vtoken_free releases and wipes.
+ * Loads object i of vt's token into *o: parsed (a failure becomes a finding
+ * in vt->findings and o->obj stays NULL), every encrypted value decrypted
+ * with vt->key when set. vt->tok, key, findings and summary must be set.
+ * Returns TFS_OK, or TFS_E_NOMEM with err naming the object's file.
+ * tfs_vobject_release wipes and frees what *o holds.
+ */
+int tfs_vobject_load(tfs_vobject *o, tfs_vtoken *vt, size_t i, tfs_error *err);
+void tfs_vobject_release(tfs_vobject *o);
+
+/*
+ * Loads every object of tok into vt->objs at once (for tests that change
+ * values in place before running a check). tfs_vtoken_free releases and
+ * wipes; it also frees what streaming kept.
  */
 int tfs_vtoken_load(tfs_vtoken *vt, const tfs_store *store, const tfs_token *tok,
                     const tfs_token_key *key, tfs_error *err);
@@ -71,14 +98,20 @@ int tfs_vfinding(tfs_vtoken *vt, const char *code, tfs_severity sev, const tfs_v
 /* "CKA_LABEL", or "0x..." in buf. */
 const char *tfs_vattr_name(uint64_t type, char buf[24]);
 
-/* The check modules, in the order verify.c runs them. Each returns TFS_OK
- * or a fatal error (TFS_E_NOMEM); everything else is a finding. */
-int tfs_check_structure(tfs_vtoken *vt);
-int tfs_check_exposure(tfs_vtoken *vt);
-int tfs_check_crypto(tfs_vtoken *vt);    /* fills values; needs vt->key */
-int tfs_check_semantics(tfs_vtoken *vt); /* pairs keys and certificates */
-int tfs_check_compat(tfs_vtoken *vt);
-int tfs_check_material(tfs_vtoken *vt);  /* empty or undecodable key material */
+/* The check modules, in the order verify.c runs them: a token part, a part
+ * per object (o->obj NULL: it did not parse), and an end part where a check
+ * needs every object. Each returns TFS_OK or a fatal error (TFS_E_NOMEM);
+ * everything else is a finding. The semantic checks (key pairs and
+ * certificates) are in semantics_internal.h. */
+int tfs_check_structure_token(tfs_vtoken *vt);
+int tfs_check_structure_object(tfs_vtoken *vt, const tfs_vobject *o);
+int tfs_check_exposure_object(tfs_vtoken *vt, const tfs_vobject *o);
+int tfs_check_crypto_object(tfs_vtoken *vt, const tfs_vobject *o); /* needs vt->key */
+int tfs_check_crypto_end(tfs_vtoken *vt);
+int tfs_check_compat_object(tfs_vtoken *vt, const tfs_vobject *o);
+int tfs_check_compat_end(tfs_vtoken *vt);
+/* Empty or undecodable key material, creation leftovers: per object only. */
+int tfs_check_material_object(tfs_vtoken *vt, const tfs_vobject *o);
 
 /* Sealed manifests (libtokenfs/seal/). Both need vt->key. */
 int tfs_seal_write(tfs_vtoken *vt, const char *path, tfs_error *err);

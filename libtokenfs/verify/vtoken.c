@@ -1,5 +1,5 @@
 /*
- * The verifier's model of a token: load every object once, decrypt what the
+ * The verifier's model of a token: load each object once, decrypt what the
  * key opens, and give the check modules uniform access to plaintext.
  */
 #include "verify/verify_internal.h"
@@ -93,6 +93,50 @@ static int decrypt_values(tfs_vobject *o, const tfs_token_key *key, tfs_verify_s
 	return TFS_OK;
 }
 
+int tfs_vobject_load(tfs_vobject *o, tfs_vtoken *vt, size_t i, tfs_error *err)
+{
+	memset(o, 0, sizeof(*o));
+	o->index = i;
+	o->uuid = tfs_token_object_uuid(vt->tok, i);
+	o->path = tfs_token_object_path(vt->tok, i);
+	o->cls = o->key_type = o->cert_type = UINT64_MAX;
+	vt->summary->objects++;
+	tfs_error e;
+	int rc = tfs_token_load_object(&o->obj, vt->tok, i, &e);
+	if (rc == TFS_E_NOMEM)
+		goto nomem;
+	if (rc == TFS_E_LOCKED) {
+		/* A writer past --lock-timeout stops the run, as in dump. */
+		*err = e;
+		return rc;
+	}
+	if (rc != TFS_OK)
+		return parse_failure(vt, o, &e) == TFS_OK ? TFS_OK : tfs_nomem(err);
+	o->cls = ulong_or_none(o->obj, CKA_CLASS);
+	o->key_type = ulong_or_none(o->obj, CKA_KEY_TYPE);
+	o->cert_type = ulong_or_none(o->obj, CKA_CERTIFICATE_TYPE);
+	if (decrypt_values(o, vt->key, vt->summary) == TFS_OK)
+		return TFS_OK;
+nomem:
+	/* Objects are held one at a time, so this one alone did not fit:
+	 * say which (a 64 MiB object with large values needs a few times that). */
+	tfs_vobject_release(o);
+	tfs_nomem(err);
+	return tfs_error_where(err, "%s", o->path);
+}
+
+void tfs_vobject_release(tfs_vobject *o)
+{
+	if (o->values != NULL)
+		for (size_t k = 0; k < tfs_object_attr_count(o->obj); k++)
+			if (o->values[k].owned)
+				tfs_secure_free((void *)o->values[k].p, o->values[k].len);
+	free(o->values);
+	o->values = NULL;
+	tfs_object_free(o->obj);
+	o->obj = NULL;
+}
+
 int tfs_vtoken_load(tfs_vtoken *vt, const tfs_store *store, const tfs_token *tok,
                     const tfs_token_key *key, tfs_error *err)
 {
@@ -104,49 +148,23 @@ int tfs_vtoken_load(tfs_vtoken *vt, const tfs_store *store, const tfs_token *tok
 	if (vt->objs == NULL)
 		return tfs_nomem(err);
 	for (size_t i = 0; i < vt->nobjs; i++) {
-		tfs_vobject *o = &vt->objs[i];
-		o->index = i;
-		o->uuid = tfs_token_object_uuid(tok, i);
-		o->path = tfs_token_object_path(tok, i);
-		o->cls = o->key_type = o->cert_type = UINT64_MAX;
-		vt->summary->objects++;
-		tfs_error e;
-		int rc = tfs_token_load_object(&o->obj, tok, i, &e);
-		if (rc == TFS_E_NOMEM)
-			return tfs_nomem(err);
-		if (rc == TFS_E_LOCKED) {
-			/* A writer past --lock-timeout stops the run, as in dump. */
-			*err = e;
+		int rc = tfs_vobject_load(&vt->objs[i], vt, i, err);
+		if (rc != TFS_OK)
 			return rc;
-		}
-		if (rc != TFS_OK) {
-			if (parse_failure(vt, o, &e) != TFS_OK)
-				return tfs_nomem(err);
-			continue;
-		}
-		o->cls = ulong_or_none(o->obj, CKA_CLASS);
-		o->key_type = ulong_or_none(o->obj, CKA_KEY_TYPE);
-		o->cert_type = ulong_or_none(o->obj, CKA_CERTIFICATE_TYPE);
-		if (decrypt_values(o, key, vt->summary) != TFS_OK)
-			return tfs_nomem(err);
 	}
 	return TFS_OK;
 }
 
 void tfs_vtoken_free(tfs_vtoken *vt)
 {
-	for (size_t i = 0; i < vt->nobjs; i++) {
-		tfs_vobject *o = &vt->objs[i];
-		if (o->values != NULL)
-			for (size_t k = 0; k < tfs_object_attr_count(o->obj); k++)
-				if (o->values[k].owned)
-					tfs_secure_free((void *)o->values[k].p, o->values[k].len);
-		free(o->values);
-		tfs_object_free(o->obj);
-	}
+	for (size_t i = 0; i < vt->nobjs; i++)
+		tfs_vobject_release(&vt->objs[i]);
 	free(vt->objs);
 	vt->objs = NULL;
 	vt->nobjs = 0;
+	free(vt->odd);
+	vt->odd = NULL;
+	vt->nodd = vt->odd_cap = 0;
 }
 
 static long last_index(const tfs_vobject *o, uint64_t type)

@@ -47,7 +47,9 @@ bool tfs_token_key_equal(const tfs_token_key *a, const tfs_token_key *b);
 
 /*
  * Decrypts one stored attribute value (tfs_value_decrypt with this key).
- * *out is freed with tfs_secure_free(*out, *out_len).
+ * *out is freed with tfs_secure_free(*out, *out_len). The key keeps AES
+ * contexts keyed once for all its values, so one key must not decrypt in
+ * two threads at once.
  */
 int tfs_token_key_decrypt(const tfs_token_key *key, uint8_t **out, size_t *out_len,
                           tfs_layout *layout, const uint8_t *ct, size_t ct_len,
