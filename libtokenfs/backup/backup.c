@@ -29,6 +29,7 @@ void tfs_backup_result_free(tfs_backup_result *r)
 		free(r->tokens[i].dir);
 		free(r->tokens[i].label);
 		free(r->tokens[i].serial);
+		tfs_backup_damage_free(r->tokens[i].damaged, r->tokens[i].ndamaged);
 	}
 	free(r->tokens);
 	memset(r, 0, sizeof(*r));
@@ -201,6 +202,12 @@ static int one_token(tfs_archive_out *a, tfs_backup_result *res, const tfs_store
 		return rc;
 	bt->reads = s.reads;
 	bt->skipped = s.skipped;
+	/* Damaged files go into the archive as they are; the result names
+	 * them so the caller can warn (and not call the backup healthy). */
+	bt->damaged = s.damaged;
+	bt->ndamaged = s.ndamaged;
+	s.damaged = NULL;
+	s.ndamaged = 0;
 	char *seal = NULL;
 	size_t seal_len = 0;
 	if (o->user_pin != NULL || o->so_pin != NULL) {

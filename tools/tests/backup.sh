@@ -137,4 +137,21 @@ t="$work/t"; rm -rf "$t"; cp -a "$clean" "$t"
 sed -i 's/"label":"demo"/"label":"demO"/' "$t/$demodir/tokenfs.seal"
 check "a changed seal: seal.bad-mac" sh -c "'$TOKENFS' verify-integrity --user-pin env:UPIN --check-seal '$t/$demodir' | grep -q seal.bad-mac"
 
+# A torn object that stays torn is damage, not a write in flux: archived as
+# it is (it is what the store holds), named on stderr and in the JSON, exit 1.
+dam="$work/dam"; cp -a "$store" "$dam"
+victim=$(find "$dam/$demodir" -name '*.object' ! -name token.object -size +1k | sort | head -1)
+truncate -s 500 "$victim"
+vname=$(basename "$victim")
+b --user-pin env:UPIN --token demo --out "$work/dam.tar" "$dam" >"$work/out" 2>"$work/err"; rc=$?
+check "torn object: exit $rc, want 1" [ $rc -eq 1 ]
+check "torn object: still archived, torn bytes and all" sh -c "tar xOf '$work/dam.tar' '$demodir/$vname' | cmp -s - '$victim'"
+check "torn object: a warning names the file ($(cat "$work/err"))" grep -q "warning: backup: $demodir/$vname: offset [0-9]*: " "$work/err"
+check "torn object: the report says damaged" grep -q '1 damaged object files archived as they are' "$work/out"
+b --format json --token demo --out "$work/dam.tgz" "$dam" >"$work/out" 2>/dev/null; rc=$?
+got=$(python3 -c 'import json,sys; d=json.load(sys.stdin); t=d["tokens"][0]; print(d["exit"], [x["file"] for x in t["damaged"]], bool(t["damaged"][0]["defect"]))' <"$work/out")
+check "torn object: JSON damaged list (exit $rc, got $got)" [ $rc -eq 1 ] && [ "$got" = "1 ['$vname'] True" ]
+got=$(b --format json --token demo --out "$work/ok.tar" "$store" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"][0]["damaged"])')
+check "healthy store: empty damaged list (got $got)" [ "$got" = "[]" ]
+
 finish

@@ -59,6 +59,13 @@ typedef struct tfs_backup_options {
 	void *ctx;
 } tfs_backup_options;
 
+/* A file archived as it is although it does not parse (torn or cut short):
+ * it stayed the same over several reads, so it is what the store holds. */
+typedef struct tfs_backup_damage {
+	char *file;          /* its name in the token directory */
+	char *defect;        /* why it does not parse: "offset N: what" */
+} tfs_backup_damage;
+
 /* What one token contributed. Strings are owned by the result. */
 typedef struct tfs_backup_token {
 	char *dir;           /* the token directory's name (its path in the archive) */
@@ -72,6 +79,13 @@ typedef struct tfs_backup_token {
 	uint64_t generation; /* of the `generation` file; has_generation false when absent */
 	bool has_generation;
 	size_t skipped;      /* entries that are not regular files: left out */
+	/* Object files archived although they do not parse; the backup is
+	 * whole (it holds what the store holds) but not a healthy state. */
+	tfs_backup_damage *damaged;
+	size_t ndamaged;
+	/* No PIN, and the token directory held a tokenfs.seal: it is archived
+	 * as it was, not checked against the archived bytes. */
+	bool old_seal_unchecked;
 } tfs_backup_token;
 
 typedef struct tfs_backup_result {
