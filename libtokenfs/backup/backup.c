@@ -54,6 +54,49 @@ static int check_out(const tfs_backup_options *o, tfs_archive_format *f, tfs_err
 	return TFS_OK;
 }
 
+/* Whether the real path dir is root or below it. */
+static bool is_within(const char *dir, const char *root)
+{
+	size_t n = strlen(root);
+	if (strncmp(dir, root, n) != 0)
+		return false;
+	return dir[n] == '\0' || dir[n] == '/' || (n == 1 && root[0] == '/');
+}
+
+/*
+ * Refuse an archive inside the store it is read from: it would archive its
+ * own temporary file, and leave a file SoftHSM does not expect in a token
+ * directory (or the tokendir). Real paths, so a symlink or "../" does not
+ * hide it; a directory that does not resolve fails later, on creation.
+ */
+static int check_out_outside(const tfs_store *store, const char *out, tfs_error *err)
+{
+	const char *slash = strrchr(out, '/');
+	char *dir = slash == NULL ? strdup(".") : slash == out ? strdup("/")
+	                                         : strndup(out, (size_t)(slash - out));
+	if (dir == NULL)
+		return tfs_nomem(err);
+	char *real = realpath(dir, NULL);
+	free(dir);
+	if (real == NULL)
+		return TFS_OK;
+	int rc = TFS_OK;
+	size_t n = tfs_store_token_count(store);
+	for (size_t i = 0; i <= n && rc == TFS_OK; i++) {
+		const char *p = i < n ? tfs_token_path(tfs_store_token(store, i)) : tfs_store_path(store);
+		char *root = p != NULL ? realpath(p, NULL) : NULL;
+		if (root != NULL && is_within(real, root)) {
+			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+			              "is inside the store being backed up (%s); write the archive "
+			              "outside it", root);
+			rc = tfs_error_where(err, "%s", out);
+		}
+		free(root);
+	}
+	free(real);
+	return rc;
+}
+
 /* The token key through either PIN: user first, as verify does. */
 static int unlock(tfs_token_key **key, const tfs_token *tok, const tfs_backup_options *o,
                   tfs_error *err)
@@ -235,6 +278,8 @@ int tfs_backup(tfs_backup_result *res, const tfs_store *store, const tfs_backup_
 	if (tfs_store_kind(store) == TFS_PATH_OBJECT_FILE)
 		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 		                     "a backup is of a tokendir or a token directory, not of one file");
+	if ((rc = check_out_outside(store, o->out, err)) != TFS_OK)
+		return rc;
 	size_t n = tfs_store_token_count(store);
 	res->tokens = calloc(n ? n : 1, sizeof(*res->tokens));
 	if (res->tokens == NULL)

@@ -154,4 +154,23 @@ check "torn object: JSON damaged list (exit $rc, got $got)" [ $rc -eq 1 ] && [ "
 got=$(b --format json --token demo --out "$work/ok.tar" "$store" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"][0]["damaged"])')
 check "healthy store: empty damaged list (got $got)" [ "$got" = "[]" ]
 
+# An archive inside the store being read is refused (it would archive its
+# own temporary file and leave a file in a token directory): exit 2, nothing
+# written; also through a symlink, and into the tokendir itself.
+ins="$work/ins"; cp -a "$store" "$ins"
+snapi() { (cd "$ins" && find . -printf '%p %s\n' | sort); }
+snapi >"$work/i1"
+ln -s "$ins/$demodir" "$work/tokdir-link"
+for o in "$ins/$demodir/in.tar" "$ins/in.tar" "$work/tokdir-link/in.tar" "$ins/$demodir/../$demodir/in.zip"; do
+  err=$(b --out "$o" "$ins" 2>&1 >/dev/null); rc=$?
+  check "--out $o inside the store: exit $rc, want 2" [ $rc -eq 2 ]
+  case "$err" in *"inside the store being backed up"*) pass ;; *) fail "inside message: $err" ;; esac
+done
+err=$(b --out "$ins/$demodir/in.tar" "$ins/$demodir" 2>&1 >/dev/null); rc=$?
+check "--out inside the token directory given as PATH: exit $rc, want 2" [ $rc -eq 2 ]
+snapi >"$work/i2"
+check "nothing written inside the store" cmp -s "$work/i1" "$work/i2"
+b --out "$work/outside.tar" "$ins/$demodir" >/dev/null 2>&1; rc=$?
+check "--out beside the store: exit $rc, want 0" [ $rc -eq 0 ]
+
 finish
