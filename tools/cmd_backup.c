@@ -33,7 +33,10 @@ static void usage(FILE *out)
 	        "restores them (stop SoftHSM first). The archive is written to a temporary\n"
 	        "file (0600) beside FILE, fsync'd and renamed into place. With a PIN, each\n"
 	        "token's seal of the archived bytes goes in as <token dir>/tokenfs.seal, so\n"
-	        "'verify-integrity --check-seal' proves every byte of it later.\n"
+	        "'verify-integrity --check-seal' proves every byte of it later. Without a\n"
+	        "PIN a tokenfs.seal already in the token directory is archived as it is\n"
+	        "(it is part of the store), with a note that nothing checked it against the\n"
+	        "archived bytes.\n"
 	        "\n"
 	        "Options:\n"
 	        "  -o, --out FILE        the archive; its name says the format: .tar,\n"
@@ -168,6 +171,9 @@ static void render_text(const backup_opts *o, const tfs_backup_result *r)
 		printf("\n");
 		if (t->skipped > 0)
 			printf("  %zu entries that are not regular files were left out\n", t->skipped);
+		if (t->old_seal_unchecked)
+			printf("  note: the token's existing tokenfs.seal is archived as it was, not "
+			       "checked against the archived bytes (a PIN makes a new one)\n");
 		if (t->ndamaged > 0)
 			printf("  %zu damaged object files archived as they are (see the warnings)\n",
 			       t->ndamaged);
@@ -201,6 +207,8 @@ static void render_json(const backup_opts *o, const tfs_backup_result *r, int st
 		json_object_object_add(j, "generation",
 		                       t->has_generation ? json_object_new_uint64(t->generation) : NULL);
 		json_object_object_add(j, "skipped", json_object_new_uint64(t->skipped));
+		json_object_object_add(j, "old_seal_unchecked",
+		                       json_object_new_boolean(t->old_seal_unchecked));
 		json_object *dam = json_object_new_array();
 		for (size_t k = 0; k < t->ndamaged; k++) {
 			json_object *d = json_object_new_object();

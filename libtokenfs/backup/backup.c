@@ -256,6 +256,13 @@ static int one_token(tfs_archive_out *a, tfs_backup_result *res, const tfs_store
 	if (o->user_pin != NULL || o->so_pin != NULL) {
 		rc = seal_snapshot(&seal, &seal_len, bt->dir, &s, o, err);
 		bt->sealed = rc == TFS_OK;
+	} else {
+		/* A seal already in the store is part of it and goes along, but
+		 * without a PIN nothing checked it against these bytes: say so,
+		 * lest it pass for this backup's seal. */
+		for (size_t i = 0; i < s.count; i++)
+			if (strcmp(s.files[i].name, SEAL_NAME) == 0)
+				bt->old_seal_unchecked = true;
 	}
 	if (rc == TFS_OK)
 		rc = archive_token(a, bt, &s, seal, seal_len, err);

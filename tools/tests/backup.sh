@@ -173,4 +173,19 @@ check "nothing written inside the store" cmp -s "$work/i1" "$work/i2"
 b --out "$work/outside.tar" "$ins/$demodir" >/dev/null 2>&1; rc=$?
 check "--out beside the store: exit $rc, want 0" [ $rc -eq 0 ]
 
+# Without a PIN, a seal already in the store goes along as it is, with a
+# note (text and JSON) that it was not checked against the archived bytes;
+# a sealed backup replaces it and says nothing of the kind.
+os="$work/oldseal"; cp -a "$clean" "$os"
+b --token demo --out "$work/os.tar" "$os" >"$work/out" 2>&1; rc=$?
+check "old seal, no PIN: exit $rc, want 0" [ $rc -eq 0 ]
+check "old seal, no PIN: archived as it was" sh -c "tar xOf '$work/os.tar' '$demodir/tokenfs.seal' | cmp -s - '$os/$demodir/tokenfs.seal'"
+check "old seal, no PIN: a note says unchecked ($(cat "$work/out"))" grep -q "note: the token's existing tokenfs.seal is archived as it was, not checked" "$work/out"
+got=$(b --format json --token demo --out "$work/os2.tar" "$os" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"][0]["old_seal_unchecked"])')
+check "old seal, no PIN: JSON old_seal_unchecked (got $got)" [ "$got" = True ]
+b --user-pin env:UPIN --token demo --out "$work/os3.tar" "$os" >"$work/out" 2>&1
+check "old seal, PIN: no note" sh -c "! grep -q 'not checked' '$work/out'"
+got=$(b --format json --token demo --out "$work/os4.tar" "$store" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"][0]["old_seal_unchecked"])')
+check "no seal in the store: old_seal_unchecked false (got $got)" [ "$got" = False ]
+
 finish
