@@ -4,7 +4,8 @@
  * whatever the umask), which is fsync'd and renamed into place only when
  * whole, so a crash or a full disk never leaves a half archive under the
  * backup's name. Without force the rename refuses to replace a file
- * (RENAME_NOREPLACE), so even a file that appeared meanwhile is kept.
+ * (tfs_rename_noreplace: RENAME_NOREPLACE, or link() where the file system
+ * lacks it), so even a file that appeared meanwhile is kept.
  */
 #include "backup/backup_internal.h"
 
@@ -183,7 +184,7 @@ int tfs_archive_out_commit(tfs_archive_out *o, bool force, uint64_t *size, tfs_e
 	if (rc == TFS_OK) {
 		*size = (uint64_t)st.st_size;
 		int r = force ? rename(o->tmp, o->path)
-		              : renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->path, RENAME_NOREPLACE);
+		              : tfs_rename_noreplace(o->tmp, o->path);
 		if (r != 0 && errno == EEXIST) {
 			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 			              "exists (created while the backup ran); --force replaces it");

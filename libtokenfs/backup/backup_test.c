@@ -12,8 +12,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "backup/backup_internal.h"
 #include "core/cursor.h"
@@ -184,6 +190,59 @@ static void stable_damage_is_kept(void **state)
 	tfs_fs_free(inner);
 }
 
+/* A file system without RENAME_NOREPLACE (some network and FUSE file
+ * systems): renameat2 with that flag fails with EINVAL. This definition
+ * stands in for libc's in this test program. */
+static bool no_noreplace;
+
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+              unsigned int flags)
+{
+	if (no_noreplace && (flags & RENAME_NOREPLACE)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+static int archive_one(const char *path, const char *body, tfs_error *err)
+{
+	tfs_archive_out *a = NULL;
+	tfs_stat st = {.type = TFS_ENT_FILE, .mode = 0600, .size = strlen(body)};
+	int rc = tfs_archive_out_open(&a, path, TFS_ARCHIVE_TAR, err);
+	if (rc == TFS_OK)
+		rc = tfs_archive_out_file(a, "t/f", &st, (const uint8_t *)body, strlen(body), err);
+	uint64_t size = 0;
+	if (rc == TFS_OK)
+		return tfs_archive_out_commit(a, false, &size, err);
+	tfs_archive_out_abort(a);
+	return rc;
+}
+
+/* Without RENAME_NOREPLACE the archive still lands (through link()), and
+ * a file that exists is still never replaced. */
+static void archive_without_noreplace(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/tfs-backup-test-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[64];
+	snprintf(path, sizeof(path), "%s/a.tar", dir);
+	tfs_error err;
+	no_noreplace = true;
+	assert_int_equal(archive_one(path, "first", &err), TFS_OK);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	off_t first = st.st_size;
+	assert_int_equal(archive_one(path, "second, longer than the first", &err), TFS_E_INVALID);
+	assert_non_null(strstr(err.what, "exists"));
+	no_noreplace = false;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, first);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0); /* no temporary file left beside it */
+}
+
 static void formats_by_name(void **state)
 {
 	(void)state;
@@ -208,6 +267,7 @@ int main(void)
 		cmocka_unit_test(never_still_is_refused),
 		cmocka_unit_test(stable_damage_is_kept),
 		cmocka_unit_test(formats_by_name),
+		cmocka_unit_test(archive_without_noreplace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,4 +65,12 @@ tfs_fs *tfs_fs_posix(void);
 
 void tfs_dirents_free(tfs_dirent *ents, size_t count);
 
+/*
+ * Renames tmp to path only when path does not exist: renameat2's
+ * RENAME_NOREPLACE, or link() and unlink(tmp) where the file system has no
+ * such rename (EINVAL, ENOSYS). 0, or -1 with errno (EEXIST: path exists;
+ * it is never touched). fs_write.c; the backup's archive uses it too.
+ */
+int tfs_rename_noreplace(const char *tmp, const char *path);
+
 #endif
