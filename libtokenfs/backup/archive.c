@@ -70,10 +70,18 @@ static int io_err(tfs_error *err, const char *path, const char *step)
 	return tfs_error_where(err, "%s", path);
 }
 
+/* libarchive's text ("Write error") with the system's reason (a full disk,
+ * a quota, an I/O error) when it kept one. */
 static int lib_err(tfs_archive_out *o, const char *step, tfs_error *err)
 {
 	const char *msg = archive_error_string(o->a);
-	tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s: %s", step, msg ? msg : "libarchive failed");
+	int e = archive_errno(o->a);
+	if (msg == NULL)
+		msg = "libarchive failed";
+	if (e > 0 && strstr(msg, strerror(e)) == NULL)
+		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s: %s: %s", step, msg, strerror(e));
+	else
+		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s: %s", step, msg);
 	return tfs_error_where(err, "%s", o->path);
 }
 
@@ -211,8 +219,13 @@ void tfs_archive_out_abort(tfs_archive_out *o)
 {
 	if (o == NULL)
 		return;
-	if (o->a != NULL)
-		archive_write_free(o->a); /* closes what is still open */
+	if (o->a != NULL) {
+		/* After a failed write libarchive's free skips the close, and so
+		 * its output buffer: close first (it may fail again; the file is
+		 * removed anyway). */
+		archive_write_close(o->a);
+		archive_write_free(o->a);
+	}
 	if (o->fd >= 0)
 		close(o->fd);
 	if (o->tmp != NULL)

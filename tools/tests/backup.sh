@@ -189,4 +189,11 @@ check "old seal, PIN: no note" sh -c "! grep -q 'not checked' '$work/out'"
 got=$(b --format json --token demo --out "$work/os4.tar" "$store" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"][0]["old_seal_unchecked"])')
 check "no seal in the store: old_seal_unchecked false (got $got)" [ "$got" = False ]
 
+# A write that fails (here a file size limit, as a full disk would) names
+# the system's reason, not only libarchive's "Write error"; no file is left.
+err=$( (trap '' XFSZ; ulimit -f 8; "$TOKENFS" backup --out "$work/big.tar" "$store") 2>&1 >/dev/null); rc=$?
+check "write error: exit $rc, want 2" [ $rc -eq 2 ]
+case "$err" in *"File too large"*) pass ;; *) fail "write error without its reason: $err" ;; esac
+check "write error: no archive, no temporary file" [ ! -e "$work/big.tar" ] && [ -z "$(ls -A "$work" | grep tokenfs-)" ]
+
 finish
