@@ -4,7 +4,8 @@
  * generation) on some reads, as SoftHSM does between our reads. A snapshot
  * must be a state that held over two consecutive whole reads, never one of
  * the torn ones; a token that never holds still is refused, bounded; a
- * damaged file that stays damaged is accepted as it is (damage, not flux).
+ * damaged file that stays damaged is accepted as it is (damage, not flux)
+ * and listed as damaged; the quiet and retried cases list nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,6 +123,7 @@ static void quiet_token_two_reads(void **state)
 	assert_int_equal(tfs_snap_take(&s, &f.base, "tok", 0, 0, NULL, NULL, &err), TFS_OK);
 	assert_int_equal(s.reads, 2);
 	assert_int_equal(s.count, 3);
+	assert_int_equal(s.ndamaged, 0);
 	const tfs_snap_file *o = file_of(&s, "0b7ac9e4-1c2d-3e4f-5a6b-7c8d9e0f1a2b.object");
 	assert_non_null(o);
 	assert_int_equal(o->size, len);
@@ -185,6 +187,10 @@ static void stable_damage_is_kept(void **state)
 	assert_int_equal(tfs_snap_take(&s, dam, "tok", 0, 0, NULL, NULL, &err), TFS_OK);
 	assert_int_equal(s.reads, 3);
 	assert_int_equal(s.files[0].size, len - 2);
+	/* Kept, but named with its defect: the caller must not call it whole. */
+	assert_int_equal(s.ndamaged, 1);
+	assert_string_equal(s.damaged[0].file, OBJ + 4);
+	assert_non_null(strstr(s.damaged[0].defect, "offset "));
 	tfs_snap_free(&s);
 	tfs_fs_free(dam);
 	tfs_fs_free(inner);
