@@ -100,11 +100,13 @@ typedef struct tfs_backup_result {
 /*
  * Backs up the tokens of store (opened on the real file system) into
  * opts->out. Fills *result (free with tfs_backup_result_free, also after an
- * error). Errors: TFS_E_INVALID for an unknown extension or an existing
- * file without force (checked before anything is read), TFS_E_WRONG_PIN,
+ * error). Errors: TFS_E_INVALID for an unknown extension, an existing
+ * file without force, or an archive whose directory is (below) the store's
+ * path or a token directory (checked before anything is read), TFS_E_WRONG_PIN,
  * TFS_E_LOCKED when a token changed on every read (the message names it and
  * the number of reads), TFS_E_IO when the archive cannot be written (no
- * file is left behind), TFS_E_LOCKED from a stuck SoftHSM writer.
+ * file is left behind), TFS_E_LOCKED from a stuck SoftHSM writer. TFS_OK
+ * with tokens[i].ndamaged > 0: archived, but those files do not parse.
  */
 int tfs_backup(tfs_backup_result *result, const tfs_store *store, const tfs_backup_options *opts,
                tfs_error *err);
