@@ -33,7 +33,10 @@ static void usage(FILE *out)
 	        "restores them (stop SoftHSM first). The archive is written to a temporary\n"
 	        "file (0600) beside FILE, fsync'd and renamed into place. With a PIN, each\n"
 	        "token's seal of the archived bytes goes in as <token dir>/tokenfs.seal, so\n"
-	        "'verify-integrity --check-seal' proves every byte of it later.\n"
+	        "'verify-integrity --check-seal' proves every byte of it later. Without a\n"
+	        "PIN a tokenfs.seal already in the token directory is archived as it is\n"
+	        "(it is part of the store), with a note that nothing checked it against the\n"
+	        "archived bytes.\n"
 	        "\n"
 	        "Options:\n"
 	        "  -o, --out FILE        the archive; its name says the format: .tar,\n"
@@ -51,8 +54,13 @@ static void usage(FILE *out)
 	        "      --lock-timeout MS how long to wait for a SoftHSM writer (default 5000)\n"
 	        "  -h, --help            this text\n"
 	        "\n"
-	        "Exit codes: 0 archived (or, with --dry-run, would be); 2 usage or I/O\n"
-	        "error, a wrong PIN, FILE exists, or a token that never held still.\n");
+	        "An object file that stays torn or unparsable over several reads is damage,\n"
+	        "not a write in flux: it is archived as it is, named in a warning, and the\n"
+	        "exit is 1.\n"
+	        "\n"
+	        "Exit codes: 0 archived (or, with --dry-run, would be); 1 archived, but with\n"
+	        "damaged object files (warned about); 2 usage or I/O error, a wrong PIN, FILE\n"
+	        "exists, or a token that never held still.\n");
 }
 
 enum { OPT_MAX_READS = 300 };
@@ -129,6 +137,26 @@ static void on_progress(void *ctx, const char *label, size_t done, size_t total)
 	writer_progress("backup", label, "reading", done, total);
 }
 
+/* A damaged file is archived (it is what the store holds), but the backup
+ * is not a healthy state: each one is named on stderr and the exit is 1. */
+static bool warn_damage(const tfs_backup_result *r)
+{
+	char db[1200], fb[1200], wb[1200];
+	bool any = false;
+	for (size_t i = 0; i < r->ntokens; i++) {
+		const tfs_backup_token *t = &r->tokens[i];
+		for (size_t k = 0; k < t->ndamaged; k++) {
+			cli_warning("backup: %s/%s: %s; archived as it is (the store holds it so; "
+			            "'tokenfs verify-integrity' tells more)",
+			            cli_safe(t->dir, db, sizeof(db)),
+			            cli_safe(t->damaged[k].file, fb, sizeof(fb)),
+			            cli_safe(t->damaged[k].defect, wb, sizeof(wb)));
+			any = true;
+		}
+	}
+	return any;
+}
+
 static void render_text(const backup_opts *o, const tfs_backup_result *r)
 {
 	char lb[200], db[1200];
@@ -143,6 +171,12 @@ static void render_text(const backup_opts *o, const tfs_backup_result *r)
 		printf("\n");
 		if (t->skipped > 0)
 			printf("  %zu entries that are not regular files were left out\n", t->skipped);
+		if (t->old_seal_unchecked)
+			printf("  note: the token's existing tokenfs.seal is archived as it was, not "
+			       "checked against the archived bytes (a PIN makes a new one)\n");
+		if (t->ndamaged > 0)
+			printf("  %zu damaged object files archived as they are (see the warnings)\n",
+			       t->ndamaged);
 	}
 	char ob[1200];
 	if (o->co.dry_run)
@@ -173,6 +207,16 @@ static void render_json(const backup_opts *o, const tfs_backup_result *r, int st
 		json_object_object_add(j, "generation",
 		                       t->has_generation ? json_object_new_uint64(t->generation) : NULL);
 		json_object_object_add(j, "skipped", json_object_new_uint64(t->skipped));
+		json_object_object_add(j, "old_seal_unchecked",
+		                       json_object_new_boolean(t->old_seal_unchecked));
+		json_object *dam = json_object_new_array();
+		for (size_t k = 0; k < t->ndamaged; k++) {
+			json_object *d = json_object_new_object();
+			json_object_object_add(d, "file", cli_json_string(t->damaged[k].file));
+			json_object_object_add(d, "defect", cli_json_string(t->damaged[k].defect));
+			json_object_array_add(dam, d);
+		}
+		json_object_object_add(j, "damaged", dam);
 		json_object_array_add(tokens, j);
 	}
 	json_object_object_add(extra, "archive", cli_json_string(o->out));
@@ -213,9 +257,11 @@ int cmd_backup(int argc, char **argv)
 		cli_report(&err);
 	else
 		status = cli_check_selection(&o.co);
+	if (rc == TFS_OK && warn_damage(&r) && status == TFS_EXIT_OK)
+		status = TFS_EXIT_PROBLEM;
 	if (o.json)
 		render_json(&o, &r, status);
-	else if (rc == TFS_OK && status == TFS_EXIT_OK)
+	else if (rc == TFS_OK && status != TFS_EXIT_USAGE)
 		render_text(&o, &r);
 	tfs_backup_result_free(&r);
 	tfs_store_free(store);

@@ -4,7 +4,8 @@
  * whatever the umask), which is fsync'd and renamed into place only when
  * whole, so a crash or a full disk never leaves a half archive under the
  * backup's name. Without force the rename refuses to replace a file
- * (RENAME_NOREPLACE), so even a file that appeared meanwhile is kept.
+ * (tfs_rename_noreplace: RENAME_NOREPLACE, or link() where the file system
+ * lacks it), so even a file that appeared meanwhile is kept.
  */
 #include "backup/backup_internal.h"
 
@@ -69,10 +70,18 @@ static int io_err(tfs_error *err, const char *path, const char *step)
 	return tfs_error_where(err, "%s", path);
 }
 
+/* libarchive's text ("Write error") with the system's reason (a full disk,
+ * a quota, an I/O error) when it kept one. */
 static int lib_err(tfs_archive_out *o, const char *step, tfs_error *err)
 {
 	const char *msg = archive_error_string(o->a);
-	tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s: %s", step, msg ? msg : "libarchive failed");
+	int e = archive_errno(o->a);
+	if (msg == NULL)
+		msg = "libarchive failed";
+	if (e > 0 && strstr(msg, strerror(e)) == NULL)
+		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s: %s: %s", step, msg, strerror(e));
+	else
+		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s: %s", step, msg);
 	return tfs_error_where(err, "%s", o->path);
 }
 
@@ -183,7 +192,7 @@ int tfs_archive_out_commit(tfs_archive_out *o, bool force, uint64_t *size, tfs_e
 	if (rc == TFS_OK) {
 		*size = (uint64_t)st.st_size;
 		int r = force ? rename(o->tmp, o->path)
-		              : renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->path, RENAME_NOREPLACE);
+		              : tfs_rename_noreplace(o->tmp, o->path);
 		if (r != 0 && errno == EEXIST) {
 			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 			              "exists (created while the backup ran); --force replaces it");
@@ -210,8 +219,13 @@ void tfs_archive_out_abort(tfs_archive_out *o)
 {
 	if (o == NULL)
 		return;
-	if (o->a != NULL)
-		archive_write_free(o->a); /* closes what is still open */
+	if (o->a != NULL) {
+		/* After a failed write libarchive's free skips the close, and so
+		 * its output buffer: close first (it may fail again; the file is
+		 * removed anyway). */
+		archive_write_close(o->a);
+		archive_write_free(o->a);
+	}
 	if (o->fd >= 0)
 		close(o->fd);
 	if (o->tmp != NULL)

@@ -29,6 +29,7 @@ void tfs_backup_result_free(tfs_backup_result *r)
 		free(r->tokens[i].dir);
 		free(r->tokens[i].label);
 		free(r->tokens[i].serial);
+		tfs_backup_damage_free(r->tokens[i].damaged, r->tokens[i].ndamaged);
 	}
 	free(r->tokens);
 	memset(r, 0, sizeof(*r));
@@ -51,6 +52,49 @@ static int check_out(const tfs_backup_options *o, tfs_archive_format *f, tfs_err
 		return tfs_error_where(err, "%s", o->out);
 	}
 	return TFS_OK;
+}
+
+/* Whether the real path dir is root or below it. */
+static bool is_within(const char *dir, const char *root)
+{
+	size_t n = strlen(root);
+	if (strncmp(dir, root, n) != 0)
+		return false;
+	return dir[n] == '\0' || dir[n] == '/' || (n == 1 && root[0] == '/');
+}
+
+/*
+ * Refuse an archive inside the store it is read from: it would archive its
+ * own temporary file, and leave a file SoftHSM does not expect in a token
+ * directory (or the tokendir). Real paths, so a symlink or "../" does not
+ * hide it; a directory that does not resolve fails later, on creation.
+ */
+static int check_out_outside(const tfs_store *store, const char *out, tfs_error *err)
+{
+	const char *slash = strrchr(out, '/');
+	char *dir = slash == NULL ? strdup(".") : slash == out ? strdup("/")
+	                                         : strndup(out, (size_t)(slash - out));
+	if (dir == NULL)
+		return tfs_nomem(err);
+	char *real = realpath(dir, NULL);
+	free(dir);
+	if (real == NULL)
+		return TFS_OK;
+	int rc = TFS_OK;
+	size_t n = tfs_store_token_count(store);
+	for (size_t i = 0; i <= n && rc == TFS_OK; i++) {
+		const char *p = i < n ? tfs_token_path(tfs_store_token(store, i)) : tfs_store_path(store);
+		char *root = p != NULL ? realpath(p, NULL) : NULL;
+		if (root != NULL && is_within(real, root)) {
+			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+			              "is inside the store being backed up (%s); write the archive "
+			              "outside it", root);
+			rc = tfs_error_where(err, "%s", out);
+		}
+		free(root);
+	}
+	free(real);
+	return rc;
 }
 
 /* The token key through either PIN: user first, as verify does. */
@@ -202,11 +246,24 @@ static int one_token(tfs_archive_out *a, tfs_backup_result *res, const tfs_store
 		return rc;
 	bt->reads = s.reads;
 	bt->skipped = s.skipped;
+	/* Damaged files go into the archive as they are; the result names
+	 * them so the caller can warn (and not call the backup healthy). */
+	bt->damaged = s.damaged;
+	bt->ndamaged = s.ndamaged;
+	s.damaged = NULL;
+	s.ndamaged = 0;
 	char *seal = NULL;
 	size_t seal_len = 0;
 	if (o->user_pin != NULL || o->so_pin != NULL) {
 		rc = seal_snapshot(&seal, &seal_len, bt->dir, &s, o, err);
 		bt->sealed = rc == TFS_OK;
+	} else {
+		/* A seal already in the store is part of it and goes along, but
+		 * without a PIN nothing checked it against these bytes: say so,
+		 * lest it pass for this backup's seal. */
+		for (size_t i = 0; i < s.count; i++)
+			if (strcmp(s.files[i].name, SEAL_NAME) == 0)
+				bt->old_seal_unchecked = true;
 	}
 	if (rc == TFS_OK)
 		rc = archive_token(a, bt, &s, seal, seal_len, err);
@@ -229,6 +286,8 @@ int tfs_backup(tfs_backup_result *res, const tfs_store *store, const tfs_backup_
 	if (tfs_store_kind(store) == TFS_PATH_OBJECT_FILE)
 		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 		                     "a backup is of a tokendir or a token directory, not of one file");
+	if ((rc = check_out_outside(store, o->out, err)) != TFS_OK)
+		return rc;
 	size_t n = tfs_store_token_count(store);
 	res->tokens = calloc(n ? n : 1, sizeof(*res->tokens));
 	if (res->tokens == NULL)

@@ -27,6 +27,10 @@ typedef struct tfs_snap {
 	size_t count;
 	size_t skipped;   /* entries that are not regular files */
 	unsigned reads;   /* whole reads it took */
+	/* Object files that do not parse, accepted as they are because they
+	 * stayed the same over STABLE_DAMAGE_READS reads. */
+	tfs_backup_damage *damaged;
+	size_t ndamaged;
 } tfs_snap;
 
 typedef void (*tfs_snap_progress)(void *ctx, size_t done, size_t total);
@@ -36,7 +40,8 @@ typedef void (*tfs_snap_progress)(void *ctx, size_t done, size_t total);
  * locks) until two consecutive whole reads hold the same files with the same
  * bytes, the `generation` file did not move during either, and every object
  * file parses; a state that does not parse is accepted only once it stayed
- * the same over three reads (damage, not a write in flux). At most
+ * the same over three reads (damage, not a write in flux), and then each
+ * such file is listed in out->damaged. At most
  * max_reads reads, then TFS_E_LOCKED naming the token and what kept
  * changing. lock_ms is the run's wait budget for SoftHSM's locks, spent
  * as reads wait (tfs_fs read).
@@ -44,6 +49,7 @@ typedef void (*tfs_snap_progress)(void *ctx, size_t done, size_t total);
 int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned *lock_ms,
                   unsigned max_reads, tfs_snap_progress progress, void *ctx, tfs_error *err);
 void tfs_snap_free(tfs_snap *s);
+void tfs_backup_damage_free(tfs_backup_damage *d, size_t n);
 
 /* ---- archive.c ---- */
 

@@ -4,7 +4,8 @@
  * generation) on some reads, as SoftHSM does between our reads. A snapshot
  * must be a state that held over two consecutive whole reads, never one of
  * the torn ones; a token that never holds still is refused, bounded; a
- * damaged file that stays damaged is accepted as it is (damage, not flux).
+ * damaged file that stays damaged is accepted as it is (damage, not flux)
+ * and listed as damaged; the quiet and retried cases list nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +13,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "backup/backup_internal.h"
 #include "core/cursor.h"
@@ -116,6 +123,7 @@ static void quiet_token_two_reads(void **state)
 	assert_int_equal(tfs_snap_take(&s, &f.base, "tok", 0, 0, NULL, NULL, &err), TFS_OK);
 	assert_int_equal(s.reads, 2);
 	assert_int_equal(s.count, 3);
+	assert_int_equal(s.ndamaged, 0);
 	const tfs_snap_file *o = file_of(&s, "0b7ac9e4-1c2d-3e4f-5a6b-7c8d9e0f1a2b.object");
 	assert_non_null(o);
 	assert_int_equal(o->size, len);
@@ -179,9 +187,66 @@ static void stable_damage_is_kept(void **state)
 	assert_int_equal(tfs_snap_take(&s, dam, "tok", 0, 0, NULL, NULL, &err), TFS_OK);
 	assert_int_equal(s.reads, 3);
 	assert_int_equal(s.files[0].size, len - 2);
+	/* Kept, but named with its defect: the caller must not call it whole. */
+	assert_int_equal(s.ndamaged, 1);
+	assert_string_equal(s.damaged[0].file, OBJ + 4);
+	assert_non_null(strstr(s.damaged[0].defect, "offset "));
 	tfs_snap_free(&s);
 	tfs_fs_free(dam);
 	tfs_fs_free(inner);
+}
+
+/* A file system without RENAME_NOREPLACE (some network and FUSE file
+ * systems): renameat2 with that flag fails with EINVAL. This definition
+ * stands in for libc's in this test program. */
+static bool no_noreplace;
+
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+              unsigned int flags)
+{
+	if (no_noreplace && (flags & RENAME_NOREPLACE)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+static int archive_one(const char *path, const char *body, tfs_error *err)
+{
+	tfs_archive_out *a = NULL;
+	tfs_stat st = {.type = TFS_ENT_FILE, .mode = 0600, .size = strlen(body)};
+	int rc = tfs_archive_out_open(&a, path, TFS_ARCHIVE_TAR, err);
+	if (rc == TFS_OK)
+		rc = tfs_archive_out_file(a, "t/f", &st, (const uint8_t *)body, strlen(body), err);
+	uint64_t size = 0;
+	if (rc == TFS_OK)
+		return tfs_archive_out_commit(a, false, &size, err);
+	tfs_archive_out_abort(a);
+	return rc;
+}
+
+/* Without RENAME_NOREPLACE the archive still lands (through link()), and
+ * a file that exists is still never replaced. */
+static void archive_without_noreplace(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/tfs-backup-test-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[64];
+	snprintf(path, sizeof(path), "%s/a.tar", dir);
+	tfs_error err;
+	no_noreplace = true;
+	assert_int_equal(archive_one(path, "first", &err), TFS_OK);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	off_t first = st.st_size;
+	assert_int_equal(archive_one(path, "second, longer than the first", &err), TFS_E_INVALID);
+	assert_non_null(strstr(err.what, "exists"));
+	no_noreplace = false;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, first);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0); /* no temporary file left beside it */
 }
 
 static void formats_by_name(void **state)
@@ -208,6 +273,7 @@ int main(void)
 		cmocka_unit_test(never_still_is_refused),
 		cmocka_unit_test(stable_damage_is_kept),
 		cmocka_unit_test(formats_by_name),
+		cmocka_unit_test(archive_without_noreplace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

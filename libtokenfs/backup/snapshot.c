@@ -36,6 +36,7 @@ void tfs_snap_free(tfs_snap *s)
 		free(s->files[i].data);
 	}
 	free(s->files);
+	tfs_backup_damage_free(s->damaged, s->ndamaged);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -159,6 +160,15 @@ static bool same_state(const tfs_snap *a, const tfs_snap *b)
 	return true;
 }
 
+void tfs_backup_damage_free(tfs_backup_damage *d, size_t n)
+{
+	for (size_t i = 0; d != NULL && i < n; i++) {
+		free(d[i].file);
+		free(d[i].defect);
+	}
+	free(d);
+}
+
 /* The first object file that does not parse completely, or NULL. */
 static const char *unparsed(const tfs_snap *s, tfs_error *why)
 {
@@ -173,6 +183,37 @@ static const char *unparsed(const tfs_snap *s, tfs_error *why)
 			return f->name;
 	}
 	return NULL;
+}
+
+/* Lists every object file of s that does not parse in s->damaged: the
+ * backup keeps them (they are what the store holds) but must say so. */
+static int list_damage(tfs_snap *s, tfs_error *err)
+{
+	for (size_t i = 0; i < s->count; i++) {
+		const tfs_snap_file *f = &s->files[i];
+		if (!is_object_file(f->name))
+			continue;
+		tfs_object *obj = NULL;
+		tfs_error why;
+		tfs_error_clear(&why);
+		int rc = tfs_object_parse(&obj, f->data, f->size, &why);
+		tfs_object_free(obj);
+		if (rc == TFS_OK)
+			continue;
+		why.where[0] = '\0'; /* the file is named apart */
+		char buf[1100];
+		tfs_backup_damage *d = realloc(s->damaged, (s->ndamaged + 1) * sizeof(*d));
+		if (d == NULL)
+			return tfs_nomem(err);
+		s->damaged = d;
+		d = &s->damaged[s->ndamaged];
+		d->file = strdup(f->name);
+		d->defect = strdup(tfs_error_format(&why, buf, sizeof(buf)));
+		s->ndamaged++;
+		if (d->file == NULL || d->defect == NULL)
+			return tfs_nomem(err);
+	}
+	return TFS_OK;
 }
 
 int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned *lock_ms,
@@ -213,6 +254,11 @@ int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned *lock_ms
 			const char *bad = unparsed(&cur, &pe);
 			if (bad == NULL || same_run + 1 >= STABLE_DAMAGE_READS) {
 				tfs_snap_free(&prev);
+				int r = bad != NULL ? list_damage(&cur, err) : TFS_OK;
+				if (r != TFS_OK) {
+					tfs_snap_free(&cur);
+					return r;
+				}
 				*out = cur;
 				out->reads = reads;
 				return TFS_OK;

@@ -82,4 +82,12 @@ int tfs_atomic_write(tfs_atomic *a, const uint8_t *data, size_t size, tfs_error 
 int tfs_atomic_commit(tfs_atomic *a, tfs_error *err);
 void tfs_atomic_abort(tfs_atomic *a);
 
+/*
+ * Renames tmp to path only when path does not exist: renameat2's
+ * RENAME_NOREPLACE, or link() and unlink(tmp) where the file system has no
+ * such rename (EINVAL, ENOSYS). 0, or -1 with errno (EEXIST: path exists;
+ * it is never touched). fs_write.c; the backup's archive uses it too.
+ */
+int tfs_rename_noreplace(const char *tmp, const char *path);
+
 #endif

@@ -39,21 +39,28 @@ static int write_all(int fd, const uint8_t *data, size_t size)
 	return 0;
 }
 
+int tfs_rename_noreplace(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EINVAL || errno == ENOSYS) {
+		/* link() fails with EEXIST just as the rename would. */
+		if (link(tmp, path) != 0)
+			return -1;
+		unlink(tmp);
+		return 0;
+	}
+	return -1;
+}
+
 /* Moves the finished temporary file to path. Without replace, an existing
- * path is never touched: renameat2's RENAME_NOREPLACE, or link() where the
- * file system has no such rename; both fail with EEXIST. */
+ * path is never touched (tfs_rename_noreplace). */
 static int place(const char *tmp, const char *path, bool replace, tfs_error *err)
 {
 	if (replace)
 		return rename(tmp, path) == 0 ? TFS_OK : fail_errno(err, path, "renaming into place");
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+	if (tfs_rename_noreplace(tmp, path) == 0)
 		return TFS_OK;
-	if (errno == EINVAL || errno == ENOSYS) {
-		if (link(tmp, path) == 0) {
-			unlink(tmp);
-			return TFS_OK;
-		}
-	}
 	if (errno == EEXIST) {
 		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "exists; refusing to overwrite it");
 		return tfs_error_where(err, "%s", path);

@@ -137,4 +137,63 @@ t="$work/t"; rm -rf "$t"; cp -a "$clean" "$t"
 sed -i 's/"label":"demo"/"label":"demO"/' "$t/$demodir/tokenfs.seal"
 check "a changed seal: seal.bad-mac" sh -c "'$TOKENFS' verify-integrity --user-pin env:UPIN --check-seal '$t/$demodir' | grep -q seal.bad-mac"
 
+# A torn object that stays torn is damage, not a write in flux: archived as
+# it is (it is what the store holds), named on stderr and in the JSON, exit 1.
+dam="$work/dam"; cp -a "$store" "$dam"
+victim=$(find "$dam/$demodir" -name '*.object' ! -name token.object -size +1k | sort | head -1)
+truncate -s 500 "$victim"
+vname=$(basename "$victim")
+b --user-pin env:UPIN --token demo --out "$work/dam.tar" "$dam" >"$work/out" 2>"$work/err"; rc=$?
+check "torn object: exit $rc, want 1" [ $rc -eq 1 ]
+check "torn object: still archived, torn bytes and all" sh -c "tar xOf '$work/dam.tar' '$demodir/$vname' | cmp -s - '$victim'"
+check "torn object: a warning names the file ($(cat "$work/err"))" grep -q "warning: backup: $demodir/$vname: offset [0-9]*: " "$work/err"
+check "torn object: the report says damaged" grep -q '1 damaged object files archived as they are' "$work/out"
+b --format json --token demo --out "$work/dam.tgz" "$dam" >"$work/out" 2>/dev/null; rc=$?
+got=$(python3 -c 'import json,sys; d=json.load(sys.stdin); t=d["tokens"][0]; print(d["exit"], [x["file"] for x in t["damaged"]], bool(t["damaged"][0]["defect"]))' <"$work/out")
+check "torn object: JSON damaged list (exit $rc, got $got)" [ $rc -eq 1 ] && [ "$got" = "1 ['$vname'] True" ]
+got=$(b --format json --token demo --out "$work/ok.tar" "$store" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"][0]["damaged"])')
+check "healthy store: empty damaged list (got $got)" [ "$got" = "[]" ]
+
+# An archive inside the store being read is refused (it would archive its
+# own temporary file and leave a file in a token directory): exit 2, nothing
+# written; also through a symlink, and into the tokendir itself.
+ins="$work/ins"; cp -a "$store" "$ins"
+snapi() { (cd "$ins" && find . -printf '%p %s\n' | sort); }
+snapi >"$work/i1"
+ln -s "$ins/$demodir" "$work/tokdir-link"
+for o in "$ins/$demodir/in.tar" "$ins/in.tar" "$work/tokdir-link/in.tar" "$ins/$demodir/../$demodir/in.zip"; do
+  err=$(b --out "$o" "$ins" 2>&1 >/dev/null); rc=$?
+  check "--out $o inside the store: exit $rc, want 2" [ $rc -eq 2 ]
+  case "$err" in *"inside the store being backed up"*) pass ;; *) fail "inside message: $err" ;; esac
+done
+err=$(b --out "$ins/$demodir/in2.tar" "$ins/$demodir" 2>&1 >/dev/null); rc=$?
+check "--out inside the token directory given as PATH: exit $rc, want 2" [ $rc -eq 2 ]
+case "$err" in *"inside the store being backed up"*) pass ;; *) fail "inside message: $err" ;; esac
+snapi >"$work/i2"
+check "nothing written inside the store" cmp -s "$work/i1" "$work/i2"
+b --out "$work/outside.tar" "$ins/$demodir" >/dev/null 2>&1; rc=$?
+check "--out beside the store: exit $rc, want 0" [ $rc -eq 0 ]
+
+# Without a PIN, a seal already in the store goes along as it is, with a
+# note (text and JSON) that it was not checked against the archived bytes;
+# a sealed backup replaces it and says nothing of the kind.
+os="$work/oldseal"; cp -a "$clean" "$os"
+b --token demo --out "$work/os.tar" "$os" >"$work/out" 2>&1; rc=$?
+check "old seal, no PIN: exit $rc, want 0" [ $rc -eq 0 ]
+check "old seal, no PIN: archived as it was" sh -c "tar xOf '$work/os.tar' '$demodir/tokenfs.seal' | cmp -s - '$os/$demodir/tokenfs.seal'"
+check "old seal, no PIN: a note says unchecked ($(cat "$work/out"))" grep -q "note: the token's existing tokenfs.seal is archived as it was, not checked" "$work/out"
+got=$(b --format json --token demo --out "$work/os2.tar" "$os" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"][0]["old_seal_unchecked"])')
+check "old seal, no PIN: JSON old_seal_unchecked (got $got)" [ "$got" = True ]
+b --user-pin env:UPIN --token demo --out "$work/os3.tar" "$os" >"$work/out" 2>&1
+check "old seal, PIN: no note" sh -c "! grep -q 'not checked' '$work/out'"
+got=$(b --format json --token demo --out "$work/os4.tar" "$store" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"][0]["old_seal_unchecked"])')
+check "no seal in the store: old_seal_unchecked false (got $got)" [ "$got" = False ]
+
+# A write that fails (here a file size limit, as a full disk would) names
+# the system's reason, not only libarchive's "Write error"; no file is left.
+err=$( (trap '' XFSZ; ulimit -f 8; "$TOKENFS" backup --out "$work/big.tar" "$store") 2>&1 >/dev/null); rc=$?
+check "write error: exit $rc, want 2" [ $rc -eq 2 ]
+case "$err" in *"File too large"*) pass ;; *) fail "write error without its reason: $err" ;; esac
+check "write error: no archive, no temporary file" [ ! -e "$work/big.tar" ] && [ -z "$(ls -A "$work" | grep tokenfs-)" ]
+
 finish

@@ -59,6 +59,13 @@ typedef struct tfs_backup_options {
 	void *ctx;
 } tfs_backup_options;
 
+/* A file archived as it is although it does not parse (torn or cut short):
+ * it stayed the same over several reads, so it is what the store holds. */
+typedef struct tfs_backup_damage {
+	char *file;          /* its name in the token directory */
+	char *defect;        /* why it does not parse: "offset N: what" */
+} tfs_backup_damage;
+
 /* What one token contributed. Strings are owned by the result. */
 typedef struct tfs_backup_token {
 	char *dir;           /* the token directory's name (its path in the archive) */
@@ -72,6 +79,13 @@ typedef struct tfs_backup_token {
 	uint64_t generation; /* of the `generation` file; has_generation false when absent */
 	bool has_generation;
 	size_t skipped;      /* entries that are not regular files: left out */
+	/* Object files archived although they do not parse; the backup is
+	 * whole (it holds what the store holds) but not a healthy state. */
+	tfs_backup_damage *damaged;
+	size_t ndamaged;
+	/* No PIN, and the token directory held a tokenfs.seal: it is archived
+	 * as it was, not checked against the archived bytes. */
+	bool old_seal_unchecked;
 } tfs_backup_token;
 
 typedef struct tfs_backup_result {
@@ -86,11 +100,13 @@ typedef struct tfs_backup_result {
 /*
  * Backs up the tokens of store (opened on the real file system) into
  * opts->out. Fills *result (free with tfs_backup_result_free, also after an
- * error). Errors: TFS_E_INVALID for an unknown extension or an existing
- * file without force (checked before anything is read), TFS_E_WRONG_PIN,
+ * error). Errors: TFS_E_INVALID for an unknown extension, an existing
+ * file without force, or an archive whose directory is (below) the store's
+ * path or a token directory (checked before anything is read), TFS_E_WRONG_PIN,
  * TFS_E_LOCKED when a token changed on every read (the message names it and
  * the number of reads), TFS_E_IO when the archive cannot be written (no
- * file is left behind), TFS_E_LOCKED from a stuck SoftHSM writer.
+ * file is left behind), TFS_E_LOCKED from a stuck SoftHSM writer. TFS_OK
+ * with tokens[i].ndamaged > 0: archived, but those files do not parse.
  */
 int tfs_backup(tfs_backup_result *result, const tfs_store *store, const tfs_backup_options *opts,
                tfs_error *err);
