@@ -301,6 +301,7 @@ static int object_entry(sink *s, const tfs_vtoken *vt, const char *name, const u
 		LIT(s, "null");
 		member(s, "error", false);
 		cstr(s, msg);
+		rc = TFS_OK; /* an object that does not parse is sealed as it is, with why */
 	} else {
 		LIT(s, "[");
 		size_t n = tfs_object_attr_count(obj);
