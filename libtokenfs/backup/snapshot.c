@@ -16,6 +16,7 @@
 
 #include "core/cursor.h"
 #include "core/error_internal.h"
+#include "store/store_internal.h"
 #include "tokenfs/object.h"
 
 #define DEFAULT_MAX_READS 100
@@ -26,6 +27,9 @@
  * under this; a state that stayed the same over the pause is not a moment
  * inside such a burst. */
 #define SETTLE_MS 25
+/* How long a state with a half-written file must hold still to be taken as
+ * what the store holds: the settling reader's rule (store/settle.c). */
+#define UNFINISHED_STAYS_MS 250
 
 void tfs_snap_free(tfs_snap *s)
 {
@@ -170,6 +174,27 @@ void tfs_backup_damage_free(tfs_backup_damage *d, size_t n)
 }
 
 /* The first object file that does not parse completely, or NULL. */
+/* The first file that looks caught mid-write (store/settle.c's rule: an
+ * object SoftHSM is still building parses, but lacks what it writes last),
+ * or NULL. */
+static const char *unfinished(const tfs_snap *s)
+{
+	for (size_t i = 0; i < s->count; i++) {
+		const tfs_snap_file *f = &s->files[i];
+		tfs_file_role role = tfs_store_file_role(f->name);
+		if (role != TFS_FILE_PLAIN && tfs_store_file_unfinished(role, f->data, f->size))
+			return f->name;
+	}
+	return NULL;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static const char *unparsed(const tfs_snap *s, tfs_error *why)
 {
 	for (size_t i = 0; i < s->count; i++) {
@@ -227,6 +252,7 @@ int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned *lock_ms
 	tfs_snap prev = {0};
 	bool have_prev = false;
 	unsigned same_run = 0; /* consecutive reads equal to prev */
+	uint64_t since = 0;    /* when prev's state was first read */
 	const char *why = "files changed between reads";
 	char whybuf[700];
 	for (unsigned reads = 1; reads <= max_reads; reads++) {
@@ -252,7 +278,13 @@ int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned *lock_ms
 			tfs_error pe;
 			tfs_error_clear(&pe);
 			const char *bad = unparsed(&cur, &pe);
-			if (bad == NULL || same_run + 1 >= STABLE_DAMAGE_READS) {
+			/* A state with a file caught mid-write is taken only once it
+			 * stayed UNFINISHED_STAYS_MS: two equal reads 25 ms apart can
+			 * both fall inside one of SoftHSM's pauses on a busy machine. */
+			const char *half = bad == NULL ? unfinished(&cur) : NULL;
+			bool held = now_ms() - since >= UNFINISHED_STAYS_MS;
+			if ((bad == NULL && half == NULL) ||
+			    (bad != NULL && same_run + 1 >= STABLE_DAMAGE_READS) || (half != NULL && held)) {
 				tfs_snap_free(&prev);
 				int r = bad != NULL ? list_damage(&cur, err) : TFS_OK;
 				if (r != TFS_OK) {
@@ -264,7 +296,10 @@ int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned *lock_ms
 				return TFS_OK;
 			}
 			/* Maybe SoftHSM's write after its unlock: look again later. */
-			snprintf(whybuf, sizeof(whybuf), "%s did not parse (%s)", bad, pe.what);
+			if (bad != NULL)
+				snprintf(whybuf, sizeof(whybuf), "%s did not parse (%s)", bad, pe.what);
+			else
+				snprintf(whybuf, sizeof(whybuf), "%s looked half-written", half);
 			why = whybuf;
 			tfs_snap_free(&cur);
 			pause_ms(50);
@@ -275,6 +310,7 @@ int tfs_snap_take(tfs_snap *out, tfs_fs *fs, const char *path, unsigned *lock_ms
 		tfs_snap_free(&prev);
 		prev = cur;
 		have_prev = true;
+		since = now_ms();
 		/* No growing back-off: a longer pause only gives a busy writer
 		 * more time to change something before the confirming read. */
 		pause_ms(SETTLE_MS);

@@ -154,6 +154,14 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+bool tfs_store_file_unfinished(tfs_file_role role, const uint8_t *data, size_t size)
+{
+	tfs_object *obj = NULL;
+	bool u = unfinished(role, data, size, &obj);
+	tfs_object_free(obj);
+	return u;
+}
+
 int tfs_store_read_settled(const tfs_store *s, const char *path, tfs_file_role role,
                            uint8_t **data, size_t *size, tfs_object **parsed, tfs_error *err)
 {

@@ -98,6 +98,11 @@ bool tfs_store_file_exists(const tfs_store *s, const char *path);
 /* The role of a file of a token directory, by its name. */
 tfs_file_role tfs_store_file_role(const char *name);
 
+/* Whether these bytes look like a file of this role caught mid-write (empty,
+ * torn, or a SoftHSM object still being built): the rule the settling reader
+ * above and backup's snapshot share. */
+bool tfs_store_file_unfinished(tfs_file_role role, const uint8_t *data, size_t size);
+
 /* Reads token metadata (label, serial) out of a parsed token.object. */
 void tfs_token_take_metadata(tfs_token *tok, tfs_object *meta);
 
