@@ -134,7 +134,8 @@ static int archive_cap(cli_common *co, int c)
 int cli_open_store(cli_common *co, const char *path, tfs_store **out)
 {
 	tfs_open_options oo = {.lock_timeout_ms = co->lock_ms,
-	                       .archive_limits = co->limits_set ? &co->limits : NULL};
+	                       .archive_limits = co->limits_set ? &co->limits : NULL,
+	                       .strict_io = co->writes};
 	tfs_error err;
 	/* An archive is unpacked in memory before anything is shown: at a
 	 * terminal, say so while it takes. */
@@ -344,6 +345,7 @@ int cli_each_token(cli_common *co, const char *path, bool archives_ok, cli_token
                    void *ctx)
 {
 	tfs_store *store;
+	co->writes = !archives_ok; /* a writer reads strictly: see cli.h */
 	if (cli_open_store(co, path, &store) != TFS_EXIT_OK)
 		return TFS_EXIT_USAGE;
 	if (!archives_ok && tfs_store_is_archive(store)) {

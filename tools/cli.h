@@ -40,6 +40,9 @@ typedef struct cli_common {
 	bool force, dry_run;     /* write commands: --force, --dry-run */
 	tfs_archive_limits limits; /* --max-unpacked, --max-members, --max-member-size */
 	bool limits_set;
+	/* A command that changes the store: it opens stores strictly (an I/O
+	 * error is a refusal, not a finding) and refuses archives. */
+	bool writes;
 } cli_common;
 
 /* getopt_long entries for the common options (option letters t, L, U, S). */
@@ -90,8 +93,9 @@ enum { CLI_OPT_FORCE = 256, CLI_OPT_MAX_UNPACKED, CLI_OPT_MAX_MEMBERS, CLI_OPT_M
 /* Opens PATH (a directory, a .object file or an archive: tfs_store_open_path)
  * with the common options. Reports a failure; returns an exit status. */
 /* Opens PATH and calls fn for each token --token selects; the largest exit
- * status wins. A single .object file is refused, and so is an archive unless
- * archives_ok (commands that change a store work only in place). */
+ * status wins. A single .object file is refused; unless archives_ok (a
+ * command that changes the store in place) an archive is refused too and
+ * the store is opened strictly (co->writes). */
 typedef int (*cli_token_fn)(void *ctx, const tfs_token *tok);
 int cli_each_token(cli_common *co, const char *path, bool archives_ok, cli_token_fn fn,
                    void *ctx);

@@ -436,7 +436,7 @@ static bool pending(const tfs_store *store)
 static int open_token(tfs_store **store, const tfs_token **tok, const char *dir,
                       unsigned lock_ms, tfs_error *err)
 {
-	tfs_open_options oo = {.lock_timeout_ms = lock_ms};
+	tfs_open_options oo = {.lock_timeout_ms = lock_ms, .strict_io = true};
 	int rc = tfs_store_open(store, dir, &oo, err);
 	if (rc != TFS_OK)
 		return rc;
@@ -474,21 +474,6 @@ static int open_token(tfs_store **store, const tfs_token **tok, const char *dir,
 		return rc;
 	}
 	*tok = tfs_store_token(*store, 0);
-	/* A file that could not be read (a failing disk, a permission) is no
-	 * state to write over: refuse, naming it, rather than rely on reading
-	 * it again under the locks. */
-	for (size_t i = 0; i < tfs_token_finding_count(*tok); i++) {
-		const tfs_finding *f = tfs_token_finding(*tok, i);
-		if (strcmp(tfs_finding_code(f), "token.generation-unreadable") != 0)
-			continue;
-		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s; nothing was written",
-		              tfs_finding_message(f));
-		tfs_error_where(err, "%s", tfs_finding_path(f));
-		tfs_store_free(*store);
-		*store = NULL;
-		*tok = NULL;
-		return TFS_E_IO;
-	}
 	return TFS_OK;
 }
 

@@ -94,8 +94,10 @@ static int read_token_object(tfs_store *store, tfs_token *tok, const char *path,
 		    "token.object disappeared while the store was read: the token was deleted");
 		return TFS_OK;
 	}
-	if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED) {
+	if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED || (store->strict_io && rc == TFS_E_IO)) {
 		*err = e; /* not a property of the store: the open fails */
+		if (err->where[0] == '\0')
+			tfs_error_where(err, "%s", path);
 		return rc;
 	}
 	if (rc != TFS_OK) {
@@ -116,8 +118,10 @@ static int read_generation(tfs_store *store, tfs_token *tok, const char *path, t
 	size_t size;
 	tfs_error e;
 	int rc = tfs_store_read_settled(store, path, TFS_FILE_GENERATION, &data, &size, NULL, &e);
-	if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED) {
+	if (rc == TFS_E_NOMEM || rc == TFS_E_LOCKED || (store->strict_io && rc == TFS_E_IO)) {
 		*err = e;
+		if (err->where[0] == '\0')
+			tfs_error_where(err, "%s", path);
 		return rc;
 	}
 	if (rc == TFS_E_NOTFOUND)
@@ -635,6 +639,7 @@ static int open_common(tfs_store **out, tfs_fs *fs, const char *path, bool tree,
 		return tfs_nomem(err);
 	store->fs = fs;
 	store->tree = tree;
+	store->strict_io = opts != NULL && opts->strict_io;
 	store->lock_ms = (opts != NULL && opts->lock_timeout_ms > 0) ? opts->lock_timeout_ms
 	                                                             : DEFAULT_LOCK_MS;
 	store->wait = calloc(1, sizeof(*store->wait));

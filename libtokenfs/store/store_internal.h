@@ -39,6 +39,7 @@ struct tfs_store {
 	tfs_fs *fs;
 	tfs_fs *owned_fs; /* freed with the store (an archive image), or NULL */
 	bool tree;        /* opened with tfs_store_open_tree */
+	bool strict_io;   /* tfs_open_options.strict_io */
 	tfs_path_kind kind;
 	char *path;
 	unsigned lock_ms;

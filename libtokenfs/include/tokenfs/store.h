@@ -47,6 +47,10 @@ typedef struct tfs_open_options {
 	/* Caps for a store read from an archive (tokenfs/archive.h); NULL: the
 	 * defaults. */
 	const struct tfs_archive_limits *archive_limits;
+	/* For a writer: an I/O error reading a token's token.object or
+	 * generation fails the open (TFS_E_IO, naming the file) instead of
+	 * becoming a finding, so that nothing is written over a failing disk. */
+	bool strict_io;
 } tfs_open_options;
 
 /*
