@@ -151,15 +151,7 @@ static int arc_read(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t **d
 	                : e->st.type != TFS_ENT_FILE ? "not a regular file" : NULL;
 	if (why != NULL)
 		return not_found(err, path, why);
-	size_t n = (size_t)e->st.size;
-	uint8_t *buf = malloc(n ? n : 1);
-	if (buf == NULL)
-		return tfs_nomem(err);
-	if (n)
-		memcpy(buf, e->data, n);
-	*data = buf;
-	*size = n;
-	return TFS_OK;
+	return tfs_fs_copy_out(data, size, e->data, (size_t)e->st.size, err);
 }
 
 void tfs_arc_image_free(tfs_arc_image *a)

@@ -65,6 +65,10 @@ tfs_fs *tfs_fs_posix(void);
 
 void tfs_dirents_free(tfs_dirent *ents, size_t count);
 
+/* A read of an in-memory file (fs_mem, archive images): a new buffer with a
+ * copy of the n bytes at src (at least 1 byte allocated). */
+int tfs_fs_copy_out(uint8_t **data, size_t *size, const uint8_t *src, size_t n, tfs_error *err);
+
 /*
  * tfs_write_file_atomic in steps, for what is written as it is made (a
  * seal): a temporary file beside path, opened read-write (a writer may read

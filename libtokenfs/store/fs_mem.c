@@ -104,15 +104,7 @@ static int mem_read(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t **d
 		tfs_error_set(err, e == NULL ? TFS_E_NOTFOUND : TFS_E_IO, TFS_NO_OFFSET, "%s", why);
 		return tfs_error_where(err, "%s", path);
 	}
-	size_t n = (size_t)e->st.size;
-	uint8_t *buf = malloc(n ? n : 1);
-	if (buf == NULL)
-		return tfs_nomem(err);
-	if (n)
-		memcpy(buf, e->data, n);
-	*data = buf;
-	*size = n;
-	return TFS_OK;
+	return tfs_fs_copy_out(data, size, e->data, (size_t)e->st.size, err);
 }
 
 static void mem_destroy(tfs_fs *fs)
@@ -228,4 +220,16 @@ int tfs_memfs_add_file(tfs_fs *fs, const char *path, const uint8_t *data, size_t
 int tfs_memfs_add_symlink(tfs_fs *fs, const char *path, tfs_error *err)
 {
 	return add_checked(fs, path, TFS_ENT_SYMLINK, 0777, NULL, 0, err);
+}
+
+int tfs_fs_copy_out(uint8_t **data, size_t *size, const uint8_t *src, size_t n, tfs_error *err)
+{
+	uint8_t *buf = malloc(n ? n : 1);
+	if (buf == NULL)
+		return tfs_nomem(err);
+	if (n)
+		memcpy(buf, src, n);
+	*data = buf;
+	*size = n;
+	return TFS_OK;
 }
