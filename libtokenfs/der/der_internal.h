@@ -121,6 +121,9 @@ void tfs_der_free(asn1_node *node);
  * element, ASN1_MEM_ALLOC_ERROR.
  */
 int tfs_der_read(asn1_node node, const char *name, uint8_t **buf, size_t *len);
+/* Frees a tfs_der_read buffer of len bytes, wiped first: the values decoded
+ * may come from decrypted attributes. NULL is fine. */
+void tfs_der_buf_free(void *buf, size_t len);
 /* The same for a BIT STRING: *len in bytes, *unused the unused bits. */
 int tfs_der_read_bits(asn1_node node, const char *name, uint8_t **buf, size_t *len,
                       unsigned *unused);

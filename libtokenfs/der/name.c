@@ -198,7 +198,7 @@ static int put_value(tfs_strbuf *sb, bool known, const uint8_t *v, size_t n, uin
 {
 	asn1_node node = NULL;
 	uint8_t *alt = NULL, *s = NULL;
-	size_t alt_len, s_len;
+	size_t alt_len = 0, s_len = 0;
 	chars c = {0};
 	tfs_error scratch;
 	bool text = false;
@@ -222,8 +222,8 @@ static int put_value(tfs_strbuf *sb, bool known, const uint8_t *v, size_t n, uin
 		tfs_sb_hex(sb, v, n, true, NULL);
 	}
 	free(c.v);
-	free(s);
-	free(alt);
+	tfs_der_buf_free(s, s_len);
+	tfs_der_buf_free(alt, alt_len);
 	tfs_der_free(&node);
 	return rc;
 }
@@ -248,6 +248,7 @@ static int check_rdns(const uint8_t *der, size_t start, size_t size, uint64_t ba
 
 typedef struct ava {
 	char *oid;
+	size_t oid_len;
 	uint8_t *value;
 	size_t value_len;
 	uint64_t value_off;
@@ -305,9 +306,8 @@ int tfs_der_name_string(char **out, size_t *rdn_count, asn1_node node, const cha
 			memset(a, 0, sizeof(*a));
 			a->rdn = i;
 			navas++;
-			size_t olen;
 			snprintf(p, sizeof(p), "%s%srdnSequence.?%zu.?%zu.type", path, *path ? "." : "", i, j);
-			int arc = tfs_der_read(node, p, (uint8_t **)&a->oid, &olen);
+			int arc = tfs_der_read(node, p, (uint8_t **)&a->oid, &a->oid_len);
 			if (arc == ASN1_SUCCESS) {
 				snprintf(p, sizeof(p), "%s%srdnSequence.?%zu.?%zu.value", path, *path ? "." : "", i, j);
 				arc = tfs_der_read(node, p, &a->value, &a->value_len);
@@ -350,8 +350,8 @@ fail:
 	tfs_sb_free(&sb);
 done:
 	for (size_t i = 0; i < navas; i++) {
-		free(avas[i].oid);
-		free(avas[i].value);
+		tfs_der_buf_free(avas[i].oid, avas[i].oid_len);
+		tfs_der_buf_free(avas[i].value, avas[i].value_len);
 	}
 	free(avas);
 	return rc;

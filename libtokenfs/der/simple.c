@@ -65,7 +65,7 @@ int tfs_decode_integer(tfs_decoded **out, const uint8_t *der, size_t len, tfs_er
 	asn1_node node = NULL;
 	tfs_decoded *d = NULL;
 	uint8_t *v = NULL;
-	size_t n;
+	size_t n = 0;
 	char *hex = NULL, *dec = NULL;
 	int rc = tfs_der_check_input(der, len, what, err);
 	if (rc == TFS_OK)
@@ -83,7 +83,7 @@ int tfs_decode_integer(tfs_decoded **out, const uint8_t *der, size_t len, tfs_er
 	if (rc == TFS_OK)
 		rc = tfs_decoded_set_summary(d, err, "%s (hex %s)", dec, hex);
 	tfs_der_free(&node);
-	free(v);
+	tfs_der_buf_free(v, n);
 	free(hex);
 	free(dec);
 	if (rc != TFS_OK) {

@@ -59,7 +59,7 @@ static int rsa_key(details *k, const uint8_t *key, size_t key_len, uint64_t key_
 {
 	asn1_node node = NULL;
 	uint8_t *mod = NULL, *exp = NULL;
-	size_t mod_len, exp_len;
+	size_t mod_len = 0, exp_len = 0;
 	char *hex = NULL;
 	int rc = tfs_der_decode(&node, "RSAPublicKey", 0x30, key, key_len, key_off, what, err);
 	if (rc != TFS_OK)
@@ -87,8 +87,8 @@ static int rsa_key(details *k, const uint8_t *key, size_t key_len, uint64_t key_
 	rc = tfs_der_integer_text(exp, exp_len, &hex, &k->exponent, exp_off, what, err);
 done:
 	free(hex);
-	free(mod);
-	free(exp);
+	tfs_der_buf_free(mod, mod_len);
+	tfs_der_buf_free(exp, exp_len);
 	tfs_der_free(&node);
 	return rc;
 }
@@ -99,7 +99,7 @@ static int dsa_key(details *k, const uint8_t *params, size_t params_len, uint64_
 {
 	asn1_node node = NULL;
 	uint8_t *p = NULL;
-	size_t p_len;
+	size_t p_len = 0;
 	int rc = tfs_der_decode(&node, "DSAPublicKey", 0x02, key, key_len, key_off, what, err);
 	tfs_der_free(&node);
 	if (rc != TFS_OK || params == NULL)
@@ -113,7 +113,7 @@ static int dsa_key(details *k, const uint8_t *params, size_t params_len, uint64_
 		rc = tfs_error_set(err, TFS_E_FORMAT, params_off, "%s: DSA prime p is not positive", what);
 	else
 		k->bits = tfs_der_bit_length(p, p_len);
-	free(p);
+	tfs_der_buf_free(p, p_len);
 	tfs_der_free(&node);
 	return rc;
 }
@@ -124,7 +124,7 @@ int tfs_der_spki_fields(tfs_decoded *d, const tfs_spki_names *names, asn1_node n
 {
 	char p[128], alg_name[128];
 	uint8_t *oid = NULL, *params = NULL, *key = NULL;
-	size_t oid_len, params_len = 0, key_len;
+	size_t oid_len = 0, params_len = 0, key_len = 0;
 	unsigned unused;
 	uint64_t params_off = 0, key_off = 0;
 	details k = {0};
@@ -145,8 +145,9 @@ int tfs_der_spki_fields(tfs_decoded *d, const tfs_spki_names *names, asn1_node n
 		goto done;
 	}
 	if (rc != ASN1_SUCCESS || params_len == 0) {
-		free(params);
+		tfs_der_buf_free(params, params_len);
 		params = NULL;
+		params_len = 0;
 	} else {
 		size_t start, size;
 		params_off = tfs_der_extent(node, der, len, p, &start, &size) ? start : 0;
@@ -250,9 +251,9 @@ int tfs_der_spki_fields(tfs_decoded *d, const tfs_spki_names *names, asn1_node n
 		snprintf(summary, summary_size, "%s key", type);
 done:
 	free(k.exponent);
-	free(oid);
-	free(params);
-	free(key);
+	tfs_der_buf_free(oid, oid_len);
+	tfs_der_buf_free(params, params_len);
+	tfs_der_buf_free(key, key_len);
 	return rc;
 }
 
