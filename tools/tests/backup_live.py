@@ -33,6 +33,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
 import softhsm_session  # noqa: E402
 import tfsdecode  # noqa: E402
 
@@ -76,14 +77,8 @@ def loop(tokendir, stop_file):
 
 def make_token(root):
     tokendir = os.path.join(root, "tokens")
-    os.mkdir(tokendir, 0o700)
-    conf = os.path.join(root, "softhsm2.conf")
-    with open(conf, "w") as f:
-        f.write(f"directories.tokendir = {tokendir}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    env = dict(os.environ, SOFTHSM2_CONF=conf)
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", LABEL,
-                    "--so-pin", SO_PIN, "--pin", USER_PIN], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    softhsm_session.init_token(tokendir, os.path.join(root, "softhsm2.conf"), LABEL, SO_PIN,
+                               USER_PIN)
     return tokendir
 
 
@@ -129,15 +124,6 @@ def main():
         return 1 if os.environ.get("CI") == "true" else 77
     tokenfs = os.environ["TOKENFS"]
     root = tempfile.mkdtemp(prefix="tfs-backup-live-")
-    passed = failed = 0
-
-    def check(ok, what):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL:", what, file=sys.stderr)
 
     try:
         tokendir = make_token(root)
@@ -210,8 +196,7 @@ def main():
         if os.path.exists(os.path.join(root, "stop")) is False:
             open(os.path.join(root, "stop"), "w").close()
         shutil.rmtree(root, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return finish()
 
 
 if __name__ == "__main__":

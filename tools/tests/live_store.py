@@ -27,6 +27,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from checks import expect as check, finish  # noqa: E402
 import softhsm_session  # noqa: E402
 
 SO, USER = "so-live-1", "user-live-1"
@@ -64,15 +65,8 @@ def writer(tokendir, stop):
 
 
 def make_store(tokendir):
-    os.makedirs(tokendir)
-    conf = os.path.join(os.path.dirname(tokendir), "softhsm2.conf")
-    with open(conf, "w") as f:
-        f.write(f"directories.tokendir = {tokendir}\nobjectstore.backend = file\n"
-                "log.level = ERROR\n")
-    env = dict(os.environ, SOFTHSM2_CONF=conf)
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "live",
-                    "--so-pin", SO, "--pin", USER], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    softhsm_session.init_token(tokendir, os.path.join(os.path.dirname(tokendir), "softhsm2.conf"),
+                               "live", SO, USER)
     P, s = softhsm_session.open_session(tokendir, "live")
     T = P.CK_TRUE
     s.login(USER)
@@ -119,15 +113,6 @@ def main(argv):
         print("SKIP: PyKCS11 or SoftHSM missing", file=sys.stderr)
         return skip
     runs = int(argv[0]) if argv else 200
-    passed = failed = 0
-
-    def check(what, ok):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL:", what, file=sys.stderr)
 
     work = tempfile.mkdtemp()
     writer_proc = None
@@ -192,8 +177,7 @@ def main(argv):
             writer_proc.kill()
             writer_proc.wait()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return finish()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import hashlib
 import sys
 
 import softhsm_session
+from checks import check, finish
 from pr627_layout import CERT_NAME, MODULUS
 
 USER_PIN, SO_PIN = "4321", "12345678"
@@ -43,15 +44,6 @@ def main():
     skip = softhsm_session.missing()
     if skip is not None:
         return skip
-    passed = failed = 0
-
-    def check(ok, what):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL:", what, file=sys.stderr)
 
     PyKCS11, session = softhsm_session.open_session(sys.argv[1], "pr627")
     session.login(USER_PIN)
@@ -71,8 +63,7 @@ def main():
     check(True, "SO login")
     session.logout()
     session.closeSession()
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return finish()
 
 
 if __name__ == "__main__":

@@ -68,15 +68,9 @@ def ulong(n):
 
 def make_store(tokendir):
     import PyKCS11 as P
-    os.makedirs(tokendir)
     conf = os.path.join(os.path.dirname(tokendir), "softhsm2.conf")
-    with open(conf, "w") as f:
-        f.write(f"directories.tokendir = {tokendir}\nobjectstore.backend = file\n"
-                "log.level = ERROR\n")
+    softhsm_session.init_token(tokendir, conf, "behave", SO, USER)
     env = dict(os.environ, SOFTHSM2_CONF=conf)
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "behave",
-                    "--so-pin", SO, "--pin", USER], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
     P, s = softhsm_session.open_session(tokendir, "behave")
     s.login(USER)
     T, F = P.CK_TRUE, P.CK_FALSE

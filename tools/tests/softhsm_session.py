@@ -5,6 +5,7 @@ token of a store in a private softhsm2.conf.
 """
 import atexit
 import os
+import subprocess
 import tempfile
 
 MODULE = os.environ.get("SOFTHSM2_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
@@ -20,6 +21,18 @@ def missing():
     if not os.path.exists(MODULE):
         return 1 if os.environ.get("CI") == "true" else 77
     return None
+
+
+def init_token(tokendir, conf, label, so_pin, user_pin):
+    """A fresh token `label` made by softhsm2-util in tokendir (created
+    0700 when missing), with conf written as its softhsm2.conf."""
+    os.makedirs(tokendir, 0o700, exist_ok=True)
+    with open(conf, "w") as f:
+        f.write(f"directories.tokendir = {os.path.abspath(tokendir)}\n"
+                "objectstore.backend = file\nlog.level = ERROR\n")
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label,
+                    "--so-pin", so_pin, "--pin", user_pin], check=True,
+                   env=dict(os.environ, SOFTHSM2_CONF=conf), stdout=subprocess.DEVNULL)
 
 
 def open_session(tokendir, label):
