@@ -74,10 +74,7 @@ static int backup_option(void *ctx, int c, int argc, char **argv)
 	case 'o':
 		o->out = optarg;
 		break;
-	case 'f':
-		if (cli_parse_format(optarg, &o->json) != 0)
-			return -1;
-		break;
+	case 'f': return cli_parse_format(optarg, &o->json);
 	case OPT_MAX_READS: {
 		char *end;
 		unsigned long v = strtoul(optarg, &end, 10);

@@ -56,10 +56,7 @@ static int diff_option(void *ctx, int c, int argc, char **argv)
 	case 'R':
 		o->reveal = true;
 		break;
-	case 'f':
-		if (cli_parse_format(optarg, &o->json) != 0)
-			return -1;
-		break;
+	case 'f': return cli_parse_format(optarg, &o->json);
 	default:
 		break;
 	}

@@ -75,10 +75,7 @@ static int migrate_option(void *ctx, int c, int argc, char **argv)
 	case 'T':
 		return cli_parse_layout(o->co.cmd, optarg, &o->m.to);
 	case 'K': o->m.keep_other_blob = true; break;
-	case 'f':
-		if (cli_parse_format(optarg, &o->json) != 0)
-			return -1;
-		break;
+	case 'f': return cli_parse_format(optarg, &o->json);
 	default:
 		break;
 	}

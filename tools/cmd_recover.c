@@ -49,10 +49,7 @@ static int recover_option(void *ctx, int c, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	switch (c) {
-	case 'f':
-		if (cli_parse_format(optarg, &o->json) != 0)
-			return -1;
-		break;
+	case 'f': return cli_parse_format(optarg, &o->json);
 	default:
 		break;
 	}

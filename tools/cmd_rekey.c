@@ -91,10 +91,7 @@ static int rekey_option(void *ctx, int c, int argc, char **argv)
 	case 'l': o->r.new_label = optarg; break;
 	case 'T':
 		return cli_parse_layout(o->co.cmd, optarg, &o->r.to);
-	case 'f':
-		if (cli_parse_format(optarg, &o->json) != 0)
-			return -1;
-		break;
+	case 'f': return cli_parse_format(optarg, &o->json);
 	default:
 		break;
 	}

@@ -92,10 +92,7 @@ static int verify_option(void *ctx, int c, int argc, char **argv)
 	case 'P':
 		o->v.seal_path = optarg;
 		break;
-	case 'f':
-		if (cli_parse_format(optarg, &o->json) != 0)
-			return -1;
-		break;
+	case 'f': return cli_parse_format(optarg, &o->json);
 	case 'F':
 		if (parse_severity(optarg, &o->fail_on) != 0) {
 			cli_error("verify-integrity: --fail-on takes error, warning or info");
