@@ -4,10 +4,12 @@
 # the umask; an existing file is never replaced without --force; --dry-run
 # writes nothing; and a seal inside a backup names a changed byte in any
 # member. (A backup of a store SoftHSM is writing to: backup_live.py.)
-# The sealed backup is checked both unpacked and as the archive itself.
+# The sealed backup is checked both unpacked and as the archive itself, and
+# a restored backup is opened and used by real SoftHSM.
 set -u
 . "$(dirname "$0")/lib.sh"
-need python3 tar unzip zstd xz
+need python3 tar unzip zstd xz softhsm2-util
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -a "$TFS_TESTDATA/store" "$work/store"
@@ -195,5 +197,20 @@ err=$( (trap '' XFSZ; ulimit -f 8; "$TOKENFS" backup --out "$work/big.tar" "$sto
 check "write error: exit $rc, want 2" [ $rc -eq 2 ]
 case "$err" in *"File too large"*) pass ;; *) fail "write error without its reason: $err" ;; esac
 check "write error: no archive, no temporary file" [ ! -e "$work/big.tar" ] && [ -z "$(ls -A "$work" | grep tokenfs-)" ]
+
+# A restore is what a backup is for: a sealed tar.gz unpacked with tar into
+# a fresh tokendir is opened by real SoftHSM 2.6.1, which logs in with both
+# PINs, finds every attribute as before and signs and encrypts with the keys
+# (p11check.py; it logs in, so it gets copies).
+cp -a "$store" "$work/before" && chmod -R go-rwx "$work/before"
+/usr/bin/python3 "$here/p11check.py" snapshot "$work/before" demo env:UPIN "$work/before.json" >/dev/null
+check "restore: snapshot of the store before" [ $? -eq 0 ]
+b --user-pin env:UPIN --token demo --out "$work/restore.tar.gz" "$store" >/dev/null 2>&1
+check "restore: sealed backup made" [ -s "$work/restore.tar.gz" ]
+mkdir -m 0700 "$work/restored" && tar xzf "$work/restore.tar.gz" -C "$work/restored"
+"$TOKENFS" verify-integrity --user-pin env:UPIN --check-seal "$work/restored" >"$work/out" 2>&1
+check "restore: the seal holds on the restored store" grep -q "the token matches its seal" "$work/out"
+out=$(/usr/bin/python3 "$here/p11check.py" check "$work/restored" demo env:SPIN env:UPIN "$work/before.json" --wrong-pin wrong-pin-0 2>&1)
+check "restore: SoftHSM reads and uses every key of the restored token ($(echo "$out" | tail -3 | tr '\n' ' '))" [ $? -eq 0 ]
 
 finish
