@@ -175,9 +175,14 @@ static void text_token(FILE *out, const tfs_token *tok, const tfs_verify_summary
 	if (s->unlocked)
 		fprintf(out, "  decrypted %zu of %zu encrypted values (%zu CBC, %zu GCM)\n",
 		        s->values_decrypted, s->values_encrypted, s->values_cbc, s->values_gcm);
-	if (s->skipped != NULL)
-		fprintf(out, "  not checked: %s\n", s->skipped);
-	fprintf(out, "  loads in SoftHSM %s\n", s->min_softhsm ? s->min_softhsm : "(unknown)");
+	if (s->not_checked != 0)
+		fprintf(out, "  not checked: decryption of values, PIN blobs and checks of private "
+		        "values (%s)\n", s->not_checked_reason == TFS_SKIP_REASON_NO_METADATA
+		        ? "no readable token.object" : "they need --user-pin or --so-pin");
+	fprintf(out, "  loads in SoftHSM %s%s\n", s->min_softhsm ? s->min_softhsm : "(unknown)",
+	        s->needs_gcm > 0 ? " built with pull request #627 (its values are AES-GCM)"
+	        : s->needs_gcm < 0 ? ", or a build with pull request #627 if its values are "
+	                             "AES-GCM (a PIN tells)" : "");
 	if (s->sealed)
 		fprintf(out, "  seal: done\n");
 	if (first == last)
@@ -250,7 +255,14 @@ static json_object *json_token(const tfs_token *tok, const tfs_verify_summary *s
 	json_object_object_add(sum, "unlocked", json_object_new_boolean(s->unlocked));
 	json_object_object_add(sum, "sealed", json_object_new_boolean(s->sealed));
 	json_object_object_add(sum, "min_softhsm", s->min_softhsm ? json_object_new_string(s->min_softhsm) : NULL);
-	json_object_object_add(sum, "not_checked", s->skipped ? json_object_new_string(s->skipped) : NULL);
+	json_object_object_add(sum, "needs_gcm", s->needs_gcm < 0 ? NULL : json_object_new_boolean(s->needs_gcm));
+	json_object *skipped = json_object_new_array();
+	for (unsigned bit = 1; bit <= TFS_SKIP_ALL; bit <<= 1)
+		if (s->not_checked & bit)
+			json_object_array_add(skipped, json_object_new_string(tfs_verify_skip_code(bit)));
+	json_object_object_add(sum, "not_checked", skipped);
+	const char *why = tfs_verify_skip_reason_code(s->not_checked_reason);
+	json_object_object_add(sum, "not_checked_reason", why ? json_object_new_string(why) : NULL);
 	json_object_object_add(sum, "errors", json_object_new_uint64(c->n[TFS_SEV_ERROR]));
 	json_object_object_add(sum, "warnings", json_object_new_uint64(c->n[TFS_SEV_WARNING]));
 	json_object_object_add(sum, "info", json_object_new_uint64(c->n[TFS_SEV_INFO]));
@@ -405,6 +417,10 @@ int cmd_verify(int argc, char **argv)
 	o.v.so_pin = o.co.so_pin;
 	o.v.so_pin_len = o.co.so_len;
 	json_object *doc = o.json ? json_object_new_object() : NULL;
+	if (doc != NULL) {
+		json_object_object_add(doc, "format_version", json_object_new_int(1));
+		json_object_object_add(doc, "command", json_object_new_string("verify-integrity"));
+	}
 	json_object *tokens = o.json ? json_object_new_array() : NULL;
 	tfs_severity worst = TFS_SEV_INFO;
 	bool any = false;

@@ -332,5 +332,5 @@ void dump_json_init(dump_sink *s, FILE *out)
 		.token_end = json_token_end,
 		.finish = json_finish,
 	};
-	fputs("{\"tokens\":[", out);
+	fputs("{\"format_version\":1,\"command\":\"dump\",\"tokens\":[", out);
 }

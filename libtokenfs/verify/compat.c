@@ -15,13 +15,12 @@ int tfs_check_compat_object(tfs_vtoken *vt, const tfs_vobject *o)
 
 int tfs_check_compat_end(tfs_vtoken *vt)
 {
-	bool mechs = vt->mechs;
-	bool gcm = vt->summary->values_gcm > 0 ||
-	           (vt->key != NULL && tfs_token_key_layout(vt->key) == TFS_LAYOUT_GCM);
+	vt->summary->min_softhsm = vt->mechs ? "2.4.0" : "2.0.0";
 	/* Without the key nothing tells CBC from GCM values apart. */
-	vt->summary->min_softhsm = gcm ? "a build with pull request #627 (AES-GCM)"
-	                         : vt->key == NULL ? (mechs ? "2.4.0, or a #627 build if the values are GCM (a PIN tells)"
-	                                                    : "2.0.0, or a #627 build if the values are GCM (a PIN tells)")
-	                         : mechs ? "2.4.0" : "2.0.0";
+	if (vt->summary->values_gcm > 0 ||
+	    (vt->key != NULL && tfs_token_key_layout(vt->key) == TFS_LAYOUT_GCM))
+		vt->summary->needs_gcm = 1;
+	else
+		vt->summary->needs_gcm = vt->key == NULL ? -1 : 0;
 	return TFS_OK;
 }

@@ -26,7 +26,7 @@
 
 /* The attributes that carry a key of this class and type (PKCS#11 3.0,
  * section 2); those SoftHSM keeps for key types it supports. */
-static size_t material_of(const tfs_vobject *o, CK_ATTRIBUTE_TYPE out[4])
+size_t tfs_key_material_attrs(const tfs_vobject *o, uint64_t out[4])
 {
 	size_t n = 0;
 	bool priv = o->cls == CKO_PRIVATE_KEY;
@@ -84,8 +84,8 @@ static int check_ec_params(tfs_vtoken *vt, const tfs_vobject *o)
 
 static int check_key(tfs_vtoken *vt, const tfs_vobject *o)
 {
-	CK_ATTRIBUTE_TYPE want[4];
-	size_t n = material_of(o, want);
+	uint64_t want[4];
+	size_t n = tfs_key_material_attrs(o, want);
 	char nb[24];
 	bool token = true;
 	(void)tfs_vobject_bool(o, CKA_TOKEN, &token);
@@ -126,5 +126,6 @@ int tfs_check_material_object(tfs_vtoken *vt, const tfs_vobject *o)
 {
 	if (o->obj == NULL || tfs_object_attr_count(o->obj) == 0)
 		return TFS_OK; /* structure reports these */
-	return check_key(vt, o);
+	int rc = check_key(vt, o);
+	return rc == TFS_OK ? tfs_check_key_length(vt, o) : rc;
 }

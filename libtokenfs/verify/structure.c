@@ -98,12 +98,32 @@ static int check_value(tfs_vtoken *vt, const tfs_vobject *o, uint64_t type, tfs_
 	return TFS_OK;
 }
 
+/* The first attribute that carries o's key (or a certificate's or data
+ * object's value) and is absent, or TFS_VNO_ATTR. */
+static uint64_t missing_material(const tfs_vobject *o)
+{
+	uint64_t want[5];
+	size_t n = tfs_key_material_attrs(o, want);
+	if (o->cls == CKO_CERTIFICATE || o->cls == CKO_DATA)
+		want[n++] = CKA_VALUE;
+	for (size_t i = 0; i < n; i++)
+		if (tfs_vobject_attr(o, want[i]) == NULL)
+			return want[i];
+	return TFS_VNO_ATTR;
+}
+
 /*
  * A torn write that stops exactly between two attributes leaves a file that
  * parses. SoftHSM (2.4 and later) writes every object with its class's full
  * template in ascending type order, ending with CKA_ALLOWED_MECHANISMS for
  * keys and CKA_DESTROYABLE for certificates and data objects; a file whose
- * attributes stop short of that one was cut. Sets *torn when it reported.
+ * attributes stop short of that one was cut. SoftHSM 2.6.1 loads such a
+ * file and, at its first access (a mere C_FindObjects), writes it back with
+ * every missing attribute at its default, byte strings empty: when the key
+ * itself is among them the key is gone for good (object.torn, an error);
+ * otherwise only defaults are filled in, which is also what an object from
+ * SoftHSM before 2.4 looks like (object.ends-early, a warning). Sets *torn
+ * when it reported.
  */
 static int check_cut_at_boundary(tfs_vtoken *vt, const tfs_vobject *o, bool *torn)
 {
@@ -119,13 +139,22 @@ static int check_cut_at_boundary(tfs_vtoken *vt, const tfs_vobject *o, bool *tor
 	const tfs_attr *tail = tfs_object_attr(o->obj, n - 1);
 	if (tfs_vobject_attr(o, last) != NULL || tfs_attr_type(tail) >= last)
 		return TFS_OK;
-	char nb[24], lb[24];
+	char nb[24], lb[24], mb[24];
 	tfs_location loc = {.path = o->path, .offset = tfs_attr_offset(tail), .object = o->uuid};
 	*torn = true;
-	return tfs_findings_addl(vt->findings, "object.torn", TFS_SEV_WARNING, &loc,
-	                         "torn write: the file ends after %s, before %s and the other "
-	                         "attributes SoftHSM writes after it (or an object from SoftHSM "
-	                         "older than 2.4)", tfs_vattr_name(tfs_attr_type(tail), nb),
+	uint64_t lost = missing_material(o);
+	if (lost != TFS_VNO_ATTR)
+		return tfs_findings_addl(vt->findings, "object.torn", TFS_SEV_ERROR, &loc,
+		                         "torn write: the file ends after %s, before %s and the "
+		                         "other attributes SoftHSM writes after it; %s is among them. "
+		                         "SoftHSM writes the object back with it empty at its next "
+		                         "access: what it held is lost", tfs_vattr_name(tfs_attr_type(tail), nb),
+		                         tfs_vattr_name(last, lb), tfs_vattr_name(lost, mb));
+	return tfs_findings_addl(vt->findings, "object.ends-early", TFS_SEV_WARNING, &loc,
+	                         "the file ends after %s, before %s and the other attributes "
+	                         "SoftHSM writes after it: a torn write, or an object from SoftHSM "
+	                         "older than 2.4; its key attributes are there, and SoftHSM fills "
+	                         "in the rest with defaults", tfs_vattr_name(tfs_attr_type(tail), nb),
 	                         tfs_vattr_name(last, lb));
 }
 

@@ -36,6 +36,25 @@ const tfs_finding *tfs_report_finding(const tfs_report *rep, size_t i)
 	return i < rep->findings.count ? &rep->findings.items[i] : NULL;
 }
 
+const char *tfs_verify_skip_code(unsigned bit)
+{
+	switch (bit) {
+	case TFS_SKIP_PIN_BLOBS: return "pin-blobs";
+	case TFS_SKIP_ENCRYPTED_VALUES: return "encrypted-values";
+	case TFS_SKIP_PRIVATE_VALUES: return "private-values";
+	default: return NULL;
+	}
+}
+
+const char *tfs_verify_skip_reason_code(tfs_verify_skip_reason reason)
+{
+	switch (reason) {
+	case TFS_SKIP_REASON_NO_PIN: return "no-pin";
+	case TFS_SKIP_REASON_NO_METADATA: return "no-token-metadata";
+	default: return NULL;
+	}
+}
+
 /* The store's own findings (stray files, locks) that concern this token. */
 static int copy_store_findings(tfs_report *rep, const tfs_token *tok)
 {
@@ -199,11 +218,11 @@ int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_sto
 		              opts->seal == TFS_SEAL_WRITE ? "written" : "checked");
 		return tfs_error_where(err, "%s", tfs_token_path(tok));
 	}
-	if (key == NULL)
-		summary->skipped = tfs_token_metadata(tok) == NULL
-		                 ? "cryptographic checks (no readable token.object)"
-		                 : "decryption, PIN-blob and key-consistency checks of private values "
-		                   "(they need --user-pin or --so-pin)";
+	if (key == NULL) {
+		summary->not_checked = TFS_SKIP_ALL;
+		summary->not_checked_reason = tfs_token_metadata(tok) == NULL
+		                            ? TFS_SKIP_REASON_NO_METADATA : TFS_SKIP_REASON_NO_PIN;
+	}
 
 	tfs_vtoken vt = {.store = store, .tok = tok, .key = key, .summary = summary};
 	rc = check_objects(rep, &vt, err);

@@ -112,6 +112,12 @@ int tfs_check_compat_object(tfs_vtoken *vt, const tfs_vobject *o);
 int tfs_check_compat_end(tfs_vtoken *vt);
 /* Empty or undecodable key material, creation leftovers: per object only. */
 int tfs_check_material_object(tfs_vtoken *vt, const tfs_vobject *o);
+/* The attributes that carry the key of a key object (material.c): up to 4
+ * types into out; 0 for other classes and key types SoftHSM does not keep. */
+size_t tfs_key_material_attrs(const tfs_vobject *o, uint64_t out[4]);
+/* A key whose length its algorithm does not allow (keylen.c); called by
+ * tfs_check_material_object. */
+int tfs_check_key_length(tfs_vtoken *vt, const tfs_vobject *o);
 
 /* Sealed manifests (libtokenfs/seal/). Both need vt->key. */
 int tfs_seal_write(tfs_vtoken *vt, const char *path, tfs_error *err);

@@ -40,9 +40,13 @@ static int parse_failure(tfs_vtoken *vt, const tfs_vobject *o, const tfs_error *
 		code = "object.empty";
 		sev = TFS_SEV_WARNING;
 	} else if (e->code == TFS_E_TRUNCATED) {
+		/* SoftHSM 2.6.1 marks such an object invalid and leaves it out of
+		 * the token (C_FindObjects does not list it: the key is gone), or,
+		 * when the cut is inside an attribute's type, loads what precedes
+		 * it and writes the rest back empty. Either way something is lost. */
 		code = "object.torn";
-		sev = TFS_SEV_WARNING;
-		what = "torn or truncated file: ";
+		what = "torn or truncated file (SoftHSM leaves the object out of the token, or "
+		       "writes it back without what follows the cut): ";
 	} else if (e->code == TFS_E_IO) {
 		code = "object.unreadable";
 	}

@@ -11,7 +11,7 @@ cp -a "$TFS_TESTDATA/store" "$work/store"
 # git does not keep modes: restore what SoftHSM creates.
 find "$work/store" -type d -exec chmod 0700 {} + && find "$work/store" -type f -exec chmod 0600 {} +
 store="$work/store"
-export UPIN=user-pin-1 BAD=not-the-pin
+export UPIN=user-pin-1 SOPIN=so-secret-1 BAD=not-the-pin
 v() { "$TOKENFS" verify-integrity "$@"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
@@ -27,8 +27,23 @@ v --fail-on info "$store" >/dev/null 2>&1
 check "--fail-on info: exit 1" [ $? -eq 1 ]
 out=$(v --format json --user-pin env:UPIN --token demo "$store")
 check "user PIN: every value decrypted" [ "$(json 'd["tokens"][0]["summary"]["values_decrypted"] == d["tokens"][0]["summary"]["values_encrypted"] > 0' <<<"$out")" = True ]
-check "user PIN: nothing skipped" [ "$(json 'd["tokens"][0]["summary"]["not_checked"]' <<<"$out")" = None ]
+check "user PIN: nothing skipped" [ "$(json 'd["tokens"][0]["summary"]["not_checked"], d["tokens"][0]["summary"]["not_checked_reason"]' <<<"$out")" = "[] None" ]
 check "user PIN: mechanism sets need 2.4.0" [ "$(json 'd["tokens"][0]["summary"]["min_softhsm"]' <<<"$out")" = 2.4.0 ]
+check "user PIN: every value is CBC, needs_gcm false" [ "$(json 'd["tokens"][0]["summary"]["needs_gcm"]' <<<"$out")" = False ]
+# Machine fields hold codes: a version, a boolean (null: unknown), a list.
+out=$(v --format json --token demo "$store")
+check "no PIN: min_softhsm is a version" [ "$(json 'd["tokens"][0]["summary"]["min_softhsm"]' <<<"$out")" = 2.4.0 ]
+check "no PIN: needs_gcm unknown (null)" [ "$(json 'd["tokens"][0]["summary"]["needs_gcm"]' <<<"$out")" = None ]
+check "no PIN: not_checked lists codes" [ "$(json '",".join(d["tokens"][0]["summary"]["not_checked"]), d["tokens"][0]["summary"]["not_checked_reason"]' <<<"$out")" = "pin-blobs,encrypted-values,private-values no-pin" ]
+# After a migration to GCM the token needs a #627 build, and says so.
+cp -a "$store" "$work/gcm"
+"$TOKENFS" migrate --to gcm --force --token demo --user-pin env:UPIN --so-pin env:SOPIN "$work/gcm" >/dev/null 2>&1
+check "migrated to GCM" [ $? -eq 0 ]
+out=$(v --format json --token demo --user-pin env:UPIN "$work/gcm")
+check "GCM store: needs_gcm true, min_softhsm still a version" [ "$(json 'd["tokens"][0]["summary"]["needs_gcm"], d["tokens"][0]["summary"]["min_softhsm"]' <<<"$out")" = "True 2.4.0" ]
+v --token demo --user-pin env:UPIN "$work/gcm" | grep -q 'loads in SoftHSM 2.4.0 built with pull request #627'
+check "GCM store: the text says a #627 build" [ $? -eq 0 ]
+rm -rf "$work/gcm"
 
 # A wrong PIN stops with exit 2 and its message.
 err=$(v --user-pin env:BAD --token demo "$store" 2>&1 >/dev/null); rc=$?

@@ -34,6 +34,31 @@ typedef struct tfs_verify_options {
 	const char *seal_path;   /* NULL: <token dir>/tokenfs.seal */
 } tfs_verify_options;
 
+/* Groups of checks that need the token key: a run without a PIN (or of a
+ * token whose token.object cannot be read) skips them. Bits of
+ * tfs_verify_summary.not_checked; tfs_verify_skip_code names each. */
+typedef enum tfs_verify_skip {
+	TFS_SKIP_PIN_BLOBS = 1u << 0,        /* PIN blobs: damage, same token key */
+	TFS_SKIP_ENCRYPTED_VALUES = 1u << 1, /* decryption and layout of encrypted values */
+	TFS_SKIP_PRIVATE_VALUES = 1u << 2    /* checks of values stored encrypted: key check
+	                                      * values, key lengths, RSA and EC consistency,
+	                                      * pairs and certificates of private objects */
+} tfs_verify_skip;
+#define TFS_SKIP_ALL (TFS_SKIP_PIN_BLOBS | TFS_SKIP_ENCRYPTED_VALUES | TFS_SKIP_PRIVATE_VALUES)
+
+/* Why checks were skipped. */
+typedef enum tfs_verify_skip_reason {
+	TFS_SKIP_REASON_NONE = 0,
+	TFS_SKIP_REASON_NO_PIN,     /* no --user-pin or --so-pin given */
+	TFS_SKIP_REASON_NO_METADATA /* token.object is missing or unreadable: no PIN blob */
+} tfs_verify_skip_reason;
+
+/* The stable code of one skip bit ("pin-blobs", "encrypted-values",
+ * "private-values"; docs/json.md), or NULL for anything else. */
+const char *tfs_verify_skip_code(unsigned bit);
+/* "no-pin", "no-token-metadata", or NULL for TFS_SKIP_REASON_NONE. */
+const char *tfs_verify_skip_reason_code(tfs_verify_skip_reason reason);
+
 /* What was checked in one token. Strings are static. */
 typedef struct tfs_verify_summary {
 	size_t objects;          /* object files examined */
@@ -43,8 +68,15 @@ typedef struct tfs_verify_summary {
 	size_t values_gcm;
 	bool unlocked;           /* a PIN unlocked the token key */
 	bool sealed;             /* a seal was written or checked */
-	const char *min_softhsm; /* oldest SoftHSM that loads the token as it is */
-	const char *skipped;     /* checks that needed a PIN and did not run, or NULL */
+	/* The oldest SoftHSM release that loads the token as it is: "2.0.0", or
+	 * "2.4.0" when an object has a mechanism set (kind 5). */
+	const char *min_softhsm;
+	/* AES-GCM values or PIN blob (pull request #627's layout): only a build
+	 * with that change loads the token. 1 yes, 0 no (every value opened is
+	 * CBC), -1 unknown (without the token key CBC and GCM look alike). */
+	int needs_gcm;
+	unsigned not_checked;    /* tfs_verify_skip bits: checks that did not run */
+	tfs_verify_skip_reason not_checked_reason;
 } tfs_verify_summary;
 
 typedef struct tfs_report tfs_report;
