@@ -31,6 +31,7 @@ import collections
 import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -257,6 +258,20 @@ def main():
             lines = [line.split("uri:", 1)[1].strip() for line in text.splitlines()
                      if line.strip().startswith("uri:")]
             same(lines, [tok.get("uri")] + [o.get("uri") for o in objs], f"'{label}': text uri lines = JSON")
+        # docs/json.md's example, as written there, on the copy.
+        label = "uri test; ä/100% x"
+        doc = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                                "json.md")).read()
+        m = re.search(r"(uri=\$\(tokenfs dump .*?\n.*?\n.*?\"\$uri\")", doc, re.S)
+        check(m is not None, "docs/json.md has the p11tool example")
+        if m:
+            cmd = m.group(1).replace("tokenfs", os.environ["TOKENFS"], 1).replace("/var/lib/softhsm/tokens", copy)
+            r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True,
+                               env=dict(os.environ, SOFTHSM2_CONF=conf2, PIN=TOKENS[label][1]))
+            first = next((o["uri"] for o in dumps[label][0]["objects"]
+                          if o["summary"].startswith("private key")), "")
+            check(r.returncode == 0 and f"URL: {first}\n" in r.stdout and "Private key" in r.stdout,
+                  f"the docs example finds the key through p11tool: {r.stdout} {r.stderr}")
         # The awkward labels really are in the URIs, encoded as RFC 7512 says.
         every = [o.get("uri") or "" for o in dumps["uri test; ä/100% x"][0]["objects"]]
         check(any(";object=rsa%3Bkey%20100%25;" in u for u in every), "';', ' ', '%' encoded")
