@@ -326,6 +326,8 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 		}
 		sink->object(sink, tok, i, obj, views, summary, rc == TFS_OK ? NULL : &err);
 		sink->object_uri = sink->object_uri_unknown = NULL;
+		if (uri != NULL) /* may hold a decrypted label, like the output buffer */
+			OPENSSL_cleanse(uri, strlen(uri));
 		free(uri);
 		if (obj != NULL)
 			dump_free_views(views, obj);

@@ -63,7 +63,7 @@ static int token_part(P11KitUri *uri, const tfs_token *tok, tfs_error *err)
 	return TFS_OK;
 }
 
-static int format(char **out, P11KitUri *uri, P11KitUriType type, tfs_error *err)
+static int format_uri(char **out, P11KitUri *uri, P11KitUriType type, tfs_error *err)
 {
 	char *s = NULL;
 	int rc = p11_kit_uri_format(uri, type, &s);
@@ -85,7 +85,7 @@ int tfs_token_uri(char **out, const tfs_token *tok, tfs_error *err)
 		return tfs_nomem(err);
 	int rc = token_part(uri, tok, err);
 	if (rc == TFS_OK)
-		rc = format(out, uri, P11_KIT_URI_FOR_TOKEN, err);
+		rc = format_uri(out, uri, P11_KIT_URI_FOR_TOKEN, err);
 	p11_kit_uri_free(uri);
 	return rc;
 }
@@ -146,7 +146,7 @@ int tfs_object_uri(char **out, const tfs_token *tok, const tfs_object *obj,
 			rc = tfs_nomem(err);
 	}
 	if (rc == TFS_OK)
-		rc = format(out, uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, err);
+		rc = format_uri(out, uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, err);
 	/* p11-kit frees its copies of the label and ID without wiping them;
 	 * they are identifiers, not key material, and the URI carries them. */
 	p11_kit_uri_free(uri);

@@ -40,12 +40,16 @@ int tfs_token_uri(char **out, const tfs_token *tok, tfs_error *err);
  * The URI of obj, an object of tok: the token's part, then id, object and
  * type. In a private object (CKA_PRIVATE true) CKA_LABEL and CKA_ID are
  * stored encrypted: they are decrypted with key, the token key unlocked with
- * a PIN (tokenfs/keys.h); key may be NULL when the object is not private.
+ * a PIN (tokenfs/keys.h), which like tfs_token_key_decrypt must not be in
+ * use in another thread meanwhile; key may be NULL when the object is not
+ * private.
  * Errors: TFS_E_INVALID when a non-empty label or ID is encrypted and key is
  * NULL (no URI without it: one that left them out would name other objects
  * too), TFS_E_DAMAGED when it does not decrypt with key, TFS_E_NOTFOUND when
- * the token's label and serial are unknown, TFS_E_NOMEM. The decrypted
- * label and ID are wiped before returning; the URI holds them in clear.
+ * the token's label and serial are unknown, TFS_E_NOMEM. tokenfs wipes its
+ * decrypted copies of the label and ID; p11-kit frees its own without
+ * wiping, and the URI holds them in clear: they are identifiers, not key
+ * material, but a caller that wants no trace wipes the string before free().
  */
 int tfs_object_uri(char **out, const tfs_token *tok, const tfs_object *obj,
                    const tfs_token_key *key, tfs_error *err);
