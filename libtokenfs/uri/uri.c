@@ -107,7 +107,8 @@ static int add_bytes(P11KitUri *uri, const tfs_object *obj, uint64_t type, const
 	if (tfs_object_attr_encrypted(obj, a)) {
 		if (key == NULL)
 			return tfs_error_set(err, TFS_E_INVALID, tfs_attr_value_offset(a),
-			                     "%s is stored encrypted (a private object): the URI needs the token key", name);
+			                     "%s is stored encrypted (a private object): "
+			                     "the URI needs the token key", name);
 		tfs_layout layout;
 		tfs_error derr;
 		if (tfs_token_key_decrypt(key, &plain, &len, &layout, stored, len, &derr) != TFS_OK)

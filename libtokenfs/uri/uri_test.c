@@ -61,8 +61,8 @@ static tfs_token_key *unlock(const tfs_token *tok, const char *pin)
 {
 	tfs_token_key *key;
 	tfs_error err;
-	assert_int_equal(tfs_token_unlock(&key, tok, TFS_PIN_USER, (const uint8_t *)pin, strlen(pin), &err),
-	                 TFS_OK);
+	int rc = tfs_token_unlock(&key, tok, TFS_PIN_USER, (const uint8_t *)pin, strlen(pin), &err);
+	assert_int_equal(rc, TFS_OK);
 	return key;
 }
 
