@@ -30,6 +30,7 @@ check=(
   jq                    # the JSON examples of docs/json.md, run as written
   abigail-tools         # abidiff: the library's ABI against its baseline
   groff-base man-db     # the man pages must render without warnings
+  gnutls-bin            # p11tool: the PKCS#11 URIs dump prints are the ones it prints
 )
 fuzz=(clang libclang-rt-14-dev)
 bench=(time)

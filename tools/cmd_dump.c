@@ -14,6 +14,7 @@
 #include "pairing.h"
 #include "tokenfs/pinspec.h"
 #include "tokenfs/softhsm_dump.h"
+#include "tokenfs/uri.h"
 
 enum format { FMT_TEXT, FMT_JSON, FMT_SOFTHSM };
 
@@ -62,6 +63,9 @@ static void usage(FILE *out)
 	        "Without a PIN, private objects' byte strings are shown as ciphertext,\n"
 	        "marked encrypted. Key material is redacted however it is stored.\n"
 	        "Labels show as text (escaped), other byte strings as hex.\n"
+	        "Each token and object shows its PKCS#11 URI (RFC 7512), the string\n"
+	        "p11tool prints for it; a private object's needs a PIN (its label and\n"
+	        "ID are encrypted) and is otherwise left out, with the reason.\n"
 	        "pass:PIN puts the PIN on the command line, where other users can see it\n"
 	        "in ps: prefer env:, file: or the prompt.\n"
 	        "\n"
@@ -253,20 +257,48 @@ static int unlock_token(dump_opts *o, const tfs_token *tok, tfs_token_key **key,
 	return status;
 }
 
+/*
+ * The object's PKCS#11 URI for the renderers, or NULL with the reason in
+ * why: a private object's label and ID need a PIN, and a URI without them
+ * would name other objects too. Never changes the exit status: a value that
+ * does not decrypt is reported by the views.
+ */
+static char *object_uri(const tfs_token *tok, const tfs_object *obj, const tfs_token_key *key,
+                        char *why, size_t size)
+{
+	char *uri;
+	tfs_error err;
+	int rc = tfs_object_uri(&uri, tok, obj, key, &err);
+	if (rc == TFS_OK)
+		return uri;
+	if (rc == TFS_E_INVALID)
+		snprintf(why, size, "the label and ID of a private object are stored encrypted: "
+		                    "give --user-pin or --so-pin");
+	else
+		snprintf(why, size, "%s", err.what);
+	return NULL;
+}
+
 /* Dumps one token's objects through the sink; returns an exit status. */
 static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 {
 	tfs_token_key *key;
 	dump_token_info info;
 	int status = unlock_token(o, tok, &key, &info);
+	char *token_uri = NULL;
+	tfs_error uerr;
+	if (tfs_token_uri(&token_uri, tok, &uerr) == TFS_OK)
+		info.uri = token_uri;
 	tfs_pairing *pairs = tfs_pairing_new();
 	sink->token_begin(sink, tok, &info);
+	free(token_uri);
 	for (size_t i = 0; i < tfs_token_object_count(tok); i++) {
 		if (!object_selected(o, tok, i))
 			continue;
 		tfs_object *obj = NULL;
 		dump_value *views = NULL;
 		char summary[1024] = "";
+		char *uri = NULL, why[600];
 		tfs_error err;
 		int rc = tfs_token_load_object(&obj, tok, i, &err);
 		if (rc == TFS_E_NOTFOUND)
@@ -285,11 +317,18 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 			status = max_status(status, vs);
 			dump_pairing_add(pairs, tfs_token_object_uuid(tok, i), obj, views, summary,
 			                 sizeof(summary));
+			uri = object_uri(tok, obj, key, why, sizeof(why));
+			sink->object_uri = uri;
+			sink->object_uri_unknown = uri == NULL ? why : NULL;
 		} else {
 			cli_report(&err);
 			status = max_status(status, read_status(rc));
 		}
 		sink->object(sink, tok, i, obj, views, summary, rc == TFS_OK ? NULL : &err);
+		sink->object_uri = sink->object_uri_unknown = NULL;
+		if (uri != NULL) /* may hold a decrypted label, like the output buffer */
+			OPENSSL_cleanse(uri, strlen(uri));
+		free(uri);
 		if (obj != NULL)
 			dump_free_views(views, obj);
 		tfs_object_free(obj);

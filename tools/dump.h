@@ -51,6 +51,7 @@ typedef struct dump_token_info {
 	tfs_layout so_layout;   /* NONE when that blob was not unwrapped */
 	tfs_layout user_layout;
 	const uint8_t *token_key; /* the 32 key bytes, only with --reveal */
+	const char *uri;          /* PKCS#11 URI (tokenfs/uri.h), NULL without token.object */
 } dump_token_info;
 
 typedef struct dump_sink dump_sink;
@@ -60,6 +61,10 @@ struct dump_sink {
 	bool first_token;  /* renderer state for separators */
 	bool first_object;
 	bool brief;        /* text: summaries only */
+	/* Set by the walk for each object callback: its PKCS#11 URI, or NULL
+	 * and why there is none (object_uri_unknown, NULL for an unreadable file). */
+	const char *object_uri;
+	const char *object_uri_unknown;
 	void (*token_begin)(dump_sink *s, const tfs_token *tok, const dump_token_info *info);
 	/* obj is NULL when the file could not be parsed; err then says why.
 	 * values[k] describes obj's k-th attribute when it is a byte string. */

@@ -239,6 +239,7 @@ static void json_token_begin(dump_sink *s, const tfs_token *tok, const dump_toke
 	json_object_object_add(j, "dir", cli_json_string(tfs_token_path(tok)));
 	json_object_object_add(j, "label", str_or_null(tfs_token_label(tok)));
 	json_object_object_add(j, "serial", str_or_null(tfs_token_serial(tok)));
+	json_object_object_add(j, "uri", info->uri != NULL ? json_object_new_string(info->uri) : NULL);
 	uint32_t slot;
 	json_object_object_add(j, "slot_id", tfs_token_slot_id(tok, &slot) ? u64(slot) : NULL);
 	uint64_t v;
@@ -284,6 +285,15 @@ static void json_object_cb(dump_sink *s, const tfs_token *tok, size_t i, const t
 		jw_text(&w, summary);
 		jw_key(&w, "private");
 		jw_bool(&w, tfs_object_is_private(obj));
+		jw_key(&w, "uri");
+		if (s->object_uri != NULL)
+			jw_string(&w, s->object_uri);
+		else
+			jw_null(&w);
+		if (s->object_uri_unknown != NULL) {
+			jw_key(&w, "uri_unknown");
+			jw_text(&w, s->object_uri_unknown);
+		}
 		jw_key(&w, "attributes");
 		jw_array(&w);
 		for (size_t k = 0; k < tfs_object_attr_count(obj); k++)

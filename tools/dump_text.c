@@ -61,6 +61,8 @@ static void text_token_begin(dump_sink *s, const tfs_token *tok, const dump_toke
 		fprintf(out, "Token \"%s\"\n", cli_safe(tfs_token_label(tok), b, sizeof(b)));
 		fprintf(out, "  %-12s %s\n", "directory:", cli_safe(tfs_token_path(tok), b, sizeof(b)));
 		fprintf(out, "  %-12s %s\n", "serial:", cli_safe(tfs_token_serial(tok), b, sizeof(b)));
+		if (info->uri != NULL) /* p11-kit percent-encodes all but [A-Za-z0-9._-] */
+			fprintf(out, "  %-12s %s\n", "uri:", info->uri);
 		uint32_t slot;
 		if (tfs_token_slot_id(tok, &slot))
 			fprintf(out, "  %-12s %" PRIu32 " (0x%" PRIx32 ")\n", "slot id:", slot, slot);
@@ -254,6 +256,10 @@ static void text_object(dump_sink *s, const tfs_token *tok, size_t i, const tfs_
 	}
 	fprintf(out, " (generation %" PRIu64 ", %s)\n    %s\n", tfs_object_generation(obj),
 	        tfs_object_is_private(obj) ? "private" : "public", cli_safe(summary, b, sizeof(b)));
+	if (s->object_uri != NULL)
+		fprintf(out, "    uri: %s\n", s->object_uri);
+	else if (s->object_uri_unknown != NULL)
+		fprintf(out, "    uri: (none: %s)\n", cli_safe(s->object_uri_unknown, b, sizeof(b)));
 	for (size_t k = 0; k < tfs_object_attr_count(obj); k++)
 		print_attr(out, tfs_object_attr(obj, k), &values[k], 4);
 }

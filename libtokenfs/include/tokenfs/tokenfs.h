@@ -24,6 +24,7 @@
 #include "tokenfs/backup.h"
 #include "tokenfs/diff.h"
 #include "tokenfs/audit.h"
+#include "tokenfs/uri.h"
 
 #define TFS_VERSION_STRING "0.1.0"
 
