@@ -370,17 +370,19 @@ int tfs_pairing_add(tfs_pairing *p, const tfs_pair_input *in, char *buf, size_t 
 	}
 	/* Curves are decoded only for what pairing compares, never for a
 	 * summary alone. */
+	/* A private key's own value decides its point, over any CKA_EC_POINT
+	 * stored beside it (SoftHSM stores none), as verify's checks decide. */
 	bool derive = keyed && p != NULL && pt.cls == CKO_PRIVATE_KEY && in->ec_value != NULL &&
-	              in->ec_value_len > 0 && (in->ec_point == NULL || in->ec_point_len == 0);
+	              in->ec_value_len > 0;
 	/* Bare or wrapped: over-approximated, decoding a curve once is cheap. */
 	bool compressed = keyed && in->ec_point != NULL && in->ec_point_len > 2 &&
 	                  ((in->ec_point[0] & 0xfe) == 0x02 || (in->ec_point[2] & 0xfe) == 0x02);
 	if (derive || compressed)
 		g = group_of(p, &pt, in->ec_params, in->ec_params_len);
-	if (in->ec_point != NULL && in->ec_point_len > 0)
-		point_key(p, &pt, in->ec_point, in->ec_point_len, compressed ? g : NULL);
-	else if (derive)
+	if (derive)
 		derive_point(p, &pt, g, in->ec_value, in->ec_value_len);
+	else if (in->ec_point != NULL && in->ec_point_len > 0)
+		point_key(p, &pt, in->ec_point, in->ec_point_len, compressed ? g : NULL);
 	if (pt.cls == CKO_SECRET_KEY) {
 		const char *kt = tfs_name(TFS_NS_CKK, pt.key_type);
 		if (in->value_len != UINT64_MAX)

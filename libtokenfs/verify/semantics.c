@@ -282,6 +282,8 @@ static int pair(tfs_sem *s, const tfs_vobject *o, const tfs_sem_pub *pub)
 			memcpy(wrapped + hdr, pt, len);
 			in.ec_point = wrapped;
 			in.ec_point_len = hdr + len;
+			in.ec_value = NULL;
+			in.ec_value_len = 0;
 		}
 	}
 	int rc = tfs_pairing_add(s->pairs, &in, NULL, 0) == 0 ? TFS_OK : TFS_E_NOMEM;

@@ -45,8 +45,9 @@ typedef struct tfs_pair_input {
 	/* CKA_PUBLIC_EXPONENT of RSA keys; NULL when unknown. */
 	const uint8_t *exponent;
 	size_t exponent_len;
-	/* An EC private key's CKA_VALUE (d): pairing derives its point d*G
-	 * unless ec_point already holds it (a caller that derived it). */
+	/* An EC private key's CKA_VALUE (d): pairing derives its point d*G,
+	 * which then counts over ec_point. A caller that derived d*G itself
+	 * passes it as ec_point and leaves ec_value NULL. */
 	const uint8_t *ec_value;
 	size_t ec_value_len;
 	/* Set when the caller found the object's public key invalid (a point
