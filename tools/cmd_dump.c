@@ -168,36 +168,23 @@ static bool finding_selected(dump_opts *o, const tfs_store *store, size_t i)
 	return o->co.ntokens == 0 || tok == NULL || cli_token_selected(&o->co, tok);
 }
 
-/* Anomalies of a well-formed object: SoftHSM loads it, but it is not what
- * SoftHSM writes in normal operation. Returns true when there were any. */
+/* One anomaly as dump has always shown it: "PATH: offset N: message". */
+static void show_anomaly(void *ctx, const tfs_finding *f)
+{
+	(void)ctx;
+	cli_error("%s: offset %llu: %s", tfs_finding_path(f),
+	          (unsigned long long)tfs_finding_offset(f), tfs_finding_message(f));
+}
+
+/* Anomalies of a well-formed object, the library's per-object check that
+ * verify-integrity runs too (tfs_object_anomalies). Returns true when there
+ * were any (or memory ran out, which is reported). */
 static bool report_anomalies(const char *path, const tfs_object *obj)
 {
-	bool any = false;
-	if (tfs_object_attr_count(obj) == 0) {
-		cli_error("%s: offset 8: generation-only object file: no attributes "
-		          "(a creation cut short, or a torn write)", path);
-		any = true;
-	}
-	/* Report each repeat where it stands, naming the one it hides. */
-	size_t n = tfs_object_attr_count(obj);
-	for (size_t k = 0; k < n; k++) {
-		const tfs_attr *a = tfs_object_attr(obj, k);
-		if (!tfs_attr_is_shadowed(a))
-			continue;
-		const tfs_attr *again = NULL;
-		for (size_t j = k + 1; j < n && again == NULL; j++)
-			if (tfs_attr_type(tfs_object_attr(obj, j)) == tfs_attr_type(a))
-				again = tfs_object_attr(obj, j);
-		const char *name = tfs_name(TFS_NS_CKA, tfs_attr_type(a));
-		char hex[24];
-		snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)tfs_attr_type(a));
-		cli_error("%s: offset %llu: attribute %s repeats the one at offset %llu; "
-		          "SoftHSM uses the last one", path,
-		          (unsigned long long)tfs_attr_offset(again), name ? name : hex,
-		          (unsigned long long)tfs_attr_offset(a));
-		any = true;
-	}
-	return any;
+	int n = tfs_object_anomalies(obj, path, NULL, show_anomaly, NULL);
+	if (n < 0)
+		cli_error("out of memory");
+	return n != 0;
 }
 
 static int max_status(int a, int b)

@@ -559,8 +559,16 @@ static const char *kind_of(uint64_t cls)
 	}
 }
 
+/* What the token's pairing (tokenfs/pairing.h) found: keys and checks. */
+typedef struct pairs_found {
+	const tfs_key_pair *keys;
+	size_t nkeys;
+	const tfs_pair_check *checks;
+	size_t nchecks;
+} pairs_found;
+
 static int add_object(tfs_export *ex, const tfs_token *tok, const tfs_xobj *objs, size_t nobjs,
-                      const tfs_xobj *o, const tfs_key_pair *keys, size_t nkeys, tfs_error *err)
+                      const tfs_xobj *o, const pairs_found *pf, tfs_error *err)
 {
 	size_t id_len, label_len;
 	bool label_locked;
@@ -600,10 +608,23 @@ static int add_object(tfs_export *ex, const tfs_token *tok, const tfs_xobj *objs
 			rc = add_secret(ex, r, o, err);
 			break;
 		}
+		/* The pairing verify-integrity reports key.pair-mismatch from: a
+		 * key its public key object contradicts is not handed out. */
+		const tfs_pair_check *c = NULL;
+		for (size_t i = 0; i < pf->nchecks && c == NULL; i++)
+			if (strcmp(pf->checks[i].uuid, o->uuid) == 0)
+				c = &pf->checks[i];
+		if (c != NULL && c->verdict == TFS_PAIR_MISMATCH && c->other_class == CKO_PUBLIC_KEY) {
+			set_status(r, TFS_EXPORT_FAILED,
+			           "does not match its public key object %s.object (%s): refused",
+			           c->other_uuid, c->why);
+			break;
+		}
 		const tfs_key_pair *k = NULL;
-		for (size_t i = 0; i < nkeys && k == NULL; i++)
-			if (keys[i].private_uuid != NULL && strcmp(keys[i].private_uuid, o->uuid) == 0)
-				k = &keys[i];
+		for (size_t i = 0; i < pf->nkeys && k == NULL; i++)
+			if (pf->keys[i].private_uuid != NULL &&
+			    strcmp(pf->keys[i].private_uuid, o->uuid) == 0)
+				k = &pf->keys[i];
 		rc = add_private(ex, r, o, k != NULL ? find_obj(objs, nobjs, k->public_uuid) : NULL,
 		                 k != NULL ? find_obj(objs, nobjs, k->cert_uuid) : NULL, err);
 		break;
@@ -626,19 +647,17 @@ static int add_object(tfs_export *ex, const tfs_token *tok, const tfs_xobj *objs
 	return rc;
 }
 
+static const uint8_t *xobj_bytes(void *ctx, uint64_t type, size_t *len)
+{
+	return tfs_xobj_bytes(ctx, type, len, NULL);
+}
+
 /* Feeds one object's plaintext to pairing, as dump does. */
 static void pair(tfs_pairing *p, const tfs_xobj *o)
 {
-	tfs_pair_input in = {.uuid = o->uuid, .object_class = o->cls, .key_type = o->key_type,
-	                     .value_len = ulong_of(o->obj, CKA_VALUE_LEN)};
-	in.id = tfs_xobj_bytes(o, CKA_ID, &in.id_len, NULL);
-	in.modulus = tfs_xobj_bytes(o, CKA_MODULUS, &in.modulus_len, NULL);
-	in.ec_params = tfs_xobj_bytes(o, CKA_EC_PARAMS, &in.ec_params_len, NULL);
-	in.ec_point = tfs_xobj_bytes(o, CKA_EC_POINT, &in.ec_point_len, NULL);
-	if (o->cls == CKO_CERTIFICATE)
-		in.cert = tfs_xobj_bytes(o, CKA_VALUE, &in.cert_len, NULL);
-	char summary[256];
-	tfs_pairing_add(p, &in, summary, sizeof(summary));
+	tfs_pair_input in;
+	tfs_pair_input_from_object(&in, o->uuid, o->obj, xobj_bytes, (void *)o);
+	(void)tfs_pairing_add(p, &in, NULL, 0);
 }
 
 int tfs_export_add_token(tfs_export *ex, const tfs_token *tok, const tfs_token_key *key,
@@ -679,11 +698,16 @@ int tfs_export_add_token(tfs_export *ex, const tfs_token *tok, const tfs_token_k
 		if (ex->opts.progress != NULL)
 			ex->opts.progress(ex->opts.progress_ctx, tok, "reading", i + 1, n);
 	}
-	size_t nkeys = 0;
-	const tfs_key_pair *keys = rc == TFS_OK ? tfs_pairing_keys(pairs, &nkeys) : NULL;
+	pairs_found pf = {0};
+	if (rc == TFS_OK) {
+		pf.keys = tfs_pairing_keys(pairs, &pf.nkeys);
+		pf.checks = tfs_pairing_checks(pairs, &pf.nchecks);
+		if (pf.keys == NULL || pf.checks == NULL)
+			rc = tfs_nomem(err);
+	}
 	for (size_t i = 0; rc == TFS_OK && i < n; i++) {
 		if (objs[i].obj != NULL)
-			rc = add_object(ex, tok, objs, n, &objs[i], keys, nkeys, err);
+			rc = add_object(ex, tok, objs, n, &objs[i], &pf, err);
 		if (ex->opts.progress != NULL) /* PBKDF2 for each key: the slow part */
 			ex->opts.progress(ex->opts.progress_ctx, tok, "encoding", i + 1, n);
 	}

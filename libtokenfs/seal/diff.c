@@ -14,6 +14,8 @@
 #include "core/cursor.h"
 #include "core/error_internal.h"
 #include "tokenfs/names.h"
+#include "tokenfs/crypto.h"
+#include "tokenfs/pairing.h"
 
 #define CKA_CLASS 0x0
 #define CKA_LABEL 0x3
@@ -397,26 +399,54 @@ int tfs_seal_diff_object(tfs_vtoken *vt, const char *dir, const char *name,
 	return d.nomem ? TFS_E_NOMEM : TFS_OK;
 }
 
+/* Plaintexts a description reads: decrypted ones are wiped after. */
+typedef struct describe_ctx {
+	const tfs_object *obj;
+	const tfs_token_key *key;
+	uint8_t *plain[8];
+	size_t plain_len[8], nplain;
+} describe_ctx;
+
+static const uint8_t *describe_bytes(void *ctx, uint64_t type, size_t *len)
+{
+	describe_ctx *d = ctx;
+	const tfs_attr *a = tfs_object_find(d->obj, type);
+	*len = 0;
+	if (a == NULL || tfs_attr_kind(a) != TFS_KIND_BYTES)
+		return NULL;
+	size_t n;
+	const uint8_t *p = tfs_attr_bytes(a, &n);
+	if (!tfs_object_attr_encrypted(d->obj, a)) {
+		*len = n;
+		return p;
+	}
+	uint8_t *pt;
+	size_t pt_len;
+	tfs_layout layout;
+	if (d->key == NULL || d->nplain == sizeof(d->plain) / sizeof(d->plain[0]) ||
+	    tfs_token_key_decrypt(d->key, &pt, &pt_len, &layout, p, n, NULL) != TFS_OK)
+		return NULL;
+	d->plain[d->nplain] = pt;
+	d->plain_len[d->nplain++] = pt_len;
+	*len = pt_len;
+	return pt;
+}
+
+/* The one-line summary dump shows for an object ("secret key AES 256-bit
+ * 'label' id 01", tokenfs/pairing.h), decrypted with the token key when
+ * there is one. */
 char *tfs_seal_describe_object(const tfs_vtoken *vt, const uint8_t *data, size_t size)
 {
 	tfs_object *obj;
-	char *out = NULL;
 	if (tfs_object_parse(&obj, data, size, NULL) != TFS_OK)
 		return strdup("a file that does not parse as an object");
-	tfs_seal_strbuf b = {0};
-	uint64_t cls = ulong_of(obj, CKA_CLASS);
-	const char *name = cls != UINT64_MAX ? tfs_name(TFS_NS_CKO, cls) : NULL;
-	tfs_seal_sb_printf(&b, "an object of class %s", name ? name : "(unknown)");
-	const tfs_attr *label = tfs_object_find(obj, CKA_LABEL);
-	if (label != NULL && tfs_attr_kind(label) == TFS_KIND_BYTES) {
-		tfs_seal_view v = {.a = label, .encrypted = tfs_object_attr_encrypted(obj, label)};
-		tfs_seal_sb_printf(&b, ", label ");
-		tfs_seal_render(&b, &v, vt->key);
-	}
-	if (!b.failed)
-		out = b.p;
-	else
-		free(b.p);
+	describe_ctx d = {.obj = obj, .key = vt->key};
+	tfs_pair_input in;
+	tfs_pair_input_from_object(&in, NULL, obj, describe_bytes, &d);
+	char buf[1024];
+	(void)tfs_pairing_add(NULL, &in, buf, sizeof(buf));
+	for (size_t i = 0; i < d.nplain; i++)
+		tfs_secure_free(d.plain[i], d.plain_len[i]);
 	tfs_object_free(obj);
-	return out;
+	return strdup(buf);
 }

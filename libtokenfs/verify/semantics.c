@@ -24,6 +24,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "tokenfs/names.h"
+#include "tokenfs/pairing.h"
 
 void tfs_sem_pub_clear(tfs_sem_pub *k)
 {
@@ -248,48 +249,56 @@ static int check_object(tfs_sem *s, const tfs_vobject *o, tfs_sem_pub *pub)
 	}
 }
 
-/* A key or certificate with a known, non-empty CKA_ID: what pairing needs
- * once the object is gone. Its ID and EC parameters are copies. */
-struct tfs_sem_keep {
-	uint64_t cls, key_type;
-	size_t obj;         /* index in the token: uuid and path for findings */
-	uint64_t id_offset; /* of CKA_ID */
-	uint8_t *id;
-	size_t id_len;
-	tfs_sem_pub pub;
-};
-
-static int keep_order(const void *x, const void *y)
+static const uint8_t *vobject_bytes(void *ctx, uint64_t type, size_t *len)
 {
-	const tfs_sem_keep *a = x, *b = y;
-	if (a->id_len != b->id_len)
-		return a->id_len < b->id_len ? -1 : 1;
-	int c = memcmp(a->id, b->id, a->id_len);
-	if (c != 0)
-		return c;
-	return a->obj < b->obj ? -1 : a->obj > b->obj;
+	return tfs_vobject_bytes(ctx, type, len);
 }
 
-/* Different key types are different keys even when neither key is known. */
-static int key_cmp(const tfs_sem_keep *a, const tfs_sem_keep *b, BN_CTX *bn, char *why,
-                   size_t size)
+/*
+ * Hands o to the token's one pairing model (tokenfs/pairing.h), with what
+ * the checks above learnt of its key: a key found invalid is a defect that
+ * every comparison reports, and an EC private key's d*G (computed for its
+ * own checks) saves pairing a second derivation.
+ */
+static int pair(tfs_sem *s, const tfs_vobject *o, const tfs_sem_pub *pub)
 {
-	if (a->key_type != UINT64_MAX && b->key_type != UINT64_MAX && a->key_type != b->key_type) {
-		snprintf(why, size, "CKA_KEY_TYPE is %s, the other's %s", key_type_name(a->key_type),
-		         key_type_name(b->key_type));
-		return 0;
+	tfs_pair_input in;
+	tfs_pair_input_from_object(&in, o->uuid, o->obj, vobject_bytes, (void *)o);
+	in.index = o->index;
+	if (pub->state == TFS_SEM_INVALID)
+		in.defect = pub->why;
+	if (pub->group != NULL)
+		in.curve_name = tfs_sem_ec_curve_name(pub->group);
+	unsigned char *pt = NULL, wrapped[3 + 255];
+	if (o->cls == CKO_PRIVATE_KEY && pub->state == TFS_SEM_KNOWN && pub->point != NULL) {
+		/* As CKA_EC_POINT holds it: a DER OCTET STRING around the point. */
+		size_t len = EC_POINT_point2buf(pub->group, pub->point, POINT_CONVERSION_UNCOMPRESSED,
+		                                &pt, s->bn);
+		size_t hdr = len < 0x80 ? 2 : 3;
+		if (len > 0 && len <= 255) {
+			wrapped[0] = 0x04;
+			wrapped[1] = len < 0x80 ? (unsigned char)len : 0x81;
+			wrapped[2] = (unsigned char)len;
+			memcpy(wrapped + hdr, pt, len);
+			in.ec_point = wrapped;
+			in.ec_point_len = hdr + len;
+			in.ec_value = NULL;
+			in.ec_value_len = 0;
+		}
 	}
-	return tfs_sem_pub_cmp(&a->pub, &b->pub, bn, why, size);
+	int rc = tfs_pairing_add(s->pairs, &in, NULL, 0) == 0 ? TFS_OK : TFS_E_NOMEM;
+	OPENSSL_free(pt);
+	return rc;
 }
 
-static int pair_finding(tfs_sem *s, const tfs_sem_keep *o, const char *code, const char *fmt, ...)
+static int pair_finding(tfs_sem *s, const tfs_pair_check *c, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-static int pair_finding(tfs_sem *s, const tfs_sem_keep *o, const char *code, const char *fmt, ...)
+static int pair_finding(tfs_sem *s, const tfs_pair_check *c, const char *code, const char *fmt, ...)
 {
 	const tfs_token *tok = s->vt->tok;
-	tfs_location loc = {.path = tfs_token_object_path(tok, o->obj), .offset = o->id_offset,
-	                    .object = tfs_token_object_uuid(tok, o->obj), .has_attr = true,
+	tfs_location loc = {.path = tfs_token_object_path(tok, c->index), .offset = c->id_offset,
+	                    .object = tfs_token_object_uuid(tok, c->index), .has_attr = true,
 	                    .attr = CKA_ID};
 	char msg[512];
 	va_list ap;
@@ -299,111 +308,36 @@ static int pair_finding(tfs_sem *s, const tfs_sem_keep *o, const char *code, con
 	return tfs_findings_addl(s->vt->findings, code, TFS_SEV_ERROR, &loc, "%s", msg);
 }
 
-/*
- * g[0..n) share one CKA_ID; g[i] is a private key (matched with the public
- * keys) or a certificate (matched with every key). Matching one is enough:
- * a stray object that reuses an ID does not make the pair wrong.
- */
-static int match(tfs_sem *s, const tfs_sem_keep *g, size_t n, size_t i)
-{
-	const tfs_sem_keep *o = &g[i], *other = NULL;
-	bool cert = o->cls == CKO_CERTIFICATE, matched = false;
-	char why[160] = "", buf[160];
-	for (size_t j = 0; j < n; j++) {
-		const tfs_sem_keep *k = &g[j];
-		if (k->cls != CKO_PUBLIC_KEY && !(cert && k->cls == CKO_PRIVATE_KEY))
-			continue;
-		int c = key_cmp(o, k, s->bn, buf, sizeof(buf));
-		matched = matched || c == 1;
-		/* Name a public key rather than a private one when both differ. */
-		if (c == 0 && (other == NULL || (other->cls != CKO_PUBLIC_KEY &&
-		                                 k->cls == CKO_PUBLIC_KEY))) {
-			other = k;
-			snprintf(why, sizeof(why), "%s", buf);
-		}
-	}
-	if (matched) {
-		if (cert)
-			s->stats->cert_keys++;
-		else
-			s->stats->pairs++;
-		return TFS_OK;
-	}
-	if (other == NULL)
-		return TFS_OK;
-	const char *other_uuid = tfs_token_object_uuid(s->vt->tok, other->obj);
-	if (cert)
-		return pair_finding(s, o, "cert.key-mismatch",
-		                    "the certificate's key is not the key of %s %s, which has the same "
-		                    "CKA_ID: %s", other->cls == CKO_PUBLIC_KEY ? "public key" : "private key",
-		                    other_uuid, why);
-	return pair_finding(s, o, "key.pair-mismatch",
-	                    "the private key is not the key of public key %s, which has the same "
-	                    "CKA_ID: %s", other_uuid, why);
-}
-
-/* Groups keys and certificates by CKA_ID (sorted, so large tokens stay
- * linear-logarithmic) and matches within each group. */
+/* Each private key against the public keys of its CKA_ID, each certificate
+ * against every key of its CKA_ID, as the pairing model decides. */
 static int check_pairs(tfs_sem *s)
 {
-	tfs_sem_keep *refs = s->keep;
-	size_t n = s->nkeep;
-	if (n > 1)
-		qsort(refs, n, sizeof(*refs), keep_order);
+	size_t n = 0;
+	const tfs_pair_check *checks = tfs_pairing_checks(s->pairs, &n);
+	if (checks == NULL)
+		return TFS_E_NOMEM;
 	int rc = TFS_OK;
-	for (size_t lo = 0, hi; lo < n && rc == TFS_OK; lo = hi) {
-		for (hi = lo + 1; hi < n && refs[hi].id_len == refs[lo].id_len &&
-		                  memcmp(refs[hi].id, refs[lo].id, refs[lo].id_len) == 0;)
-			hi++;
-		for (size_t i = lo; i < hi && rc == TFS_OK; i++) {
-			uint64_t cls = refs[i].cls;
-			if (cls == CKO_PRIVATE_KEY || cls == CKO_CERTIFICATE)
-				rc = match(s, refs + lo, hi - lo, i - lo);
+	for (size_t i = 0; i < n && rc == TFS_OK; i++) {
+		const tfs_pair_check *c = &checks[i];
+		bool cert = c->object_class == CKO_CERTIFICATE;
+		if (c->verdict == TFS_PAIR_MATCH) {
+			if (cert)
+				s->stats->cert_keys++;
+			else
+				s->stats->pairs++;
+		} else if (c->verdict == TFS_PAIR_MISMATCH && cert) {
+			rc = pair_finding(s, c, "cert.key-mismatch",
+			                  "the certificate's key is not the key of %s %s, which has the "
+			                  "same CKA_ID: %s",
+			                  c->other_class == CKO_PUBLIC_KEY ? "public key" : "private key",
+			                  c->other_uuid, c->why);
+		} else if (c->verdict == TFS_PAIR_MISMATCH) {
+			rc = pair_finding(s, c, "key.pair-mismatch",
+			                  "the private key is not the key of public key %s, which has the "
+			                  "same CKA_ID: %s", c->other_uuid, c->why);
 		}
 	}
 	return rc;
-}
-
-/* Keeps what pairing needs of o; takes pub over (cleared here). */
-static int keep(tfs_sem *s, const tfs_vobject *o, tfs_sem_pub *pub)
-{
-	size_t len;
-	const uint8_t *id = tfs_vobject_bytes(o, CKA_ID, &len);
-	if (o->cls != CKO_PUBLIC_KEY && o->cls != CKO_PRIVATE_KEY && o->cls != CKO_CERTIFICATE)
-		return TFS_OK;
-	if (id == NULL || len == 0) /* an empty ID pairs with nothing */
-		return TFS_OK;
-	if (s->nkeep == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		tfs_sem_keep *p = realloc(s->keep, cap * sizeof(*p));
-		if (p == NULL)
-			return TFS_E_NOMEM;
-		s->keep = p;
-		s->cap = cap;
-	}
-	tfs_sem_keep *k = &s->keep[s->nkeep];
-	*k = (tfs_sem_keep){.cls = o->cls, .key_type = o->key_type, .obj = o->index,
-	                    .id_len = len};
-	const tfs_attr *a = tfs_vobject_attr(o, CKA_ID);
-	k->id_offset = a != NULL ? tfs_attr_offset(a) : TFS_NO_OFFSET;
-	k->id = malloc(len);
-	uint8_t *params = NULL;
-	if (pub->params != NULL && (params = malloc(pub->params_len)) != NULL)
-		memcpy(params, pub->params, pub->params_len);
-	if (k->id == NULL || (pub->params != NULL && params == NULL)) {
-		free(k->id);
-		free(params);
-		return TFS_E_NOMEM;
-	}
-	memcpy(k->id, id, len);
-	k->pub = *pub;
-	if (params != NULL) {
-		k->pub.params = params;
-		k->pub.params_copy = params;
-	}
-	memset(pub, 0, sizeof(*pub)); /* now owned by k */
-	s->nkeep++;
-	return TFS_OK;
 }
 
 int tfs_sem_begin(tfs_sem *s, tfs_vtoken *vt, tfs_sem_stats *stats)
@@ -413,7 +347,8 @@ int tfs_sem_begin(tfs_sem *s, tfs_vtoken *vt, tfs_sem_stats *stats)
 	s->stats = stats != NULL ? stats : &s->own_stats;
 	memset(s->stats, 0, sizeof(*s->stats));
 	s->bn = BN_CTX_secure_new();
-	return s->bn != NULL ? TFS_OK : TFS_E_NOMEM;
+	s->pairs = tfs_pairing_new();
+	return s->bn != NULL && s->pairs != NULL ? TFS_OK : TFS_E_NOMEM;
 }
 
 int tfs_sem_object(tfs_sem *s, const tfs_vobject *o)
@@ -423,7 +358,7 @@ int tfs_sem_object(tfs_sem *s, const tfs_vobject *o)
 	tfs_sem_pub pub = {0};
 	int rc = check_object(s, o, &pub);
 	if (rc == TFS_OK)
-		rc = keep(s, o, &pub);
+		rc = pair(s, o, &pub);
 	tfs_sem_pub_clear(&pub);
 	ERR_clear_error();
 	return rc;
@@ -431,13 +366,8 @@ int tfs_sem_object(tfs_sem *s, const tfs_vobject *o)
 
 void tfs_sem_free(tfs_sem *s)
 {
-	for (size_t i = 0; i < s->nkeep; i++) {
-		free(s->keep[i].id);
-		tfs_sem_pub_clear(&s->keep[i].pub);
-	}
-	free(s->keep);
-	s->keep = NULL;
-	s->nkeep = s->cap = 0;
+	tfs_pairing_free(s->pairs);
+	s->pairs = NULL;
 	BN_CTX_free(s->bn); /* wipes its temporaries */
 	s->bn = NULL;
 	ERR_clear_error();

@@ -49,10 +49,6 @@ typedef struct tfs_sem_stats {
 	size_t spkis;        /* CKA_PUBLIC_KEY_INFOs compared */
 } tfs_sem_stats;
 
-/* What the pairing by CKA_ID needs of a key or certificate, kept after
- * the object itself is released (semantics.c). */
-typedef struct tfs_sem_keep tfs_sem_keep;
-
 /* One run over a token: tfs_sem_begin, tfs_sem_object per object as it is
  * loaded, tfs_sem_end (pairs; also frees). */
 typedef struct tfs_sem {
@@ -60,8 +56,9 @@ typedef struct tfs_sem {
 	BN_CTX *bn; /* secure: it holds temporaries derived from private keys */
 	tfs_sem_stats *stats;
 	tfs_sem_stats own_stats;
-	tfs_sem_keep *keep;
-	size_t nkeep, cap;
+	/* The token's keys and certificates by CKA_ID, in the one pairing
+	 * model (tokenfs/pairing.h): a few hundred bytes each. */
+	struct tfs_pairing *pairs;
 } tfs_sem;
 
 /* tfs_sem_begin .. tfs_sem_end over the objects of a loaded vt (tests),

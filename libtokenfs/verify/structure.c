@@ -162,25 +162,17 @@ static int check_object(tfs_vtoken *vt, const tfs_vobject *o)
 {
 	char nb[24];
 	size_t n = tfs_object_attr_count(o->obj);
-	if (n == 0) {
-		ADD("object.generation-only", TFS_SEV_WARNING, o, TFS_VNO_ATTR,
-		    "only the generation counter and no attributes: a creation or write cut short");
+	/* Generation-only files and repeated attributes: shared with dump. */
+	if (tfs_check_anomalies(vt->findings, o->path, o->uuid, o->obj) != TFS_OK)
+		return TFS_E_NOMEM;
+	if (n == 0)
 		return TFS_OK;
-	}
 	bool torn;
 	if (check_cut_at_boundary(vt, o, &torn) != TFS_OK)
 		return TFS_E_NOMEM;
 	for (size_t k = 0; k < n; k++) {
 		const tfs_attr *a = tfs_object_attr(o->obj, k);
 		uint64_t type = tfs_attr_type(a);
-		if (tfs_attr_is_shadowed(a)) {
-			tfs_location loc = {.path = o->path, .offset = tfs_attr_offset(a), .object = o->uuid,
-			                    .has_attr = true, .attr = type};
-			if (tfs_findings_addl(vt->findings, "object.duplicate-attribute", TFS_SEV_WARNING, &loc,
-			                      "%s appears more than once; SoftHSM uses the last one",
-			                      tfs_vattr_name(type, nb)) != TFS_OK)
-				return TFS_E_NOMEM;
-		}
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 			if (kinds[i].type == type && kinds[i].kind != tfs_attr_kind(a))
 				ADD("object.wrong-kind", TFS_SEV_ERROR, o, type, "%s is stored as %s; SoftHSM writes %s",

@@ -110,6 +110,9 @@ int tfs_check_crypto_object(tfs_vtoken *vt, const tfs_vobject *o); /* needs vt->
 int tfs_check_crypto_end(tfs_vtoken *vt);
 int tfs_check_compat_object(tfs_vtoken *vt, const tfs_vobject *o);
 int tfs_check_compat_end(tfs_vtoken *vt);
+/* tfs_object_anomalies into a list (anomalies.c). TFS_OK or TFS_E_NOMEM. */
+int tfs_check_anomalies(tfs_findings *list, const char *path, const char *uuid,
+                        const tfs_object *obj);
 /* Empty or undecodable key material, creation leftovers: per object only. */
 int tfs_check_material_object(tfs_vtoken *vt, const tfs_vobject *o);
 /* The attributes that carry the key of a key object (material.c): up to 4

@@ -140,7 +140,8 @@ def main():
               f"an object removed and one added (object and lock files): {kinds}")
         added = [c["message"] for c in d["tokens"][0]["changes"] if c["change"] == "file-added"
                  and c["file"].endswith(".object")]
-        check(any('label "newcomer"' in m for m in added), f"the new object described: {added}")
+        check(any("secret key AES 256-bit 'newcomer'" in m for m in added),
+              f"the new object described as dump summarises it: {added}")
 
         # Key material: A's copy of the kept key gets the changed key's file
         # (the same token key), so CKA_VALUE differs. Redacted by default.

@@ -98,6 +98,20 @@ int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_sto
 size_t tfs_report_finding_count(const tfs_report *rep);
 const tfs_finding *tfs_report_finding(const tfs_report *rep, size_t i);
 
+/* Receives one finding, borrowed for the call. */
+typedef void (*tfs_finding_fn)(void *ctx, const tfs_finding *f);
+
+/*
+ * The per-object checks that need nothing but the parsed object: anomalies
+ * SoftHSM loads but never writes (object.generation-only,
+ * object.duplicate-attribute; docs/findings.md). verify-integrity runs them
+ * among its structure checks and dump runs them on every object it shows,
+ * so both report the same findings. path and uuid (may be NULL) locate the
+ * findings. Calls fn for each; returns how many, or -1 when out of memory.
+ */
+int tfs_object_anomalies(const tfs_object *obj, const char *path, const char *uuid,
+                         tfs_finding_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
