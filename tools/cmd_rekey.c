@@ -149,8 +149,11 @@ static int read_new_pins(rekey_opts *o)
 
 static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result *r)
 {
-	const rekey_opts *o = ctx;
+	rekey_opts *o = ctx;
 	char lb[200], sb[100], pb[4 * 4096 + 8];
+	size_t n;
+	bool user_given = cli_pin_for(&o->co, tok, TFS_PIN_USER, &n) != NULL;
+	bool so_given = cli_pin_for(&o->co, tok, TFS_PIN_SO, &n) != NULL;
 	const char *will = o->co.dry_run ? "would be " : "";
 	printf("token \"%s\" (serial %s, %s): %s\n", cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
 	       cli_safe(tfs_token_serial(tok), sb, sizeof(sb)), cli_safe(tfs_token_path(tok), pb, sizeof(pb)),
@@ -158,10 +161,10 @@ static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result
 	if (r->txn.recovered != TFS_RECOVERY_NONE)
 		printf("  recovered an interrupted transaction first: %s\n", tfs_recovery_name(r->txn.recovered));
 	if (r->pin_set[TFS_PIN_USER])
-		printf("  user PIN: %sset (%s)\n", will, o->r.user_pin != NULL
+		printf("  user PIN: %sset (%s)\n", will, user_given
 		       ? "with the user PIN, as C_SetPIN" : "with the SO PIN, as C_InitPIN: a reset");
 	if (r->pin_set[TFS_PIN_SO])
-		printf("  SO PIN: %sset%s\n", will, o->r.so_pin != NULL ? " with the SO PIN"
+		printf("  SO PIN: %sset%s\n", will, so_given ? " with the SO PIN"
 		       : " with the user PIN: possible offline because both PIN blobs wrap the same "
 		         "token key");
 	if (r->key_rotated)
@@ -190,8 +193,13 @@ static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result
 
 static int rekey_one(void *ctx, const tfs_token *tok, tfs_change_result *r, tfs_error *err)
 {
-	const rekey_opts *o = ctx;
-	return tfs_rekey_token(r, tfs_token_path(tok), &o->r, err);
+	rekey_opts *o = ctx;
+	/* Each token with its own current PINs, all checked before the first
+	 * write (cli_prepare_pins). */
+	tfs_rekey_options ro = o->r;
+	ro.user_pin = cli_pin_for(&o->co, tok, TFS_PIN_USER, &ro.user_pin_len);
+	ro.so_pin = cli_pin_for(&o->co, tok, TFS_PIN_SO, &ro.so_pin_len);
+	return tfs_rekey_token(r, tfs_token_path(tok), &ro, err);
 }
 
 int cmd_rekey(int argc, char **argv)
@@ -201,14 +209,11 @@ int cmd_rekey(int argc, char **argv)
 	int first = parse_args(&o, argc, argv);
 	/* A running SoftHSM refuses before anyone is asked for a PIN. */
 	if (first < 0 || writer_check_softhsm(&o.co) != TFS_EXIT_OK ||
-	    cli_read_pins(&o.co) != 0 || read_new_pins(&o) != 0)
+	    cli_prepare_pins(&o.co, argv + first, argc - first, true) != TFS_EXIT_OK ||
+	    read_new_pins(&o) != 0)
 		goto out;
 	writer_change_cmd w = {.co = &o.co, .json = o.json,
 	                       .change = rekey_one, .render = render_text, .ctx = &o};
-	o.r.user_pin = o.co.user_pin;
-	o.r.user_pin_len = o.co.user_len;
-	o.r.so_pin = o.co.so_pin;
-	o.r.so_pin_len = o.co.so_len;
 	o.r.lock_timeout_ms = o.co.lock_ms;
 	o.r.dry_run = o.co.dry_run;
 	o.r.progress = writer_on_progress;

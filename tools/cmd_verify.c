@@ -367,7 +367,11 @@ static int verify_path(verify_opts *o, const char *path, json_object *tokens, tf
 			fprintf(stderr, "tokenfs: verifying token '%s' (%zu objects)...\r",
 			        cli_safe(tfs_token_label(tok), lb, sizeof(lb)), tfs_token_object_count(tok));
 		}
-		int rc = tfs_verify_token(rep, &s, store, tok, &o->v, &err);
+		/* Each token with its own PINs (cli_pin_for). */
+		tfs_verify_options v = o->v;
+		v.user_pin = cli_pin_for(&o->co, tok, TFS_PIN_USER, &v.user_pin_len);
+		v.so_pin = cli_pin_for(&o->co, tok, TFS_PIN_SO, &v.so_pin_len);
+		int rc = tfs_verify_token(rep, &s, store, tok, &v, &err);
 		if (progress)
 			fprintf(stderr, "\033[K"); /* clear the progress line */
 		if (rc != TFS_OK) {
@@ -401,12 +405,8 @@ int cmd_verify(int argc, char **argv)
 	verify_opts o = {.fail_on = TFS_SEV_WARNING, .co = {.cmd = "verify-integrity"}};
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
-	if (first < 0 || cli_read_pins(&o.co) != 0)
+	if (first < 0 || cli_prepare_pins(&o.co, argv + first, argc - first, false) != TFS_EXIT_OK)
 		goto out;
-	o.v.user_pin = o.co.user_pin;
-	o.v.user_pin_len = o.co.user_len;
-	o.v.so_pin = o.co.so_pin;
-	o.v.so_pin_len = o.co.so_len;
 	json_object *doc = o.json ? json_object_new_object() : NULL;
 	json_object *tokens = o.json ? json_object_new_array() : NULL;
 	tfs_severity worst = TFS_SEV_INFO;

@@ -54,11 +54,13 @@ void tfs_report_free(tfs_report *rep);
 
 /*
  * Runs every check on tok and appends its findings to rep. Problems found in
- * the store are findings, not errors: the return value is an error only for
- * what stops the checks (out of memory, a wrong PIN: TFS_E_WRONG_PIN, a seal
- * requested without a PIN: TFS_E_INVALID, a seal that cannot be written or
- * read: TFS_E_IO). The store's own findings about tok (stray files, lock
- * files) are included.
+ * the store are findings, not errors, and so is a wrong PIN (pin.wrong: the
+ * checks and the seal that need the token key do not run, and the summary
+ * says so): the return value is an error only for what stops the checks
+ * (out of memory, a seal requested without a PIN or of a single object
+ * file: TFS_E_INVALID, a seal that cannot be written or read: TFS_E_IO, a
+ * PIN for a blob the token does not have: TFS_E_NOTFOUND). The store's own
+ * findings about tok (stray files, lock files) are included.
  */
 int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_store *store,
                      const tfs_token *tok, const tfs_verify_options *opts, tfs_error *err);
