@@ -81,6 +81,14 @@ enum { CLI_OPT_FORCE = 256, CLI_OPT_MAX_UNPACKED, CLI_OPT_MAX_MEMBERS, CLI_OPT_M
 #define CLI_FORCE_LONGOPT {"force", no_argument, NULL, CLI_OPT_FORCE}
 #define CLI_DRY_RUN_LONGOPT {"dry-run", no_argument, NULL, 'n'}
 
+/* What every command that takes PINs says about them in --help. */
+#define CLI_PIN_TOKEN_HELP                                                        \
+	"Each token may have its own PIN: --user-pin TOKEN=SPEC (TOKEN: a label,\n"  \
+	"serial or directory name, as --token), repeated for each token. The entry\n" \
+	"naming a token wins over the one without TOKEN, which is for every other\n" \
+	"token. A TOKEN naming no token is a usage error, reported before any PIN\n" \
+	"is read. SPEC prompt (or none) prompts without echo, naming the token.\n"
+
 /* The caps on an archive PATH, for the commands that read (see CLI_ARCHIVE_HELP). */
 #define CLI_ARCHIVE_LONGOPTS                                              \
 	{"max-unpacked", required_argument, NULL, CLI_OPT_MAX_UNPACKED},  \

@@ -44,9 +44,11 @@ static void usage(FILE *out)
 	        "      --force           replace FILE when it exists\n"
 	        "  -n, --dry-run         read and check everything, write nothing; report\n"
 	        "                        what would be archived\n"
-	        "      --user-pin [SPEC] seal each token with the user PIN (or the SO PIN);\n"
-	        "      --so-pin [SPEC]   SPEC: pass:PIN, env:VAR, file:PATH, fd:N or stdin\n"
-	        "                        (first line); no SPEC: prompt\n"
+	        "      --user-pin [[TOKEN=]SPEC]  seal each token with its user PIN (or its\n"
+	        "      --so-pin [[TOKEN=]SPEC]    SO PIN); SPEC: pass:PIN, env:VAR, file:PATH,\n"
+	        "                        fd:N or stdin (first line), or prompt; no SPEC:\n"
+	        "                        prompt. A token whose PIN is wrong is archived\n"
+	        "                        without a seal ([pin.wrong], exit 1)\n"
 	        "      --max-reads N     whole reads of a token before giving up on one\n"
 	        "                        that never holds still (default 100, 25 ms apart)\n"
 	        "  -f, --format FMT      report as text (default) or json (docs/json.md)\n"
@@ -59,8 +61,8 @@ static void usage(FILE *out)
 	        "exit is 1.\n"
 	        "\n"
 	        "Exit codes: 0 archived (or, with --dry-run, would be); 1 archived, but with\n"
-	        "damaged object files (warned about); 2 usage or I/O error, a wrong PIN, FILE\n"
-	        "exists, or a token that never held still.\n");
+	        "damaged object files (warned about) or a token unsealed for a wrong PIN;\n"
+	        "2 usage or I/O error, FILE exists, or a token that never held still.\n");
 }
 
 enum { OPT_MAX_READS = 300 };

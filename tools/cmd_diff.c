@@ -35,9 +35,10 @@ static void usage(FILE *out)
 	        "same) are summarised in one line per token.\n"
 	        "\n"
 	        "Options:\n"
-	        "      --user-pin [SPEC] compare encrypted values as plaintext: the PIN opens\n"
-	        "      --so-pin [SPEC]   the token key of both sides; SPEC: pass:PIN, env:VAR,\n"
-	        "                        file:PATH, fd:N or stdin (first line); no SPEC: prompt\n"
+	        "      --user-pin [[TOKEN=]SPEC]  compare encrypted values as plaintext: the\n"
+	        "      --so-pin [[TOKEN=]SPEC]    PIN opens the token key of both sides;\n"
+	        "                        SPEC: pass:PIN, env:VAR, file:PATH, fd:N or stdin\n"
+	        "                        (first line), or prompt; no SPEC: prompt\n"
 	        "      --reveal          show key material in full (otherwise: its length and\n"
 	        "                        fingerprint only)\n"
 	        "  -f, --format FMT      text (default) or json (docs/json.md)\n"
@@ -45,7 +46,12 @@ static void usage(FILE *out)
 	        "      --lock-timeout MS how long to wait for a SoftHSM writer (default 5000)\n"
 	        "  -h, --help            this text\n"
 	        "\n"
-	        "Exit codes: 0 the same; 1 different; 2 usage or I/O error, a wrong PIN.\n");
+	        CLI_PIN_TOKEN_HELP
+	        "A wrong PIN is a finding about its token ([pin.wrong]), whose values\n"
+	        "are then compared as stored.\n"
+	        "\n"
+	        "Exit codes: 0 the same; 1 different, or a PIN was wrong; 2 usage or I/O\n"
+	        "error.\n");
 }
 
 static int diff_option(void *ctx, int c, int argc, char **argv)

@@ -47,11 +47,11 @@ static void usage(FILE *out)
 	        "  -o, --object UUID     only objects with this uuid (repeatable)\n"
 	        "  -b, --brief           text: one summary line per object and the keys,\n"
 	        "                        without the attributes\n"
-	        "      --user-pin [SPEC] decrypt private objects with the user PIN\n"
-	        "      --so-pin [SPEC]   ... or the SO PIN; with both, check that they\n"
-	        "                        unwrap the same token key\n"
-	        "                        SPEC: pass:PIN, env:VAR, file:PATH, fd:N or stdin\n"
-	        "                        (first line); without SPEC, prompt without echo\n"
+	        "      --user-pin [[TOKEN=]SPEC]  decrypt private objects with the user PIN\n"
+	        "      --so-pin [[TOKEN=]SPEC]    ... or the SO PIN; with both, check that\n"
+	        "                        they unwrap the same token key. SPEC: pass:PIN,\n"
+	        "                        env:VAR, file:PATH, fd:N or stdin (first line), or\n"
+	        "                        prompt; without SPEC, prompt without echo\n"
 	        "      --reveal          also print key material and the token key, which\n"
 	        "                        are otherwise shown as <redacted: N bytes> with a\n"
 	        "                        fingerprint (key check value or SHA-256 prefix),\n"
@@ -65,10 +65,14 @@ static void usage(FILE *out)
 	        "Labels show as text (escaped), other byte strings as hex.\n"
 	        "pass:PIN puts the PIN on the command line, where other users can see it\n"
 	        "in ps: prefer env:, file: or the prompt.\n"
+	        CLI_PIN_TOKEN_HELP
+	        "A wrong PIN is a finding about its token ([pin.wrong]): its values are\n"
+	        "shown encrypted, the other tokens decrypted. A PIN with one .object file\n"
+	        "opens the token.object beside it; if there is none, dump says so.\n"
 	        "\n"
 	        "Exit codes: 0 clean; 1 something could not be parsed, decrypted or is\n"
-	        "anomalous (each problem on stderr, the rest still dumped); 2 usage or I/O\n"
-	        "error, or a wrong PIN.\n");
+	        "anomalous, or a PIN was wrong (each problem on stderr, the rest still\n"
+	        "dumped); 2 usage or I/O error.\n");
 }
 
 static bool push(char ***list, size_t *n, char *value)

@@ -57,8 +57,10 @@ static void usage(FILE *out)
 	        "\n"
 	        "Options:\n"
 	        "      --out DIR         where to write (required)\n"
-	        "      --user-pin [SPEC] unlock private objects with the user PIN\n"
-	        "      --so-pin [SPEC]   ... or with the SO PIN. A wrong PIN writes nothing\n"
+	        "      --user-pin [[TOKEN=]SPEC]  unlock private objects with the user PIN\n"
+	        "      --so-pin [[TOKEN=]SPEC]    ... or with the SO PIN. A wrong PIN is a\n"
+	        "                        finding about its token ([pin.wrong]): its private\n"
+	        "                        objects are not exported, the others' are\n"
 	        "      --passout [SPEC]  the passphrase for private keys and the PKCS#12\n"
 	        "                        bundle; without SPEC (or without --passout at all)\n"
 	        "                        it is prompted twice without echo\n"
@@ -95,7 +97,7 @@ static void usage(FILE *out)
 	        "\n"
 	        "Exit codes: 0 every selected object written; 1 something selected was not\n"
 	        "(skipped by policy, an unsupported key type named in the report, a\n"
-	        "mismatch, a value that does not decrypt); 2 usage, I/O, a wrong PIN, a\n"
+	        "mismatch, a value that does not decrypt, a wrong PIN); 2 usage, I/O, a\n"
 	        "selector that matched nothing, a file that exists: nothing written.\n");
 }
 

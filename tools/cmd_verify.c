@@ -37,8 +37,10 @@ static void usage(FILE *out)
 	        "every finding code.\n"
 	        "\n"
 	        "Options:\n"
-	        "      --user-pin [SPEC] the user PIN; SPEC: pass:PIN, env:VAR, file:PATH,\n"
-	        "      --so-pin [SPEC]   fd:N or stdin (first line); no SPEC: prompt\n"
+	        "      --user-pin [[TOKEN=]SPEC]  the user PIN (of TOKEN); SPEC: pass:PIN,\n"
+	        "      --so-pin [[TOKEN=]SPEC]    env:VAR, file:PATH, fd:N or stdin (first\n"
+	        "                        line), or prompt; no SPEC: prompt. A wrong PIN is\n"
+	        "                        the pin.wrong finding of its token\n"
 	        "      --seal            write a sealed manifest of each token (needs a PIN):\n"
 	        "                        <token dir>/tokenfs.seal unless --seal-file\n"
 	        "      --check-seal      compare each token with its sealed manifest\n"
@@ -53,10 +55,13 @@ static void usage(FILE *out)
 	        "\n"
 	        "PATH: a tokendir, a token directory, a .object file, or a tar (.gz, .xz,\n"
 	        ".zst) or zip archive of any of them, read in memory, never unpacked.\n"
+	        "A .object file is checked with the token.object beside it, if any.\n"
+	        CLI_PIN_TOKEN_HELP
 	        "\n"
 	        "Exit codes: 0 nothing at or above --fail-on; 1 something is; 2 usage or\n"
-	        "I/O error, a wrong PIN, a lock held past --lock-timeout (one budget for\n"
-	        "the run), or no token found to verify (an empty directory is no pass).\n");
+	        "I/O error, a PIN for a blob the token lacks, a lock held past\n"
+	        "--lock-timeout (one budget for the run), or no token found to verify\n"
+	        "(an empty directory is no pass).\n");
 }
 
 static int parse_severity(const char *s, tfs_severity *out)
