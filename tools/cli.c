@@ -489,7 +489,11 @@ static bool check_token(cli_common *co, const tfs_token *tok)
 			continue;
 		tfs_token_key *key = NULL;
 		tfs_error err;
-		if (tfs_token_unlock(&key, tok, (tfs_pin_role)role, pin, len, &err) != TFS_OK) {
+		int rc = tfs_token_unlock(&key, tok, (tfs_pin_role)role, pin, len, &err);
+		/* A blob the token lacks (a user PIN never set) is for the
+		 * command to judge: rekey sets it, migrate has nothing to
+		 * re-wrap. A PIN that does not open its blob is a refusal. */
+		if (rc != TFS_OK && rc != TFS_E_NOTFOUND) {
 			cli_report(&err);
 			ok = false;
 		}
@@ -505,6 +509,7 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 	if (check)
 		co->writes = true;
 	size_t matched = co->matched;
+	bool ambiguous = false;
 	tfs_store **stores = calloc((size_t)npaths + 1, sizeof(*stores));
 	if (stores == NULL) {
 		cli_error("out of memory");
@@ -512,8 +517,10 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 	}
 	/* Which entry each selected token takes: TOKEN= entries are matched
 	 * before any PIN is read, let alone tried. */
+	bool unopened = false;
 	for (int i = 0; i < npaths; i++) {
 		stores[i] = prepare_open(co, paths[i]);
+		unopened |= stores[i] == NULL;
 		if (check && stores[i] != NULL && (tfs_store_is_archive(stores[i]) ||
 		                                   tfs_store_kind(stores[i]) == TFS_PATH_OBJECT_FILE)) {
 			if (tfs_store_is_archive(stores[i]))
@@ -527,9 +534,19 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 			const tfs_token *tok = tfs_store_token(stores[i], t);
 			if (!cli_token_selected(co, tok))
 				continue;
+			size_t naming[2] = {0, 0};
 			for (size_t k = 0; k < co->npins; k++)
-				if (co->pins[k].token != NULL && token_named(co->pins[k].token, tok))
+				if (co->pins[k].token != NULL && token_named(co->pins[k].token, tok)) {
 					co->pins[k].named = true; /* even when it needs no PIN */
+					if (naming[co->pins[k].role]++ == 1) {
+						char lb[200];
+						cli_error("%s: two %s entries name token '%s' (by label, serial "
+						          "or directory): one PIN per token", co->cmd,
+						          cli_pin_option(co->pins[k].role),
+						          cli_safe(tfs_token_label(tok), lb, sizeof(lb)));
+						ambiguous = true;
+					}
+				}
 			for (int role = TFS_PIN_SO; role <= TFS_PIN_USER; role++) {
 				cli_pin *e = pin_entry(co, tok, (tfs_pin_role)role);
 				if (e == NULL || tfs_token_metadata(tok) == NULL)
@@ -540,8 +557,10 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 		}
 	}
 	co->matched = matched;
-	int status = TFS_EXIT_OK;
-	for (size_t k = 0; k < co->npins; k++)
+	int status = ambiguous ? TFS_EXIT_USAGE : TFS_EXIT_OK;
+	/* A PATH that did not open may hold the token: its own error (from
+	 * the command's pass) says more than "no token matches". */
+	for (size_t k = 0; k < co->npins && !unopened; k++)
 		if (co->pins[k].token != NULL && !co->pins[k].named) {
 			cli_error("%s: no token matches %s %s=... (give a label, serial or directory name "
 			          "of a token %s)", co->cmd, cli_pin_option(co->pins[k].role),

@@ -137,7 +137,8 @@ typedef struct cli_pin {
 	const char *spec;   /* NULL: prompt */
 	bool named;         /* TOKEN names a selected token (cli_prepare_pins) */
 	size_t uses;        /* selected tokens it is for (cli_prepare_pins) */
-	const tfs_token *first; /* the first of them, named by its prompt */
+	const tfs_token *first; /* the first of them, named by its prompt (valid
+	                         * only during cli_prepare_pins) */
 	bool read;
 	uint8_t *pin;       /* tfs_secure_free'd by cli_common_free */
 	size_t len;
@@ -152,8 +153,9 @@ const char *cli_pin_option(tfs_pin_role role);
  * refuses a TOKEN= that names none of them (exit 2, before any PIN is
  * tried or read) and reads every PIN some token uses, a prompt naming the
  * token. With check (the commands that write), also opens each token's
- * PIN blobs with its PINs: a wrong PIN, or a PIN for a blob the token does
- * not have, refuses the whole run before anything is written. Without any
+ * PIN blobs with its PINs: a wrong PIN (or a damaged blob) refuses the
+ * whole run before anything is written. Two entries of one role naming the
+ * same token (by label and by serial, say) are a usage error. Without any
  * PIN it does nothing. Returns an exit status (reported).
  */
 int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check);

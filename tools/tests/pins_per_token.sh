@@ -106,6 +106,9 @@ check "verify, TOKEN not selected by --token: exit $rc, want 2" [ $rc -eq 2 ]
 err=$(tfs verify-integrity --user-pin alpha=env:PA --user-pin alpha=env:PB "$store" 2>&1 >/dev/null); rc=$?
 check "verify, two PINs for one token: exit $rc, want 2" [ $rc -eq 2 ] &&
   grep -q "given twice" <<<"$err"
+err=$(tfs verify-integrity --user-pin alpha=env:PA --user-pin "$aser=env:PB" "$store" 2>&1 >/dev/null); rc=$?
+check "verify, two entries naming alpha (label, serial): exit $rc, want 2" [ $rc -eq 2 ] &&
+  grep -q "two --user-pin entries name token 'alpha'" <<<"$err"
 err=$(tfs verify-integrity --user-pin "alpha=$PA" "$store" 2>&1 >/dev/null); rc=$?
 check "verify, TOKEN=<not a SPEC>: exit $rc, want 2, not echoed" [ $rc -eq 2 ] && not grep -qF "$PA" <<<"$err"
 
