@@ -122,9 +122,18 @@ const char *cli_pin_option(tfs_pin_role role)
 	return role == TFS_PIN_USER ? "--user-pin" : "--so-pin";
 }
 
-/* --user-pin/--so-pin [TOKEN=]SPEC: one more entry of co->pins. */
-static int add_pin(cli_common *co, tfs_pin_role role, int argc, char **argv)
+static const char *entry_option(const cli_pin *e)
 {
+	if (e->fresh)
+		return e->role == TFS_PIN_USER ? "--new-user-pin" : "--new-so-pin";
+	return cli_pin_option(e->role);
+}
+
+/* --user-pin/--so-pin (fresh: --new-user-pin/--new-so-pin) [TOKEN=]SPEC:
+ * one more entry of co->pins. */
+static int add_pin(cli_common *co, tfs_pin_role role, bool fresh, int argc, char **argv)
+{
+	const cli_pin proto = {.role = role, .fresh = fresh};
 	const char *arg = optarg;
 	if (arg == NULL && optind < argc &&
 	    (is_pin_spec(argv[optind]) || token_prefix(argv[optind]) > 0))
@@ -136,7 +145,7 @@ static int add_pin(cli_common *co, tfs_pin_role role, int argc, char **argv)
 		/* Never quoted: it may be the PIN itself. */
 		cli_error("%s: %s takes [TOKEN=]SPEC, SPEC being pass:PIN, env:VAR, file:PATH, fd:N, "
 		          "stdin or prompt; what was given is none of them (not shown, in case it is "
-		          "a PIN)", co->cmd, cli_pin_option(role));
+		          "a PIN)", co->cmd, entry_option(&proto));
 		return -1;
 	}
 	cli_pin *p = realloc(co->pins, (co->npins + 1) * sizeof(*p));
@@ -146,8 +155,7 @@ static int add_pin(cli_common *co, tfs_pin_role role, int argc, char **argv)
 	}
 	co->pins = p;
 	cli_pin *e = &p[co->npins];
-	memset(e, 0, sizeof(*e));
-	e->role = role;
+	*e = proto;
 	e->spec = arg != NULL ? arg + (cut > 0 ? cut + 1 : 0) : NULL;
 	if (e->spec != NULL && strcmp(e->spec, "prompt") == 0)
 		e->spec = NULL;
@@ -156,23 +164,29 @@ static int add_pin(cli_common *co, tfs_pin_role role, int argc, char **argv)
 		return -1;
 	}
 	co->npins++;
-	*(role == TFS_PIN_USER ? &co->want_user : &co->want_so) = true;
+	if (!fresh)
+		*(role == TFS_PIN_USER ? &co->want_user : &co->want_so) = true;
 	/* One PIN per token and role: a second entry for the same would be
 	 * a guess at which one is meant. */
 	for (size_t i = 0; i + 1 < co->npins; i++) {
 		const cli_pin *o = &co->pins[i];
-		if (o->role != role || (o->token == NULL) != (e->token == NULL) ||
+		if (o->role != role || o->fresh != fresh || (o->token == NULL) != (e->token == NULL) ||
 		    (o->token != NULL && strcmp(o->token, e->token) != 0))
 			continue;
 		if (e->token != NULL)
 			cli_error("%s: %s %s= is given twice: one PIN per token", co->cmd,
-			          cli_pin_option(role), e->token);
+			          entry_option(e), e->token);
 		else
 			cli_error("%s: %s without TOKEN= is given twice: give the others as TOKEN=SPEC",
-			          co->cmd, cli_pin_option(role));
+			          co->cmd, entry_option(e));
 		return -1;
 	}
 	return 1;
+}
+
+int cli_new_pin_option(cli_common *co, tfs_pin_role role, int argc, char **argv)
+{
+	return add_pin(co, role, true, argc, argv);
 }
 
 /* --max-unpacked SIZE, --max-members N, --max-member-size SIZE. */
@@ -271,7 +285,7 @@ int cli_common_option(cli_common *co, int c, int argc, char **argv)
 		return archive_cap(co, c);
 	case 'U':
 	case 'S':
-		return add_pin(co, c == 'U' ? TFS_PIN_USER : TFS_PIN_SO, argc, argv);
+		return add_pin(co, c == 'U' ? TFS_PIN_USER : TFS_PIN_SO, false, argc, argv);
 	default:
 		return 0;
 	}
@@ -384,12 +398,12 @@ void cli_report_open(const cli_common *co, const char *path, const tfs_error *er
 }
 
 /* The entry that gives tok its PIN of role: the one naming tok wins. */
-static cli_pin *pin_entry(cli_common *co, const tfs_token *tok, tfs_pin_role role)
+static cli_pin *pin_entry(cli_common *co, const tfs_token *tok, tfs_pin_role role, bool fresh)
 {
 	cli_pin *any = NULL;
 	for (size_t i = 0; i < co->npins; i++) {
 		cli_pin *e = &co->pins[i];
-		if (e->role != role)
+		if (e->role != role || e->fresh != fresh)
 			continue;
 		if (e->token == NULL)
 			any = e;
@@ -405,7 +419,8 @@ static int read_entry(cli_common *co, cli_pin *e, const tfs_token *tok)
 	if (e->read)
 		return 0;
 	char prompt[512], lb[200], sb[100];
-	const char *who = e->role == TFS_PIN_USER ? "User" : "SO";
+	const char *who = e->fresh ? (e->role == TFS_PIN_USER ? "New user" : "New SO")
+	                           : (e->role == TFS_PIN_USER ? "User" : "SO");
 	if (tok == NULL)
 		snprintf(prompt, sizeof(prompt), "%s PIN: ", who);
 	else if (e->uses > 1)
@@ -418,17 +433,20 @@ static int read_entry(cli_common *co, cli_pin *e, const tfs_token *tok)
 		         cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
 		         cli_safe(tfs_token_serial(tok), sb, sizeof(sb)));
 	char option[160];
-	snprintf(option, sizeof(option), "%s%s%s", cli_pin_option(e->role), e->token ? " " : "",
+	snprintf(option, sizeof(option), "%s%s%s", entry_option(e), e->token ? " " : "",
 	         e->token ? e->token : "");
-	if (read_pin(co, option, e->spec, prompt, &e->pin, &e->len) != 0)
+	/* A new PIN typed blind is asked twice. */
+	if (e->fresh ? cli_read_new_pin(co, option, e->spec, prompt, &e->pin, &e->len) != 0
+	             : read_pin(co, option, e->spec, prompt, &e->pin, &e->len) != 0)
 		return -1;
 	e->read = true;
 	return 0;
 }
 
-const uint8_t *cli_pin_for(cli_common *co, const tfs_token *tok, tfs_pin_role role, size_t *len)
+static const uint8_t *entry_pin(cli_common *co, const tfs_token *tok, tfs_pin_role role,
+                                bool fresh, size_t *len)
 {
-	cli_pin *e = pin_entry(co, tok, role);
+	cli_pin *e = pin_entry(co, tok, role, fresh);
 	*len = 0;
 	if (e == NULL)
 		return NULL;
@@ -436,6 +454,17 @@ const uint8_t *cli_pin_for(cli_common *co, const tfs_token *tok, tfs_pin_role ro
 		return NULL;
 	*len = e->len;
 	return e->pin;
+}
+
+const uint8_t *cli_pin_for(cli_common *co, const tfs_token *tok, tfs_pin_role role, size_t *len)
+{
+	return entry_pin(co, tok, role, false, len);
+}
+
+const uint8_t *cli_new_pin_for(cli_common *co, const tfs_token *tok, tfs_pin_role role,
+                               size_t *len)
+{
+	return entry_pin(co, tok, role, true, len);
 }
 
 /* What a command that changes stores refuses, before any PIN is tried. */
@@ -534,21 +563,21 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 			const tfs_token *tok = tfs_store_token(stores[i], t);
 			if (!cli_token_selected(co, tok))
 				continue;
-			size_t naming[2] = {0, 0};
+			size_t naming[2][2] = {{0, 0}, {0, 0}};
 			for (size_t k = 0; k < co->npins; k++)
 				if (co->pins[k].token != NULL && token_named(co->pins[k].token, tok)) {
 					co->pins[k].named = true; /* even when it needs no PIN */
-					if (naming[co->pins[k].role]++ == 1) {
+					if (naming[co->pins[k].fresh][co->pins[k].role]++ == 1) {
 						char lb[200];
 						cli_error("%s: two %s entries name token '%s' (by label, serial "
 						          "or directory): one PIN per token", co->cmd,
-						          cli_pin_option(co->pins[k].role),
+						          entry_option(&co->pins[k]),
 						          cli_safe(tfs_token_label(tok), lb, sizeof(lb)));
 						ambiguous = true;
 					}
 				}
-			for (int role = TFS_PIN_SO; role <= TFS_PIN_USER; role++) {
-				cli_pin *e = pin_entry(co, tok, (tfs_pin_role)role);
+			for (int k = 0; k < 4; k++) {
+				cli_pin *e = pin_entry(co, tok, (tfs_pin_role)(k % 2), k >= 2);
 				if (e == NULL || tfs_token_metadata(tok) == NULL)
 					continue;
 				if (e->uses++ == 0)
@@ -563,7 +592,7 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 	for (size_t k = 0; k < co->npins && !unopened; k++)
 		if (co->pins[k].token != NULL && !co->pins[k].named) {
 			cli_error("%s: no token matches %s %s=... (give a label, serial or directory name "
-			          "of a token %s)", co->cmd, cli_pin_option(co->pins[k].role),
+			          "of a token %s)", co->cmd, entry_option(&co->pins[k]),
 			          co->pins[k].token, co->ntokens > 0 ? "that --token selects" : "in PATH");
 			status = TFS_EXIT_USAGE;
 		}
@@ -598,7 +627,8 @@ int cli_unlock(cli_common *co, const tfs_token *tok, tfs_pin_role role, const ch
 	size_t len;
 	const uint8_t *pin = cli_pin_for(co, tok, role, &len);
 	if (pin == NULL || tfs_token_metadata(tok) == NULL)
-		return pin == NULL && pin_entry(co, tok, role) != NULL ? TFS_EXIT_USAGE : TFS_EXIT_OK;
+		return pin == NULL && pin_entry(co, tok, role, false) != NULL ? TFS_EXIT_USAGE
+		                                                               : TFS_EXIT_OK;
 	tfs_error err;
 	int rc = tfs_token_unlock(key, tok, role, pin, len, &err);
 	if (rc == TFS_OK)

@@ -135,6 +135,8 @@ typedef struct cli_pin {
 	tfs_pin_role role;
 	char *token;        /* TOKEN, or NULL: every token without its own */
 	const char *spec;   /* NULL: prompt */
+	bool fresh;         /* a new PIN (rekey --new-user-pin, --new-so-pin): asked
+	                     * twice when prompted, never tried */
 	bool named;         /* TOKEN names a selected token (cli_prepare_pins) */
 	size_t uses;        /* selected tokens it is for (cli_prepare_pins) */
 	const tfs_token *first; /* the first of them, named by its prompt (valid
@@ -163,6 +165,12 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check);
  * without TOKEN; NULL when neither was given. Read on first use. */
 const uint8_t *cli_pin_for(cli_common *co, const tfs_token *tok, tfs_pin_role role,
                            size_t *len);
+/* --new-user-pin/--new-so-pin [TOKEN=]SPEC (rekey), by the same rules:
+ * the option handler, returning 1 or -1 (reported); and the new PIN of a
+ * token. */
+int cli_new_pin_option(cli_common *co, tfs_pin_role role, int argc, char **argv);
+const uint8_t *cli_new_pin_for(cli_common *co, const tfs_token *tok, tfs_pin_role role,
+                               size_t *len);
 /*
  * Unlocks tok with its PIN of role (*key NULL when none was given or the
  * token has no token.object). A wrong PIN is a finding about that token,

@@ -13,7 +13,8 @@
 #   before any PIN is read; one entry per token and role;
 # - writers (migrate, rekey): a wrong PIN for one token refuses the run and
 #   writes nothing to either token; per-token PINs migrate both, and real
-#   SoftHSM then logs in to each token with its own user and SO PIN;
+#   SoftHSM then logs in to each token with its own user and SO PIN; rekey
+#   sets a new PIN per token (--new-user-pin TOKEN=SPEC);
 # - a prompt names its token (a real pty);
 # - item 4: a PIN given with one .object file decrypts it through the
 #   token.object beside it; a lone copy says exactly why not;
@@ -201,6 +202,22 @@ done
 $py "$here/p11ops.py" "$store" beta login user env:PA >/dev/null 2>&1
 check "SoftHSM refuses alpha's PIN on beta" [ $? -eq 3 ]
 
+# New PINs per token (rekey --new-user-pin TOKEN=SPEC).
+export NA=alpha-new-3 NB=beta-new-4
+# shellcheck disable=SC2086
+tfs rekey --force $pins --new-user-pin alpha=env:NA --new-user-pin "$bser=env:NB" "$store" >/dev/null; rc=$?
+check "rekey, a new user PIN per token: exit $rc, want 0" [ $rc -eq 0 ]
+out=$(tfs rekey --force --user-pin alpha=env:NA --new-user-pin alpha=env:PA "$store"); rc=$?
+check "rekey, a new PIN for alpha only: exit $rc, want 0, beta left alone" [ $rc -eq 0 ] &&
+  grep -q 'token "beta".*no --new-\*-pin names it; left as it is' <<<"$out"
+for t in alpha:user:PA beta:user:NB alpha:so:SA beta:so:SB; do
+  IFS=: read -r label who var <<<"$t"
+  $py "$here/p11ops.py" "$store" "$label" login "$who" "env:$var" >/dev/null 2>&1
+  check "after rekey: SoftHSM logs in to $label as $who with \$$var" [ $? -eq 0 ]
+done
+tfs rekey --force --user-pin beta=env:NB --new-user-pin beta=env:PB "$store" >/dev/null
+check "rekey: beta's user PIN back" [ $? -eq 0 ]
+
 # --- a prompt names its token (a real pty; typed once the prompt shows)
 out=$($py - "$TOKENFS" "$store" "$PB" <<'PY'
 import os, pty, select, signal, sys, time
@@ -264,7 +281,7 @@ err=$(tfs verify-integrity --seal --user-pin env:PB "$obj" 2>&1 >/dev/null); rc=
 check "--seal of one .object: refused (exit $rc)" [ $rc -eq 2 ] && [ ! -e "$bdir/tokenfs.seal" ]
 
 # --- no PIN in any output
-for p in "$PA" "$PB" "$SA" "$SB"; do
+for p in "$PA" "$PB" "$SA" "$SB" "$NA" "$NB"; do
   if grep -qF -- "$p" "$log"; then fail "PIN $p appears in the output"; else pass; fi
 done
 finish

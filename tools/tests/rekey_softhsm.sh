@@ -193,7 +193,8 @@ if pid == 0:
              "--user-pin", "env:U", "--new-user-pin", os.environ["DIR"]])
 out = b""
 for answer in (b"first-pin-1\n", b"other-pin-2\n"):
-    while b"PIN: " not in out[-40:]:
+    # "New user PIN for token 'demo' (serial ...): ", then "Repeat ...".
+    while not (b"PIN for token 'demo'" in out and out.endswith(b": ")):
         out += os.read(fd, 1024)
     os.write(fd, answer)
     out = b""
