@@ -88,7 +88,21 @@ void cli_report_finding(const tfs_finding *f)
 static bool is_pin_spec(const char *s)
 {
 	return strncmp(s, "pass:", 5) == 0 || strncmp(s, "env:", 4) == 0 ||
-	       strncmp(s, "file:", 5) == 0 || strncmp(s, "fd:", 3) == 0 || strcmp(s, "stdin") == 0;
+	       strncmp(s, "file:", 5) == 0 || strncmp(s, "fd:", 3) == 0 || strcmp(s, "stdin") == 0 ||
+	       strcmp(s, "prompt") == 0;
+}
+
+/* Where TOKEN ends in TOKEN=SPEC: the first '=' followed by a SPEC form, so
+ * that a label holding '=' still works; 0 when s is no TOKEN=SPEC. A word
+ * that is a SPEC itself is never split ("pass:a=env:b" is a PIN). */
+static size_t token_prefix(const char *s)
+{
+	if (is_pin_spec(s))
+		return 0;
+	for (const char *eq = strchr(s, '='); eq != NULL; eq = strchr(eq + 1, '='))
+		if (eq > s && is_pin_spec(eq + 1))
+			return (size_t)(eq - s);
+	return 0;
 }
 
 const char *cli_spec_arg(cli_common *co, int argc, char **argv)
@@ -100,7 +114,79 @@ const char *cli_spec_arg(cli_common *co, int argc, char **argv)
 		spec = argv[optind++];
 	else if (spec == NULL && optind < argc)
 		co->suspect = argv[optind];
-	return spec;
+	return spec != NULL && strcmp(spec, "prompt") == 0 ? NULL : spec;
+}
+
+const char *cli_pin_option(tfs_pin_role role)
+{
+	return role == TFS_PIN_USER ? "--user-pin" : "--so-pin";
+}
+
+static const char *entry_option(const cli_pin *e)
+{
+	if (e->fresh)
+		return e->role == TFS_PIN_USER ? "--new-user-pin" : "--new-so-pin";
+	return cli_pin_option(e->role);
+}
+
+/* --user-pin/--so-pin (fresh: --new-user-pin/--new-so-pin) [TOKEN=]SPEC:
+ * one more entry of co->pins. */
+static int add_pin(cli_common *co, tfs_pin_role role, bool fresh, int argc, char **argv)
+{
+	const cli_pin proto = {.role = role, .fresh = fresh};
+	const char *arg = optarg;
+	if (arg == NULL && optind < argc &&
+	    (is_pin_spec(argv[optind]) || token_prefix(argv[optind]) > 0))
+		arg = argv[optind++];
+	else if (arg == NULL && optind < argc)
+		co->suspect = argv[optind];
+	size_t cut = arg != NULL ? token_prefix(arg) : 0;
+	if (arg != NULL && cut == 0 && !is_pin_spec(arg)) {
+		/* Never quoted: it may be the PIN itself. */
+		cli_error("%s: %s takes [TOKEN=]SPEC, SPEC being pass:PIN, env:VAR, file:PATH, fd:N, "
+		          "stdin or prompt; what was given is none of them (not shown, in case it is "
+		          "a PIN)", co->cmd, entry_option(&proto));
+		return -1;
+	}
+	cli_pin *p = realloc(co->pins, (co->npins + 1) * sizeof(*p));
+	if (p == NULL) {
+		cli_error("out of memory");
+		return -1;
+	}
+	co->pins = p;
+	cli_pin *e = &p[co->npins];
+	*e = proto;
+	e->spec = arg != NULL ? arg + (cut > 0 ? cut + 1 : 0) : NULL;
+	if (e->spec != NULL && strcmp(e->spec, "prompt") == 0)
+		e->spec = NULL;
+	if (cut > 0 && (e->token = strndup(arg, cut)) == NULL) {
+		cli_error("out of memory");
+		return -1;
+	}
+	co->npins++;
+	if (!fresh)
+		*(role == TFS_PIN_USER ? &co->want_user : &co->want_so) = true;
+	/* One PIN per token and role: a second entry for the same would be
+	 * a guess at which one is meant. */
+	for (size_t i = 0; i + 1 < co->npins; i++) {
+		const cli_pin *o = &co->pins[i];
+		if (o->role != role || o->fresh != fresh || (o->token == NULL) != (e->token == NULL) ||
+		    (o->token != NULL && strcmp(o->token, e->token) != 0))
+			continue;
+		if (e->token != NULL)
+			cli_error("%s: %s %s= is given twice: one PIN per token", co->cmd,
+			          entry_option(e), e->token);
+		else
+			cli_error("%s: %s without TOKEN= is given twice: give the others as TOKEN=SPEC",
+			          co->cmd, entry_option(e));
+		return -1;
+	}
+	return 1;
+}
+
+int cli_new_pin_option(cli_common *co, tfs_pin_role role, int argc, char **argv)
+{
+	return add_pin(co, role, true, argc, argv);
 }
 
 /* --max-unpacked SIZE, --max-members N, --max-member-size SIZE. */
@@ -133,6 +219,13 @@ static int archive_cap(cli_common *co, int c)
 
 int cli_open_store(cli_common *co, const char *path, tfs_store **out)
 {
+	/* Opened already, before the PINs were read (cli_prepare_pins). */
+	for (size_t i = 0; i < co->nprepared; i++)
+		if (co->prepared[i] != NULL && co->prepared_path[i] == path) {
+			*out = co->prepared[i];
+			co->prepared[i] = NULL;
+			return TFS_EXIT_OK;
+		}
 	tfs_open_options oo = {.lock_timeout_ms = co->lock_ms,
 	                       .archive_limits = co->limits_set ? &co->limits : NULL,
 	                       .strict_io = co->writes};
@@ -191,12 +284,8 @@ int cli_common_option(cli_common *co, int c, int argc, char **argv)
 	case CLI_OPT_MAX_MEMBER_SIZE:
 		return archive_cap(co, c);
 	case 'U':
-	case 'S': {
-		const char *spec = cli_spec_arg(co, argc, argv);
-		*(c == 'U' ? &co->want_user : &co->want_so) = true;
-		*(c == 'U' ? &co->user_spec : &co->so_spec) = spec;
-		return 1;
-	}
+	case 'S':
+		return add_pin(co, c == 'U' ? TFS_PIN_USER : TFS_PIN_SO, false, argc, argv);
 	default:
 		return 0;
 	}
@@ -232,14 +321,20 @@ int cli_parse(cli_common *co, int argc, char **argv, const char *shortopts,
 	return optind;
 }
 
+/* The one rule by which --token and TOKEN= name a token. */
+static bool token_named(const char *sel, const tfs_token *tok)
+{
+	return strcmp(sel, tfs_token_label(tok)) == 0 || strcmp(sel, tfs_token_serial(tok)) == 0 ||
+	       strcmp(sel, tfs_token_dirname(tok)) == 0;
+}
+
 bool cli_token_selected(cli_common *co, const tfs_token *tok)
 {
 	if (co->ntokens == 0)
 		return true;
 	for (size_t i = 0; i < co->ntokens; i++) {
 		const char *sel = co->tokens[i];
-		if (strcmp(sel, tfs_token_label(tok)) == 0 || strcmp(sel, tfs_token_serial(tok)) == 0 ||
-		    strcmp(sel, tfs_token_dirname(tok)) == 0) {
+		if (token_named(sel, tok)) {
 			co->matched++;
 			return true;
 		}
@@ -302,21 +397,293 @@ void cli_report_open(const cli_common *co, const char *path, const tfs_error *er
 		cli_report(err);
 }
 
-int cli_read_pins(cli_common *co)
+/* The entry that gives tok its PIN of role: the one naming tok wins. */
+static cli_pin *pin_entry(cli_common *co, const tfs_token *tok, tfs_pin_role role, bool fresh)
 {
-	if (co->want_user &&
-	    read_pin(co, "--user-pin", co->user_spec, "User PIN: ", &co->user_pin, &co->user_len) != 0)
+	cli_pin *any = NULL;
+	for (size_t i = 0; i < co->npins; i++) {
+		cli_pin *e = &co->pins[i];
+		if (e->role != role || e->fresh != fresh)
+			continue;
+		if (e->token == NULL)
+			any = e;
+		else if (token_named(e->token, tok))
+			return e;
+	}
+	return any;
+}
+
+/* Reads entry e, a prompt naming the token(s) it is for. */
+static int read_entry(cli_common *co, cli_pin *e, const tfs_token *tok)
+{
+	if (e->read)
+		return 0;
+	char prompt[512], lb[200], sb[100];
+	const char *who = e->fresh ? (e->role == TFS_PIN_USER ? "New user" : "New SO")
+	                           : (e->role == TFS_PIN_USER ? "User" : "SO");
+	if (tok == NULL)
+		snprintf(prompt, sizeof(prompt), "%s PIN: ", who);
+	else if (e->uses > 1)
+		snprintf(prompt, sizeof(prompt), "%s PIN for token '%s' (serial %s) and %zu other%s: ",
+		         who, cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
+		         cli_safe(tfs_token_serial(tok), sb, sizeof(sb)), e->uses - 1,
+		         e->uses == 2 ? "" : "s");
+	else
+		snprintf(prompt, sizeof(prompt), "%s PIN for token '%s' (serial %s): ", who,
+		         cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
+		         cli_safe(tfs_token_serial(tok), sb, sizeof(sb)));
+	char option[160];
+	snprintf(option, sizeof(option), "%s%s%s", entry_option(e), e->token ? " " : "",
+	         e->token ? e->token : "");
+	/* A new PIN typed blind is asked twice. */
+	if (e->fresh ? cli_read_new_pin(co, option, e->spec, prompt, &e->pin, &e->len) != 0
+	             : read_pin(co, option, e->spec, prompt, &e->pin, &e->len) != 0)
 		return -1;
-	if (co->want_so && read_pin(co, "--so-pin", co->so_spec, "SO PIN: ", &co->so_pin, &co->so_len) != 0)
-		return -1;
+	e->read = true;
 	return 0;
+}
+
+static const uint8_t *entry_pin(cli_common *co, const tfs_token *tok, tfs_pin_role role,
+                                bool fresh, size_t *len)
+{
+	cli_pin *e = pin_entry(co, tok, role, fresh);
+	*len = 0;
+	if (e == NULL)
+		return NULL;
+	if (!e->read && read_entry(co, e, tok) != 0)
+		return NULL;
+	*len = e->len;
+	return e->pin;
+}
+
+const uint8_t *cli_pin_for(cli_common *co, const tfs_token *tok, tfs_pin_role role, size_t *len)
+{
+	return entry_pin(co, tok, role, false, len);
+}
+
+const uint8_t *cli_new_pin_for(cli_common *co, const tfs_token *tok, tfs_pin_role role,
+                               size_t *len)
+{
+	return entry_pin(co, tok, role, true, len);
+}
+
+/* What a command that changes stores refuses, before any PIN is tried. */
+static void archive_refused(const cli_common *co, const char *path)
+{
+	cli_error("%s: %s is an archive; tokenfs changes stores only in place: check it "
+	          "(verify-integrity --check-seal), unpack it with SoftHSM stopped, then run "
+	          "%s on the directory", co->cmd, path, co->cmd);
+}
+
+static void object_file_refused(const cli_common *co, const char *path)
+{
+	cli_error("%s: %s is one object file; give its token directory or the tokendir", co->cmd,
+	          path);
+}
+
+/* Opens PATH for cli_prepare_pins; kept for cli_open_store. */
+static tfs_store *prepare_open(cli_common *co, const char *path)
+{
+	tfs_open_options oo = {.lock_timeout_ms = co->lock_ms,
+	                       .archive_limits = co->limits_set ? &co->limits : NULL,
+	                       .strict_io = co->writes};
+	tfs_store *store;
+	tfs_error err;
+	if (tfs_store_open_path(&store, path, &oo, &err) != TFS_OK)
+		return NULL; /* the command's own pass reports it */
+	const char **pp = realloc(co->prepared_path, (co->nprepared + 1) * sizeof(*pp));
+	if (pp != NULL)
+		co->prepared_path = pp;
+	tfs_store **ps = pp != NULL ? realloc(co->prepared, (co->nprepared + 1) * sizeof(*ps)) : NULL;
+	if (ps == NULL) {
+		tfs_store_free(store);
+		return NULL;
+	}
+	co->prepared = ps;
+	co->prepared[co->nprepared] = store;
+	co->prepared_path[co->nprepared++] = path;
+	unsigned left = tfs_store_wait_left_ms(store);
+	co->lock_ms = left > 0 ? left : 1;
+	return store;
+}
+
+/* A writer's check of one token's PINs; false (reported) when one fails. */
+static bool check_token(cli_common *co, const tfs_token *tok)
+{
+	bool ok = true;
+	for (int role = TFS_PIN_SO; role <= TFS_PIN_USER; role++) {
+		size_t len;
+		const uint8_t *pin = cli_pin_for(co, tok, (tfs_pin_role)role, &len);
+		if (pin == NULL)
+			continue;
+		tfs_token_key *key = NULL;
+		tfs_error err;
+		int rc = tfs_token_unlock(&key, tok, (tfs_pin_role)role, pin, len, &err);
+		/* A blob the token lacks (a user PIN never set) is for the
+		 * command to judge: rekey sets it, migrate has nothing to
+		 * re-wrap. A PIN that does not open its blob is a refusal. */
+		if (rc != TFS_OK && rc != TFS_E_NOTFOUND) {
+			cli_report(&err);
+			ok = false;
+		}
+		tfs_token_key_free(key);
+	}
+	return ok;
+}
+
+int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
+{
+	if (co->npins == 0)
+		return TFS_EXIT_OK;
+	if (check)
+		co->writes = true;
+	size_t matched = co->matched;
+	bool ambiguous = false;
+	tfs_store **stores = calloc((size_t)npaths + 1, sizeof(*stores));
+	if (stores == NULL) {
+		cli_error("out of memory");
+		return TFS_EXIT_USAGE;
+	}
+	/* Which entry each selected token takes: TOKEN= entries are matched
+	 * before any PIN is read, let alone tried. */
+	bool unopened = false;
+	for (int i = 0; i < npaths; i++) {
+		stores[i] = prepare_open(co, paths[i]);
+		unopened |= stores[i] == NULL;
+		if (check && stores[i] != NULL && (tfs_store_is_archive(stores[i]) ||
+		                                   tfs_store_kind(stores[i]) == TFS_PATH_OBJECT_FILE)) {
+			if (tfs_store_is_archive(stores[i]))
+				archive_refused(co, paths[i]);
+			else
+				object_file_refused(co, paths[i]);
+			free(stores);
+			return TFS_EXIT_USAGE;
+		}
+		for (size_t t = 0; stores[i] != NULL && t < tfs_store_token_count(stores[i]); t++) {
+			const tfs_token *tok = tfs_store_token(stores[i], t);
+			if (!cli_token_selected(co, tok))
+				continue;
+			size_t naming[2][2] = {{0, 0}, {0, 0}};
+			for (size_t k = 0; k < co->npins; k++)
+				if (co->pins[k].token != NULL && token_named(co->pins[k].token, tok)) {
+					co->pins[k].named = true; /* even when it needs no PIN */
+					if (naming[co->pins[k].fresh][co->pins[k].role]++ == 1) {
+						char lb[200];
+						cli_error("%s: two %s entries name token '%s' (by label, serial "
+						          "or directory): one PIN per token", co->cmd,
+						          entry_option(&co->pins[k]),
+						          cli_safe(tfs_token_label(tok), lb, sizeof(lb)));
+						ambiguous = true;
+					}
+				}
+			for (int k = 0; k < 4; k++) {
+				cli_pin *e = pin_entry(co, tok, (tfs_pin_role)(k % 2), k >= 2);
+				if (e == NULL || tfs_token_metadata(tok) == NULL)
+					continue;
+				if (e->uses++ == 0)
+					e->first = tok;
+			}
+		}
+	}
+	co->matched = matched;
+	int status = ambiguous ? TFS_EXIT_USAGE : TFS_EXIT_OK;
+	/* A PATH that did not open may hold the token: its own error (from
+	 * the command's pass) says more than "no token matches". */
+	for (size_t k = 0; k < co->npins && !unopened; k++)
+		if (co->pins[k].token != NULL && !co->pins[k].named) {
+			cli_error("%s: no token matches %s %s=... (give a label, serial or directory name "
+			          "of a token %s)", co->cmd, entry_option(&co->pins[k]),
+			          co->pins[k].token, co->ntokens > 0 ? "that --token selects" : "in PATH");
+			status = TFS_EXIT_USAGE;
+		}
+	/* Every PIN a token uses is read now, prompts naming their token. */
+	for (size_t k = 0; k < co->npins && status == TFS_EXIT_OK; k++)
+		if (co->pins[k].first != NULL && read_entry(co, &co->pins[k], co->pins[k].first) != 0)
+			status = TFS_EXIT_USAGE;
+	/* A writer refuses rather than guess: every selected token's PINs open
+	 * their blobs before anything is written to any of them. */
+	bool refused = false;
+	for (int i = 0; i < npaths && check && status == TFS_EXIT_OK; i++)
+		for (size_t t = 0; stores[i] != NULL && t < tfs_store_token_count(stores[i]); t++) {
+			const tfs_token *tok = tfs_store_token(stores[i], t);
+			if (cli_token_selected(co, tok) && tfs_token_metadata(tok) != NULL &&
+			    !check_token(co, tok))
+				refused = true;
+		}
+	co->matched = matched;
+	free(stores);
+	if (refused) {
+		cli_error("%s: a PIN given does not open its token (see above); nothing was written "
+		          "to any token", co->cmd);
+		status = TFS_EXIT_USAGE;
+	}
+	return status;
+}
+
+int cli_unlock(cli_common *co, const tfs_token *tok, tfs_pin_role role, const char *then,
+               tfs_token_key **key)
+{
+	*key = NULL;
+	size_t len;
+	const uint8_t *pin = cli_pin_for(co, tok, role, &len);
+	if (pin == NULL || tfs_token_metadata(tok) == NULL)
+		return pin == NULL && pin_entry(co, tok, role, false) != NULL ? TFS_EXIT_USAGE
+		                                                               : TFS_EXIT_OK;
+	tfs_error err;
+	int rc = tfs_token_unlock(key, tok, role, pin, len, &err);
+	if (rc == TFS_OK)
+		return TFS_EXIT_OK;
+	if (rc == TFS_E_WRONG_PIN) {
+		/* One token's wrong PIN is a finding about that token: the
+		 * others are still read. */
+		cli_error("error: %s: %s; %s [pin.wrong]", err.where, err.what, then);
+		return TFS_EXIT_PROBLEM;
+	}
+	cli_report(&err);
+	/* A damaged blob is a finding about the store; a missing blob is the
+	 * caller's mistake. */
+	return rc == TFS_E_DAMAGED ? TFS_EXIT_PROBLEM : TFS_EXIT_USAGE;
+}
+
+int cli_unlock_token(cli_common *co, const tfs_token *tok, const char *then,
+                     tfs_token_key **key, tfs_layout *user_layout, tfs_layout *so_layout)
+{
+	tfs_token_key *user = NULL, *so = NULL;
+	int su = cli_unlock(co, tok, TFS_PIN_USER, then, &user);
+	int ss = cli_unlock(co, tok, TFS_PIN_SO, then, &so);
+	int status = su > ss ? su : ss;
+	if (user_layout != NULL && user != NULL)
+		*user_layout = tfs_token_key_layout(user);
+	if (so_layout != NULL && so != NULL)
+		*so_layout = tfs_token_key_layout(so);
+	if (user != NULL && so != NULL && !tfs_token_key_equal(user, so)) {
+		char lb[200];
+		cli_error("%s/token.object: the SO and user PIN blobs of token '%s' wrap different "
+		          "token keys; the user's is used", tfs_token_path(tok),
+		          cli_safe(tfs_token_label(tok), lb, sizeof(lb)));
+		status = status > TFS_EXIT_PROBLEM ? status : TFS_EXIT_PROBLEM;
+	}
+	*key = user != NULL ? user : so;
+	tfs_token_key_free(user != NULL ? so : NULL);
+	return status;
 }
 
 void cli_common_free(cli_common *co)
 {
-	tfs_secure_free(co->user_pin, co->user_len);
-	tfs_secure_free(co->so_pin, co->so_len);
-	co->user_pin = co->so_pin = NULL;
+	for (size_t i = 0; i < co->npins; i++) {
+		tfs_secure_free(co->pins[i].pin, co->pins[i].len);
+		free(co->pins[i].token);
+	}
+	free(co->pins);
+	co->pins = NULL;
+	co->npins = 0;
+	for (size_t i = 0; i < co->nprepared; i++)
+		tfs_store_free(co->prepared[i]);
+	free(co->prepared);
+	free(co->prepared_path);
+	co->prepared = NULL;
+	co->prepared_path = NULL;
+	co->nprepared = 0;
 	free(co->tokens);
 	co->tokens = NULL;
 }
@@ -349,16 +716,13 @@ int cli_each_token(cli_common *co, const char *path, bool archives_ok, cli_token
 	if (cli_open_store(co, path, &store) != TFS_EXIT_OK)
 		return TFS_EXIT_USAGE;
 	if (!archives_ok && tfs_store_is_archive(store)) {
-		cli_error("%s: %s is an archive; tokenfs changes stores only in place: check it "
-		          "(verify-integrity --check-seal), unpack it with SoftHSM stopped, then run "
-		          "%s on the directory", co->cmd, path, co->cmd);
+		archive_refused(co, path);
 		tfs_store_free(store);
 		return TFS_EXIT_USAGE;
 	}
 	int status = TFS_EXIT_OK;
 	if (tfs_store_kind(store) == TFS_PATH_OBJECT_FILE) {
-		cli_error("%s: %s is one object file; give its token directory or the tokendir", co->cmd,
-		          path);
+		object_file_refused(co, path);
 		tfs_store_free(store);
 		return TFS_EXIT_USAGE;
 	}

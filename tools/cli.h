@@ -31,10 +31,12 @@ typedef struct cli_common {
 	char **tokens;           /* --token selectors */
 	size_t ntokens;
 	unsigned lock_ms;        /* --lock-timeout; 0: the library's default */
-	bool want_user, want_so; /* --user-pin, --so-pin given */
-	const char *user_spec, *so_spec; /* NULL: prompt */
-	uint8_t *user_pin, *so_pin;      /* read by cli_read_pins; tfs_secure_free */
-	size_t user_len, so_len;
+	bool want_user, want_so; /* some --user-pin, --so-pin given */
+	struct cli_pin *pins;    /* every --user-pin/--so-pin [TOKEN=]SPEC: see cli_pin_for */
+	size_t npins;
+	struct tfs_store **prepared; /* stores cli_prepare_pins opened, by PATH */
+	const char **prepared_path;
+	size_t nprepared;
 	size_t matched;          /* tokens --token selected so far */
 	const char *suspect;     /* the word after a bare --user-pin/--so-pin: maybe a mistyped PIN */
 	bool force, dry_run;     /* write commands: --force, --dry-run */
@@ -79,6 +81,14 @@ enum { CLI_OPT_FORCE = 256, CLI_OPT_MAX_UNPACKED, CLI_OPT_MAX_MEMBERS, CLI_OPT_M
 #define CLI_FORCE_LONGOPT {"force", no_argument, NULL, CLI_OPT_FORCE}
 #define CLI_DRY_RUN_LONGOPT {"dry-run", no_argument, NULL, 'n'}
 
+/* What every command that takes PINs says about them in --help. */
+#define CLI_PIN_TOKEN_HELP                                                        \
+	"Each token may have its own PIN: --user-pin TOKEN=SPEC (TOKEN: a label,\n"  \
+	"serial or directory name, as --token), repeated for each token. The entry\n" \
+	"naming a token wins over the one without TOKEN, which is for every other\n" \
+	"token. A TOKEN naming no token is a usage error, reported before any PIN\n" \
+	"is read. SPEC prompt (or none) prompts without echo, naming the token.\n"
+
 /* The caps on an archive PATH, for the commands that read (see CLI_ARCHIVE_HELP). */
 #define CLI_ARCHIVE_LONGOPTS                                              \
 	{"max-unpacked", required_argument, NULL, CLI_OPT_MAX_UNPACKED},  \
@@ -113,8 +123,69 @@ int cli_check_selection(const cli_common *co);
 /* Reports that PATH could not be opened, without echoing PATH when it may
  * be a PIN typed after a bare --user-pin or --so-pin. */
 void cli_report_open(const cli_common *co, const char *path, const tfs_error *err);
-/* Reads the PINs asked for; -1 (reported) on failure. */
-int cli_read_pins(cli_common *co);
+/*
+ * PINs, one per token: --user-pin and --so-pin take [TOKEN=]SPEC and repeat.
+ * TOKEN is a label, serial or directory name, as --token; without it the
+ * PIN is for every token that has none of its own (an entry naming the
+ * token wins). SPEC: pass:PIN, env:VAR, file:PATH, fd:N, stdin, or prompt
+ * (a bare option prompts too). A word that starts with a SPEC form is a
+ * SPEC, never TOKEN= (a label such as "env:x=..." is given by serial).
+ */
+typedef struct cli_pin {
+	tfs_pin_role role;
+	char *token;        /* TOKEN, or NULL: every token without its own */
+	const char *spec;   /* NULL: prompt */
+	bool fresh;         /* a new PIN (rekey --new-user-pin, --new-so-pin): asked
+	                     * twice when prompted, never tried */
+	bool named;         /* TOKEN names a selected token (cli_prepare_pins) */
+	size_t uses;        /* selected tokens it is for (cli_prepare_pins) */
+	const tfs_token *first; /* the first of them, named by its prompt (valid
+	                         * only during cli_prepare_pins) */
+	bool read;
+	uint8_t *pin;       /* tfs_secure_free'd by cli_common_free */
+	size_t len;
+} cli_pin;
+
+/* The option name of a role: "--user-pin" or "--so-pin". */
+const char *cli_pin_option(tfs_pin_role role);
+
+/*
+ * Before any token is read: opens every PATH (the stores are kept for
+ * cli_open_store), gives each token --token selects its PIN of each role,
+ * refuses a TOKEN= that names none of them (exit 2, before any PIN is
+ * tried or read) and reads every PIN some token uses, a prompt naming the
+ * token. With check (the commands that write), also opens each token's
+ * PIN blobs with its PINs: a wrong PIN (or a damaged blob) refuses the
+ * whole run before anything is written. Two entries of one role naming the
+ * same token (by label and by serial, say) are a usage error. Without any
+ * PIN it does nothing. Returns an exit status (reported).
+ */
+int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check);
+/* The PIN of role for tok: from the entry naming tok, else from the one
+ * without TOKEN; NULL when neither was given. Read on first use. */
+const uint8_t *cli_pin_for(cli_common *co, const tfs_token *tok, tfs_pin_role role,
+                           size_t *len);
+/* --new-user-pin/--new-so-pin [TOKEN=]SPEC (rekey), by the same rules:
+ * the option handler, returning 1 or -1 (reported); and the new PIN of a
+ * token. */
+int cli_new_pin_option(cli_common *co, tfs_pin_role role, int argc, char **argv);
+const uint8_t *cli_new_pin_for(cli_common *co, const tfs_token *tok, tfs_pin_role role,
+                               size_t *len);
+/*
+ * Unlocks tok with its PIN of role (*key NULL when none was given or the
+ * token has no token.object). A wrong PIN is a finding about that token,
+ * reported as such ([pin.wrong]): TFS_EXIT_PROBLEM, with `then` saying what
+ * happens instead ("its private values are shown encrypted"). A damaged blob
+ * is reported, TFS_EXIT_PROBLEM; a blob the token lacks, TFS_EXIT_USAGE.
+ */
+int cli_unlock(cli_common *co, const tfs_token *tok, tfs_pin_role role, const char *then,
+               tfs_token_key **key);
+/* The key of tok through its user PIN, else its SO PIN, each reported as
+ * cli_unlock does; both opening and wrapping different keys is reported
+ * too (the user's is kept). The layouts (may be NULL) are set for the
+ * blobs that opened. Returns an exit status. */
+int cli_unlock_token(cli_common *co, const tfs_token *tok, const char *then,
+                     tfs_token_key **key, tfs_layout *user_layout, tfs_layout *so_layout);
 /* Wipes the PINs and frees the lists. */
 void cli_common_free(cli_common *co);
 

@@ -44,9 +44,11 @@ static void usage(FILE *out)
 	        "      --force           replace FILE when it exists\n"
 	        "  -n, --dry-run         read and check everything, write nothing; report\n"
 	        "                        what would be archived\n"
-	        "      --user-pin [SPEC] seal each token with the user PIN (or the SO PIN);\n"
-	        "      --so-pin [SPEC]   SPEC: pass:PIN, env:VAR, file:PATH, fd:N or stdin\n"
-	        "                        (first line); no SPEC: prompt\n"
+	        "      --user-pin [[TOKEN=]SPEC]  seal each token with its user PIN (or its\n"
+	        "      --so-pin [[TOKEN=]SPEC]    SO PIN); SPEC: pass:PIN, env:VAR, file:PATH,\n"
+	        "                        fd:N or stdin (first line), or prompt; no SPEC:\n"
+	        "                        prompt. A token whose PIN is wrong is archived\n"
+	        "                        without a seal ([pin.wrong], exit 1)\n"
 	        "      --max-reads N     whole reads of a token before giving up on one\n"
 	        "                        that never holds still (default 100, 25 ms apart)\n"
 	        "  -f, --format FMT      report as text (default) or json (docs/json.md)\n"
@@ -59,8 +61,8 @@ static void usage(FILE *out)
 	        "exit is 1.\n"
 	        "\n"
 	        "Exit codes: 0 archived (or, with --dry-run, would be); 1 archived, but with\n"
-	        "damaged object files (warned about); 2 usage or I/O error, a wrong PIN, FILE\n"
-	        "exists, or a token that never held still.\n");
+	        "damaged object files (warned about) or a token unsealed for a wrong PIN;\n"
+	        "2 usage or I/O error, FILE exists, or a token that never held still.\n");
 }
 
 enum { OPT_MAX_READS = 300 };
@@ -126,6 +128,28 @@ static int parse_args(backup_opts *o, int argc, char **argv)
 static bool select_token(void *ctx, const tfs_token *tok)
 {
 	return cli_token_selected(&((backup_opts *)ctx)->co, tok);
+}
+
+/* Each token is sealed with its own PINs (cli_pin_for). */
+static void token_pins(void *ctx, const tfs_token *tok, const uint8_t **user_pin,
+                       size_t *user_pin_len, const uint8_t **so_pin, size_t *so_pin_len)
+{
+	backup_opts *o = ctx;
+	*user_pin = cli_pin_for(&o->co, tok, TFS_PIN_USER, user_pin_len);
+	*so_pin = cli_pin_for(&o->co, tok, TFS_PIN_SO, so_pin_len);
+}
+
+/* A wrong PIN for one token is a finding about it: archived unsealed. */
+static bool report_unsealed(const tfs_backup_result *r, const char *store_path)
+{
+	bool any = false;
+	for (size_t i = 0; i < r->ntokens; i++)
+		if (r->tokens[i].seal_error != NULL) {
+			cli_error("error: %s/%s/token.object: %s; the token is archived without a seal "
+			          "[pin.wrong]", store_path, r->tokens[i].dir, r->tokens[i].seal_error);
+			any = true;
+		}
+	return any;
 }
 
 static void on_progress(void *ctx, const char *label, size_t done, size_t total)
@@ -232,20 +256,23 @@ int cmd_backup(int argc, char **argv)
 	backup_opts o = {.co = {.cmd = "backup"}};
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
-	if (first < 0 || cli_read_pins(&o.co) != 0)
+	if (first < 0 || cli_prepare_pins(&o.co, argv + first, 1, false) != TFS_EXIT_OK)
 		goto out;
-	tfs_open_options oo = {.lock_timeout_ms = o.co.lock_ms};
 	tfs_store *store = NULL;
 	tfs_error err;
-	if (tfs_store_open(&store, argv[first], &oo, &err) != TFS_OK) {
-		cli_report_open(&o.co, argv[first], &err);
+	if (cli_open_store(&o.co, argv[first], &store) != TFS_EXIT_OK)
+		goto out;
+	if (tfs_store_is_archive(store)) {
+		/* Snapshots are read from the file system, with SoftHSM's locks. */
+		cli_error("backup: %s: not a token store: expected a tokendir or a token directory "
+		          "(an archive is a backup already)", argv[first]);
+		tfs_store_free(store);
 		goto out;
 	}
 	tfs_backup_options bo = {
 		.out = o.out, .force = o.co.force, .dry_run = o.co.dry_run,
-		.user_pin = o.co.want_user ? o.co.user_pin : NULL, .user_pin_len = o.co.user_len,
-		.so_pin = o.co.want_so ? o.co.so_pin : NULL, .so_pin_len = o.co.so_len,
 		.max_reads = o.max_reads, .select = select_token, .progress = on_progress, .ctx = &o,
+		.pins = token_pins,
 	};
 	tfs_backup_result r;
 	int rc = tfs_backup(&r, store, &bo, &err);
@@ -255,6 +282,8 @@ int cmd_backup(int argc, char **argv)
 	else
 		status = cli_check_selection(&o.co);
 	if (rc == TFS_OK && warn_damage(&r) && status == TFS_EXIT_OK)
+		status = TFS_EXIT_PROBLEM;
+	if (rc == TFS_OK && report_unsealed(&r, tfs_store_path(store)) && status == TFS_EXIT_OK)
 		status = TFS_EXIT_PROBLEM;
 	if (o.json)
 		render_json(&o, &r, status);

@@ -26,6 +26,7 @@ typedef struct dump_opts {
 	size_t objects_matched;
 	bool reveal;     /* print key material and token keys */
 	bool brief;      /* text: one line per object, no attributes */
+	tfs_path_kind kind; /* of the PATH being dumped */
 } dump_opts;
 
 static void usage(FILE *out)
@@ -47,11 +48,11 @@ static void usage(FILE *out)
 	        "  -o, --object UUID     only objects with this uuid (repeatable)\n"
 	        "  -b, --brief           text: one summary line per object and the keys,\n"
 	        "                        without the attributes\n"
-	        "      --user-pin [SPEC] decrypt private objects with the user PIN\n"
-	        "      --so-pin [SPEC]   ... or the SO PIN; with both, check that they\n"
-	        "                        unwrap the same token key\n"
-	        "                        SPEC: pass:PIN, env:VAR, file:PATH, fd:N or stdin\n"
-	        "                        (first line); without SPEC, prompt without echo\n"
+	        "      --user-pin [[TOKEN=]SPEC]  decrypt private objects with the user PIN\n"
+	        "      --so-pin [[TOKEN=]SPEC]    ... or the SO PIN; with both, check that\n"
+	        "                        they unwrap the same token key. SPEC: pass:PIN,\n"
+	        "                        env:VAR, file:PATH, fd:N or stdin (first line), or\n"
+	        "                        prompt; without SPEC, prompt without echo\n"
 	        "      --reveal          also print key material and the token key, which\n"
 	        "                        are otherwise shown as <redacted: N bytes> with a\n"
 	        "                        fingerprint (key check value or SHA-256 prefix),\n"
@@ -68,10 +69,14 @@ static void usage(FILE *out)
 	        "ID are encrypted) and is otherwise left out, with the reason.\n"
 	        "pass:PIN puts the PIN on the command line, where other users can see it\n"
 	        "in ps: prefer env:, file: or the prompt.\n"
+	        CLI_PIN_TOKEN_HELP
+	        "A wrong PIN is a finding about its token ([pin.wrong]): its values are\n"
+	        "shown encrypted, the other tokens decrypted. A PIN with one .object file\n"
+	        "opens the token.object beside it; if there is none, dump says so.\n"
 	        "\n"
 	        "Exit codes: 0 clean; 1 something could not be parsed, decrypted or is\n"
-	        "anomalous (each problem on stderr, the rest still dumped); 2 usage or I/O\n"
-	        "error, or a wrong PIN.\n");
+	        "anomalous, or a PIN was wrong (each problem on stderr, the rest still\n"
+	        "dumped); 2 usage or I/O error.\n");
 }
 
 static bool push(char ***list, size_t *n, char *value)
@@ -200,45 +205,49 @@ static int read_status(int rc)
 	return rc == TFS_E_NOMEM || rc == TFS_E_LOCKED ? TFS_EXIT_USAGE : TFS_EXIT_PROBLEM;
 }
 
-/* One unlock attempt; reports a failure and returns its exit status. */
-static int try_unlock(tfs_token_key **key, const tfs_token *tok, tfs_pin_role role,
-                      const uint8_t *pin, size_t len, tfs_layout *layout)
+/*
+ * A PIN was given but the token has no token.object to open with it: say
+ * exactly why, naming the file, rather than show ciphertext as if no PIN
+ * had been given. Exit status 1: values that were to be decrypted are not.
+ */
+static int no_metadata(const dump_opts *o, const tfs_token *tok)
 {
-	tfs_error err;
-	int rc = tfs_token_unlock(key, tok, role, pin, len, &err);
-	if (rc == TFS_OK) {
-		*layout = tfs_token_key_layout(*key);
-		return TFS_EXIT_OK;
+	const char *why = NULL;
+	for (size_t i = 0; i < tfs_token_finding_count(tok) && why == NULL; i++) {
+		const tfs_finding *f = tfs_token_finding(tok, i);
+		if (strncmp(tfs_finding_code(f), "token.metadata-", 15) == 0)
+			why = tfs_finding_message(f);
 	}
-	cli_report(&err);
-	/* A damaged blob is a finding about the store; a wrong PIN or a
-	 * missing blob is the caller's mistake. */
-	return rc == TFS_E_DAMAGED ? TFS_EXIT_PROBLEM : TFS_EXIT_USAGE;
+	bool one_file = o->kind == TFS_PATH_OBJECT_FILE && tfs_token_object_count(tok) == 1;
+	const char *what = one_file ? tfs_token_object_path(tok, 0) : tfs_token_path(tok);
+	if (why != NULL)
+		cli_error("dump: %s: the PIN is not used: %s/token.object, which holds the PIN blobs, "
+		          "cannot be read (%s); encrypted values are shown as stored", what,
+		          tfs_token_path(tok), why);
+	else if (one_file)
+		cli_error("dump: %s: the PIN is not used: there is no token.object beside it in %s, so "
+		          "it is not in its token directory and no PIN blob opens its values; give the "
+		          "file where it sits beside its token.object", what, tfs_token_path(tok));
+	else
+		cli_error("dump: %s: the PIN is not used: the token directory has no readable "
+		          "token.object (see above); encrypted values are shown as stored", what);
+	return TFS_EXIT_PROBLEM;
 }
 
-/* Unlocks a token with the PINs given; *key is NULL when none worked. */
+/* Unlocks a token with its PINs; *key is NULL when none worked. A wrong
+ * PIN for one token is a finding about it: its values stay encrypted and
+ * the other tokens are still dumped. */
 static int unlock_token(dump_opts *o, const tfs_token *tok, tfs_token_key **key,
                         dump_token_info *info)
 {
 	*key = NULL;
 	memset(info, 0, sizeof(*info));
-	if ((!o->co.want_user && !o->co.want_so) || tfs_token_metadata(tok) == NULL)
+	if (!o->co.want_user && !o->co.want_so)
 		return TFS_EXIT_OK;
-	tfs_token_key *user = NULL, *so = NULL;
-	int status = TFS_EXIT_OK;
-	if (o->co.want_user)
-		status = try_unlock(&user, tok, TFS_PIN_USER, o->co.user_pin, o->co.user_len, &info->user_layout);
-	if (o->co.want_so)
-		status = max_status(status, try_unlock(&so, tok, TFS_PIN_SO, o->co.so_pin, o->co.so_len,
-		                                       &info->so_layout));
-	if (user != NULL && so != NULL && !tfs_token_key_equal(user, so)) {
-		cli_error("%s/token.object: the SO and user PIN blobs of token '%s' wrap different "
-		          "token keys; objects are decrypted with the user's", tfs_token_path(tok),
-		          tfs_token_label(tok));
-		status = max_status(status, TFS_EXIT_PROBLEM);
-	}
-	*key = user != NULL ? user : so;
-	tfs_token_key_free(user != NULL ? so : NULL);
+	if (tfs_token_metadata(tok) == NULL)
+		return no_metadata(o, tok);
+	int status = cli_unlock_token(&o->co, tok, "its private values are shown encrypted", key,
+	                              &info->user_layout, &info->so_layout);
 	if (*key != NULL && o->reveal)
 		info->token_key = tfs_token_key_bytes(*key);
 	return status;
@@ -431,6 +440,7 @@ static int dump_path(dump_opts *o, dump_sink *sink, const char *path)
 	tfs_store *store;
 	if (cli_open_store(&o->co, path, &store) != TFS_EXIT_OK)
 		return TFS_EXIT_USAGE;
+	o->kind = tfs_store_kind(store);
 	int status = TFS_EXIT_OK;
 	for (size_t i = 0; i < tfs_store_finding_count(store); i++) {
 		const tfs_finding *f = tfs_store_finding(store, i);
@@ -486,7 +496,7 @@ int cmd_dump(int argc, char **argv)
 			return TFS_EXIT_USAGE;
 		}
 	}
-	if (first < 0 || cli_read_pins(&o.co) != 0) {
+	if (first < 0 || cli_prepare_pins(&o.co, argv + first, argc - first, false) != TFS_EXIT_OK) {
 		free_opts(&o);
 		return TFS_EXIT_USAGE;
 	}

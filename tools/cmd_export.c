@@ -18,6 +18,7 @@ enum { OPT_NO_ENCRYPT = 300, OPT_SECRET_FORMAT, OPT_PKCS12, OPT_INCLUDE, OPT_PAS
 
 typedef struct export_opts {
 	cli_common co; /* --token, --lock-timeout, PINs, --force */
+	int pin_status; /* 1 when a token's PIN was wrong (pin.wrong) */
 	tfs_export_options x;
 	const char *out;
 	bool json;
@@ -56,8 +57,10 @@ static void usage(FILE *out)
 	        "\n"
 	        "Options:\n"
 	        "      --out DIR         where to write (required)\n"
-	        "      --user-pin [SPEC] unlock private objects with the user PIN\n"
-	        "      --so-pin [SPEC]   ... or with the SO PIN. A wrong PIN writes nothing\n"
+	        "      --user-pin [[TOKEN=]SPEC]  unlock private objects with the user PIN\n"
+	        "      --so-pin [[TOKEN=]SPEC]    ... or with the SO PIN. A wrong PIN is a\n"
+	        "                        finding about its token ([pin.wrong]): its private\n"
+	        "                        objects are not exported, the others' are\n"
 	        "      --passout [SPEC]  the passphrase for private keys and the PKCS#12\n"
 	        "                        bundle; without SPEC (or without --passout at all)\n"
 	        "                        it is prompted twice without echo\n"
@@ -94,7 +97,7 @@ static void usage(FILE *out)
 	        "\n"
 	        "Exit codes: 0 every selected object written; 1 something selected was not\n"
 	        "(skipped by policy, an unsupported key type named in the report, a\n"
-	        "mismatch, a value that does not decrypt); 2 usage, I/O, a wrong PIN, a\n"
+	        "mismatch, a value that does not decrypt, a wrong PIN); 2 usage, I/O, a\n"
 	        "selector that matched nothing, a file that exists: nothing written.\n");
 }
 
@@ -192,31 +195,6 @@ static int parse_args(export_opts *o, int argc, char **argv)
 	return first;
 }
 
-/* Unlocks tok with each PIN given (a wrong one is the caller's mistake:
- * exit 2 before anything is written); *key is the user's, else the SO's,
- * NULL without PINs. */
-static int unlock(export_opts *o, const tfs_token *tok, tfs_token_key **key)
-{
-	*key = NULL;
-	if ((!o->co.want_user && !o->co.want_so) || tfs_token_metadata(tok) == NULL)
-		return TFS_EXIT_OK;
-	tfs_token_key *user = NULL, *so = NULL;
-	tfs_error err;
-	int rc = TFS_OK;
-	if (o->co.want_user)
-		rc = tfs_token_unlock(&user, tok, TFS_PIN_USER, o->co.user_pin, o->co.user_len, &err);
-	if (rc == TFS_OK && o->co.want_so)
-		rc = tfs_token_unlock(&so, tok, TFS_PIN_SO, o->co.so_pin, o->co.so_len, &err);
-	if (rc != TFS_OK) {
-		cli_report(&err);
-		tfs_token_key_free(user);
-		return TFS_EXIT_USAGE;
-	}
-	*key = user != NULL ? user : so;
-	tfs_token_key_free(user != NULL ? so : NULL);
-	return TFS_EXIT_OK;
-}
-
 typedef struct opened {
 	tfs_store **stores;
 	size_t nstores;
@@ -241,9 +219,17 @@ static int plan(export_opts *o, tfs_export *ex, opened *op, int first, int argc,
 			const tfs_token *tok = tfs_store_token(store, t);
 			if (!cli_token_selected(&o->co, tok))
 				continue;
+			/* A wrong PIN for one token is a finding about it: its
+			 * private objects are not exported (each named as not
+			 * done), the other tokens' are. */
 			tfs_token_key *key;
-			if (unlock(o, tok, &key) != TFS_EXIT_OK)
+			int us = cli_unlock_token(&o->co, tok, "its private objects are not exported",
+			                          &key, NULL, NULL);
+			if (us == TFS_EXIT_USAGE) {
+				tfs_token_key_free(key);
 				return TFS_EXIT_USAGE;
+			}
+			o->pin_status = us > o->pin_status ? us : o->pin_status;
 			int rc = tfs_export_add_token(ex, tok, key, &err);
 			tfs_token_key_free(key);
 			if (rc != TFS_OK) {
@@ -362,7 +348,9 @@ int cmd_export(int argc, char **argv)
 	tfs_export *ex = NULL;
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
-	if (first < 0 || cli_read_pins(&o.co) != 0 || read_passphrase(&o) != 0)
+	if (first < 0 ||
+	    cli_prepare_pins(&o.co, argv + first, argc - first, false) != TFS_EXIT_OK ||
+	    read_passphrase(&o) != 0)
 		goto out;
 	o.x.uuids = o.uuids;
 	o.x.nuuids = o.nuuids;
@@ -399,6 +387,7 @@ int cmd_export(int argc, char **argv)
 	}
 	report_problems(ex);
 	status = exit_status(ex);
+	status = o.pin_status > status ? o.pin_status : status;
 	if (fflush(stdout) != 0) {
 		cli_error("export: writing the report failed");
 		status = TFS_EXIT_USAGE;

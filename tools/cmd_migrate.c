@@ -40,8 +40,9 @@ static void usage(FILE *out)
 	        "\n"
 	        "Options:\n"
 	        "      --to LAYOUT       gcm or cbc (required)\n"
-	        "      --user-pin [SPEC] the user PIN; SPEC: pass:PIN, env:VAR, file:PATH,\n"
-	        "      --so-pin [SPEC]   fd:N or stdin (first line); no SPEC: prompt.\n"
+	        "      --user-pin [[TOKEN=]SPEC]  the user PIN; SPEC: pass:PIN, env:VAR,\n"
+	        "      --so-pin [[TOKEN=]SPEC]    file:PATH, fd:N or stdin (first line), or\n"
+	        "                        prompt; no SPEC: prompt.\n"
 	        "                        One PIN unlocks the values; each PIN blob needs\n"
 	        "                        its own PIN to be re-wrapped\n"
 	        "      --keep-other-blob with one PIN only: leave the other PIN's blob in\n"
@@ -58,6 +59,9 @@ static void usage(FILE *out)
 	        "damage into valid-looking GCM. A seal (verify-integrity --seal) that held\n"
 	        "before is made anew; one that did not is left alone and reported.\n"
 	        "pass:PIN is for tests: other users see it in ps.\n"
+	        CLI_PIN_TOKEN_HELP
+	        "Every selected token's PINs are checked before anything is written: one\n"
+	        "wrong PIN refuses the whole run.\n"
 	        "\n"
 	        "Exit codes: 0 done, or nothing to do; 1 refused because of the store\n"
 	        "(damaged values, a pending transaction that cannot be recovered); 2 usage,\n"
@@ -160,8 +164,13 @@ static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result
 
 static int migrate_one(void *ctx, const tfs_token *tok, tfs_change_result *r, tfs_error *err)
 {
-	const migrate_opts *o = ctx;
-	return tfs_migrate_token(r, tfs_token_path(tok), &o->m, err);
+	migrate_opts *o = ctx;
+	/* Each token with its own PINs, all checked before the first write
+	 * (cli_prepare_pins). */
+	tfs_migrate_options m = o->m;
+	m.user_pin = cli_pin_for(&o->co, tok, TFS_PIN_USER, &m.user_pin_len);
+	m.so_pin = cli_pin_for(&o->co, tok, TFS_PIN_SO, &m.so_pin_len);
+	return tfs_migrate_token(r, tfs_token_path(tok), &m, err);
 }
 
 int cmd_migrate(int argc, char **argv)
@@ -171,14 +180,10 @@ int cmd_migrate(int argc, char **argv)
 	int first = parse_args(&o, argc, argv);
 	/* A running SoftHSM refuses before anyone is asked for a PIN. */
 	if (first < 0 || writer_check_softhsm(&o.co) != TFS_EXIT_OK ||
-	    cli_read_pins(&o.co) != 0)
+	    cli_prepare_pins(&o.co, argv + first, argc - first, true) != TFS_EXIT_OK)
 		goto out;
 	writer_change_cmd w = {.co = &o.co, .json = o.json,
 	                       .change = migrate_one, .render = render_text, .ctx = &o};
-	o.m.user_pin = o.co.user_pin;
-	o.m.user_pin_len = o.co.user_len;
-	o.m.so_pin = o.co.so_pin;
-	o.m.so_pin_len = o.co.so_len;
 	o.m.lock_timeout_ms = o.co.lock_ms;
 	o.m.dry_run = o.co.dry_run;
 	o.m.progress = writer_on_progress;

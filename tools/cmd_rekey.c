@@ -17,10 +17,8 @@ typedef struct rekey_opts {
 	cli_common co; /* --token, --lock-timeout, current PINs */
 	tfs_rekey_options r;
 	bool json;
-	bool want_new_user, want_new_so;
-	const char *new_user_spec, *new_so_spec; /* NULL: prompt twice */
-	uint8_t *new_user, *new_so;
-	size_t new_user_len, new_so_len;
+	bool want_new_user, want_new_so; /* the PINs are co's (cli_new_pin_for) */
+	const tfs_token *untouched; /* the last token nothing was asked of */
 } rekey_opts;
 
 static void usage(FILE *out)
@@ -37,14 +35,17 @@ static void usage(FILE *out)
 	        "it, which is also why they must be protected like the keys.)\n"
 	        "\n"
 	        "Unlock with one or both of:\n"
-	        "      --user-pin [SPEC] the current user PIN\n"
-	        "      --so-pin [SPEC]   the current SO PIN\n"
+	        "      --user-pin [[TOKEN=]SPEC]  the current user PIN (of TOKEN)\n"
+	        "      --so-pin [[TOKEN=]SPEC]    the current SO PIN (of TOKEN)\n"
 	        "Change:\n"
-	        "      --new-user-pin [SPEC]  set the user PIN: with the user PIN this is\n"
-	        "                        C_SetPIN, with the SO PIN C_InitPIN (also on a\n"
-	        "                        token whose user PIN was never set)\n"
-	        "      --new-so-pin [SPEC]    set the SO PIN, with the SO PIN or with the\n"
-	        "                        user PIN when the SO PIN is lost\n"
+	        "      --new-user-pin [[TOKEN=]SPEC]  set the user PIN (of TOKEN): with the\n"
+	        "                        user PIN this is C_SetPIN, with the SO PIN\n"
+	        "                        C_InitPIN (also on a token whose user PIN was\n"
+	        "                        never set)\n"
+	        "      --new-so-pin [[TOKEN=]SPEC]    set the SO PIN (of TOKEN), with the SO\n"
+	        "                        PIN or with the user PIN when the SO PIN is lost.\n"
+	        "                        A token no new PIN names (when each names its\n"
+	        "                        TOKEN) is left as it is\n"
 	        "      --rotate-token-key a fresh token key: every value re-encrypted under\n"
 	        "                        it, both blobs re-wrapped; needs for each blob its\n"
 	        "                        current PIN or a new one. SoftHSM itself never\n"
@@ -62,12 +63,16 @@ static void usage(FILE *out)
 	        "  -h, --help            this text\n"
 	        "\n"
 	        "SPEC: pass:PIN, env:VAR, file:PATH, fd:N or stdin (first line). Without\n"
-	        "SPEC a current PIN is prompted once and a new PIN twice, without echo.\n"
+	        "SPEC (or with prompt) a current PIN is prompted once and a new PIN twice,\n"
+	        "without echo.\n"
 	        "pass:PIN is for tests only: other users see it in ps. New PINs have 4\n"
 	        "to 255 bytes, as in SoftHSM. Like every write command, rekey runs in one\n"
 	        "crash-safe transaction per token (docs/writes.md) and refuses while any\n"
 	        "process has SoftHSM loaded: a running SoftHSM would write its cached\n"
 	        "token.object, with the old PIN blobs, back over the new one.\n"
+	        CLI_PIN_TOKEN_HELP
+	        "Every selected token's current PINs are checked before anything is\n"
+	        "written: one wrong PIN refuses the whole run.\n"
 	        "\n"
 	        "Exit codes: 0 done; 1 refused because of the store (damaged values, a\n"
 	        "pending transaction that cannot be recovered); 2 usage, I/O, a lock, a\n"
@@ -80,13 +85,10 @@ static int rekey_option(void *ctx, int c, int argc, char **argv)
 	rekey_opts *o = ctx;
 	switch (c) {
 	case 'u':
-		o->want_new_user = true;
-		o->new_user_spec = cli_spec_arg(&o->co, argc, argv);
-		break;
 	case 's':
-		o->want_new_so = true;
-		o->new_so_spec = cli_spec_arg(&o->co, argc, argv);
-		break;
+		*(c == 'u' ? &o->want_new_user : &o->want_new_so) = true;
+		return cli_new_pin_option(&o->co, c == 'u' ? TFS_PIN_USER : TFS_PIN_SO, argc, argv) < 0
+		       ? -1 : 0;
 	case 'R': o->r.rotate_token_key = true; break;
 	case 'l': o->r.new_label = optarg; break;
 	case 'T':
@@ -127,27 +129,20 @@ static int parse_args(rekey_opts *o, int argc, char **argv)
 	return first;
 }
 
-static int read_new_pins(rekey_opts *o)
-{
-	if (o->want_new_user &&
-	    cli_read_new_pin(&o->co, "--new-user-pin", o->new_user_spec, "New user PIN: ", &o->new_user,
-	                     &o->new_user_len) != 0)
-		return -1;
-	if (o->want_new_so &&
-	    cli_read_new_pin(&o->co, "--new-so-pin", o->new_so_spec, "New SO PIN: ", &o->new_so,
-	                     &o->new_so_len) != 0)
-		return -1;
-	o->r.new_user_pin = o->new_user;
-	o->r.new_user_pin_len = o->new_user_len;
-	o->r.new_so_pin = o->new_so;
-	o->r.new_so_pin_len = o->new_so_len;
-	return 0;
-}
-
 static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result *r)
 {
-	const rekey_opts *o = ctx;
+	rekey_opts *o = ctx;
 	char lb[200], sb[100], pb[4 * 4096 + 8];
+	size_t n;
+	bool user_given = cli_pin_for(&o->co, tok, TFS_PIN_USER, &n) != NULL;
+	bool so_given = cli_pin_for(&o->co, tok, TFS_PIN_SO, &n) != NULL;
+	if (tok == o->untouched) {
+		printf("token \"%s\" (serial %s, %s): no --new-*-pin names it; left as it is\n",
+		       cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
+		       cli_safe(tfs_token_serial(tok), sb, sizeof(sb)),
+		       cli_safe(tfs_token_path(tok), pb, sizeof(pb)));
+		return;
+	}
 	const char *will = o->co.dry_run ? "would be " : "";
 	printf("token \"%s\" (serial %s, %s): %s\n", cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
 	       cli_safe(tfs_token_serial(tok), sb, sizeof(sb)), cli_safe(tfs_token_path(tok), pb, sizeof(pb)),
@@ -155,10 +150,10 @@ static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result
 	if (r->txn.recovered != TFS_RECOVERY_NONE)
 		printf("  recovered an interrupted transaction first: %s\n", tfs_recovery_name(r->txn.recovered));
 	if (r->pin_set[TFS_PIN_USER])
-		printf("  user PIN: %sset (%s)\n", will, o->r.user_pin != NULL
+		printf("  user PIN: %sset (%s)\n", will, user_given
 		       ? "with the user PIN, as C_SetPIN" : "with the SO PIN, as C_InitPIN: a reset");
 	if (r->pin_set[TFS_PIN_SO])
-		printf("  SO PIN: %sset%s\n", will, o->r.so_pin != NULL ? " with the SO PIN"
+		printf("  SO PIN: %sset%s\n", will, so_given ? " with the SO PIN"
 		       : " with the user PIN: possible offline because both PIN blobs wrap the same "
 		         "token key");
 	if (r->key_rotated)
@@ -187,8 +182,24 @@ static void render_text(void *ctx, const tfs_token *tok, const tfs_change_result
 
 static int rekey_one(void *ctx, const tfs_token *tok, tfs_change_result *r, tfs_error *err)
 {
-	const rekey_opts *o = ctx;
-	return tfs_rekey_token(r, tfs_token_path(tok), &o->r, err);
+	rekey_opts *o = ctx;
+	/* Each token with its own current PINs, all checked before the first
+	 * write (cli_prepare_pins). */
+	tfs_rekey_options ro = o->r;
+	ro.user_pin = cli_pin_for(&o->co, tok, TFS_PIN_USER, &ro.user_pin_len);
+	ro.so_pin = cli_pin_for(&o->co, tok, TFS_PIN_SO, &ro.so_pin_len);
+	ro.new_user_pin = cli_new_pin_for(&o->co, tok, TFS_PIN_USER, &ro.new_user_pin_len);
+	ro.new_so_pin = cli_new_pin_for(&o->co, tok, TFS_PIN_SO, &ro.new_so_pin_len);
+	/* New PINs given for other tokens only (TOKEN=): this one is left as
+	 * it is, not refused. */
+	if (ro.new_user_pin == NULL && ro.new_so_pin == NULL && !ro.rotate_token_key &&
+	    ro.new_label == NULL && ro.to == TFS_LAYOUT_NONE) {
+		memset(r, 0, sizeof(*r));
+		r->blob[TFS_PIN_SO] = r->blob[TFS_PIN_USER] = TFS_BLOB_KEPT;
+		o->untouched = tok;
+		return TFS_OK;
+	}
+	return tfs_rekey_token(r, tfs_token_path(tok), &ro, err);
 }
 
 int cmd_rekey(int argc, char **argv)
@@ -198,14 +209,10 @@ int cmd_rekey(int argc, char **argv)
 	int first = parse_args(&o, argc, argv);
 	/* A running SoftHSM refuses before anyone is asked for a PIN. */
 	if (first < 0 || writer_check_softhsm(&o.co) != TFS_EXIT_OK ||
-	    cli_read_pins(&o.co) != 0 || read_new_pins(&o) != 0)
+	    cli_prepare_pins(&o.co, argv + first, argc - first, true) != TFS_EXIT_OK)
 		goto out;
 	writer_change_cmd w = {.co = &o.co, .json = o.json,
 	                       .change = rekey_one, .render = render_text, .ctx = &o};
-	o.r.user_pin = o.co.user_pin;
-	o.r.user_pin_len = o.co.user_len;
-	o.r.so_pin = o.co.so_pin;
-	o.r.so_pin_len = o.co.so_len;
 	o.r.lock_timeout_ms = o.co.lock_ms;
 	o.r.dry_run = o.co.dry_run;
 	o.r.progress = writer_on_progress;
@@ -213,8 +220,6 @@ int cmd_rekey(int argc, char **argv)
 	o.r.ctx = &w;
 	status = writer_run_change(&w, argv + first, argc - first, json_object_new_object());
 out:
-	tfs_secure_free(o.new_user, o.new_user_len);
-	tfs_secure_free(o.new_so, o.new_so_len);
 	cli_common_free(&o.co);
 	return status;
 }

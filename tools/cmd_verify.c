@@ -37,8 +37,10 @@ static void usage(FILE *out)
 	        "every finding code.\n"
 	        "\n"
 	        "Options:\n"
-	        "      --user-pin [SPEC] the user PIN; SPEC: pass:PIN, env:VAR, file:PATH,\n"
-	        "      --so-pin [SPEC]   fd:N or stdin (first line); no SPEC: prompt\n"
+	        "      --user-pin [[TOKEN=]SPEC]  the user PIN (of TOKEN); SPEC: pass:PIN,\n"
+	        "      --so-pin [[TOKEN=]SPEC]    env:VAR, file:PATH, fd:N or stdin (first\n"
+	        "                        line), or prompt; no SPEC: prompt. A wrong PIN is\n"
+	        "                        the pin.wrong finding of its token\n"
 	        "      --seal            write a sealed manifest of each token (needs a PIN):\n"
 	        "                        <token dir>/tokenfs.seal unless --seal-file\n"
 	        "      --check-seal      compare each token with its sealed manifest\n"
@@ -53,10 +55,13 @@ static void usage(FILE *out)
 	        "\n"
 	        "PATH: a tokendir, a token directory, a .object file, or a tar (.gz, .xz,\n"
 	        ".zst) or zip archive of any of them, read in memory, never unpacked.\n"
+	        "A .object file is checked with the token.object beside it, if any.\n"
+	        CLI_PIN_TOKEN_HELP
 	        "\n"
 	        "Exit codes: 0 nothing at or above --fail-on; 1 something is; 2 usage or\n"
-	        "I/O error, a wrong PIN, a lock held past --lock-timeout (one budget for\n"
-	        "the run), or no token found to verify (an empty directory is no pass).\n");
+	        "I/O error, a PIN for a blob the token lacks, a lock held past\n"
+	        "--lock-timeout (one budget for the run), or no token found to verify\n"
+	        "(an empty directory is no pass).\n");
 }
 
 static int parse_severity(const char *s, tfs_severity *out)
@@ -164,6 +169,19 @@ static void text_finding(FILE *out, const tfs_finding *f)
 }
 
 /* Findings of one token: token-level first, then grouped by object. */
+/* Why the checks that need the token key did not run, in words. */
+static const char *skip_reason_text(tfs_verify_skip_reason r)
+{
+	switch (r) {
+	case TFS_SKIP_REASON_NO_METADATA: return "no readable token.object";
+	case TFS_SKIP_REASON_WRONG_PIN: return "the PIN given is wrong: pin.wrong";
+	case TFS_SKIP_REASON_LONE_OBJECT:
+		return "a lone object file: no readable token.object beside it in its directory, "
+		       "so no PIN blob; see the token.metadata finding if it is there but damaged";
+	default: return "they need --user-pin or --so-pin";
+	}
+}
+
 static void text_token(FILE *out, const tfs_token *tok, const tfs_verify_summary *s,
                        const tfs_report *rep, size_t first, size_t last, const counts *c)
 {
@@ -177,8 +195,7 @@ static void text_token(FILE *out, const tfs_token *tok, const tfs_verify_summary
 		        s->values_decrypted, s->values_encrypted, s->values_cbc, s->values_gcm);
 	if (s->not_checked != 0)
 		fprintf(out, "  not checked: decryption of values, PIN blobs and checks of private "
-		        "values (%s)\n", s->not_checked_reason == TFS_SKIP_REASON_NO_METADATA
-		        ? "no readable token.object" : "they need --user-pin or --so-pin");
+		        "values (%s)\n", skip_reason_text(s->not_checked_reason));
 	fprintf(out, "  loads in SoftHSM %s%s\n", s->min_softhsm ? s->min_softhsm : "(unknown)",
 	        s->needs_gcm > 0 ? " built with pull request #627 (its values are AES-GCM)"
 	        : s->needs_gcm < 0 ? ", or a build with pull request #627 if its values are "
@@ -376,7 +393,11 @@ static int verify_path(verify_opts *o, const char *path, json_object *tokens, tf
 			fprintf(stderr, "tokenfs: verifying token '%s' (%zu objects)...\r",
 			        cli_safe(tfs_token_label(tok), lb, sizeof(lb)), tfs_token_object_count(tok));
 		}
-		int rc = tfs_verify_token(rep, &s, store, tok, &o->v, &err);
+		/* Each token with its own PINs (cli_pin_for). */
+		tfs_verify_options v = o->v;
+		v.user_pin = cli_pin_for(&o->co, tok, TFS_PIN_USER, &v.user_pin_len);
+		v.so_pin = cli_pin_for(&o->co, tok, TFS_PIN_SO, &v.so_pin_len);
+		int rc = tfs_verify_token(rep, &s, store, tok, &v, &err);
 		if (progress)
 			fprintf(stderr, "\033[K"); /* clear the progress line */
 		if (rc != TFS_OK) {
@@ -410,12 +431,8 @@ int cmd_verify(int argc, char **argv)
 	verify_opts o = {.fail_on = TFS_SEV_WARNING, .co = {.cmd = "verify-integrity"}};
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
-	if (first < 0 || cli_read_pins(&o.co) != 0)
+	if (first < 0 || cli_prepare_pins(&o.co, argv + first, argc - first, false) != TFS_EXIT_OK)
 		goto out;
-	o.v.user_pin = o.co.user_pin;
-	o.v.user_pin_len = o.co.user_len;
-	o.v.so_pin = o.co.so_pin;
-	o.v.so_pin_len = o.co.so_len;
 	json_object *doc = o.json ? json_object_new_object() : NULL;
 	if (doc != NULL) {
 		json_object_object_add(doc, "format_version", json_object_new_int(1));

@@ -30,6 +30,7 @@ void tfs_backup_result_free(tfs_backup_result *r)
 		free(r->tokens[i].label);
 		free(r->tokens[i].serial);
 		tfs_backup_damage_free(r->tokens[i].damaged, r->tokens[i].ndamaged);
+		free(r->tokens[i].seal_error);
 	}
 	free(r->tokens);
 	memset(r, 0, sizeof(*r));
@@ -254,9 +255,21 @@ static int one_token(tfs_archive_out *a, tfs_backup_result *res, const tfs_store
 	s.ndamaged = 0;
 	char *seal = NULL;
 	size_t seal_len = 0;
-	if (o->user_pin != NULL || o->so_pin != NULL) {
-		rc = seal_snapshot(&seal, &seal_len, bt->dir, &s, o, err);
-		bt->sealed = rc == TFS_OK;
+	/* This token's PINs: its own when the caller gives each its own. */
+	tfs_backup_options po = *o;
+	if (o->pins != NULL)
+		o->pins(o->ctx, tok, &po.user_pin, &po.user_pin_len, &po.so_pin, &po.so_pin_len);
+	if (po.user_pin != NULL || po.so_pin != NULL) {
+		rc = seal_snapshot(&seal, &seal_len, bt->dir, &s, &po, err);
+		if (rc == TFS_E_WRONG_PIN) {
+			/* One token's wrong PIN leaves that token unsealed (the
+			 * result says why), not the whole backup undone. */
+			if ((bt->seal_error = strdup(err->what)) == NULL)
+				rc = tfs_nomem(err);
+			else
+				rc = TFS_OK;
+		}
+		bt->sealed = rc == TFS_OK && seal != NULL;
 	} else {
 		/* A seal already in the store is part of it and goes along, but
 		 * without a PIN nothing checked it against these bytes: say so,

@@ -386,7 +386,49 @@ static int scan_tokendir(tfs_store *store, const char *dir, const tfs_dirent *en
 	return TFS_OK;
 }
 
-/* A store opened on one .object file: a token with no metadata. */
+/*
+ * A store opened on one .object file: a token of that one object. When the
+ * file's directory holds token.object, the file is in its token directory
+ * and that token.object is the token's (label, serial, PIN blobs), so a PIN
+ * decrypts the file as it would in the whole token; when it is damaged that
+ * is a finding, as for a token directory. Without one the token has no
+ * metadata: a lone copy of the file.
+ */
+static int object_file_metadata(tfs_store *store, tfs_token *tok, const char *dir, tfs_error *err)
+{
+	tfs_dirent *ents;
+	size_t n;
+	tfs_error e;
+	if (store->fs->ops->list(store->fs, dir, &ents, &n, &e) != TFS_OK) {
+		if (e.code == TFS_E_NOMEM)
+			return tfs_nomem(err);
+		/* The file itself was readable: say why its token is not. */
+		if (tfs_findings_add(&store->findings, "token.metadata-unreadable", TFS_SEV_ERROR, dir,
+		                     TFS_NO_OFFSET, "the directory of the object file cannot be listed "
+		                     "to find its token.object: %s", e.what) != TFS_OK)
+			return tfs_nomem(err);
+		return TFS_OK;
+	}
+	int rc = TFS_OK;
+	char *meta = join(dir, "token.object");
+	const tfs_dirent *ent = NULL;
+	for (size_t i = 0; i < n && ent == NULL; i++)
+		if (strcmp(ents[i].name, "token.object") == 0)
+			ent = &ents[i];
+	if (meta == NULL)
+		rc = tfs_nomem(err);
+	else if (ent != NULL && ent->st.type == TFS_ENT_FILE)
+		rc = read_token_object(store, tok, meta, err);
+	else if (ent != NULL &&
+	         tfs_findings_add(&store->findings, "token.metadata-unreadable", TFS_SEV_ERROR, meta,
+	                          TFS_NO_OFFSET, "a %s, not a file: no PIN blob to open",
+	                          ent_type_name(ent->st.type)) != TFS_OK)
+		rc = tfs_nomem(err);
+	free(meta);
+	tfs_dirents_free(ents, n);
+	return rc;
+}
+
 static int open_object_file(tfs_store *store, tfs_error *err)
 {
 	const char *slash = strrchr(store->path, '/');
@@ -410,6 +452,8 @@ static int open_object_file(tfs_store *store, tfs_error *err)
 			                        st.type == TFS_ENT_FILE;
 		free(lock);
 	}
+	if (rc == TFS_OK)
+		rc = object_file_metadata(store, tok, dir, err);
 	free(dir);
 	return rc;
 }

@@ -109,7 +109,11 @@ static void test_clean_image_has_no_findings(void **state)
 	assert_int_equal(tfs_store_open_fs(&s, fs, p, NULL, &err), TFS_OK);
 	assert_int_equal(tfs_store_kind(s), TFS_PATH_OBJECT_FILE);
 	t = tfs_store_token(s, 0);
-	assert_null(tfs_token_metadata(t));
+	/* In its token directory, the file takes that token's token.object:
+	 * its label, serial and PIN blobs. */
+	assert_non_null(tfs_token_metadata(t));
+	assert_string_equal(tfs_token_label(t), "demo");
+	assert_int_equal(tfs_store_finding_count(s), 0);
 	assert_string_equal(tfs_token_object_path(t, 0), p);
 	assert_true(tfs_token_object_has_lock(t, 0));
 	tfs_store_free(s);

@@ -51,6 +51,8 @@ const char *tfs_verify_skip_reason_code(tfs_verify_skip_reason reason)
 	switch (reason) {
 	case TFS_SKIP_REASON_NO_PIN: return "no-pin";
 	case TFS_SKIP_REASON_NO_METADATA: return "no-token-metadata";
+	case TFS_SKIP_REASON_WRONG_PIN: return "wrong-pin";
+	case TFS_SKIP_REASON_LONE_OBJECT: return "lone-object-file";
 	default: return NULL;
 	}
 }
@@ -68,30 +70,41 @@ static int copy_store_findings(tfs_report *rep, const tfs_token *tok)
 	return TFS_OK;
 }
 
-/* One PIN: a wrong one stops everything (the user must know); a damaged
- * blob is a finding about the store. */
+/* One PIN: a damaged blob is a finding about the store, and so is a wrong
+ * PIN about this token (each token of a run may have its own PIN: one
+ * wrong one must not hide the others' verdicts); the checks that need the
+ * token key then do not run, which the summary says. *wrong is set. */
 static int unlock_one(tfs_report *rep, const tfs_token *tok, tfs_pin_role role, const uint8_t *pin,
-                      size_t len, tfs_token_key **key, tfs_error *err)
+                      size_t len, tfs_token_key **key, bool *wrong, tfs_error *err)
 {
 	int rc = tfs_token_unlock(key, tok, role, pin, len, err);
-	if (rc != TFS_E_DAMAGED)
+	if (rc != TFS_E_DAMAGED && rc != TFS_E_WRONG_PIN)
 		return rc;
-	if (tfs_findings_add_error(&rep->findings, "pin.blob-damaged", TFS_SEV_ERROR, err) != TFS_OK)
+	if (rc == TFS_E_WRONG_PIN) {
+		*wrong = true;
+		tfs_location loc = {.path = err->where, .offset = TFS_NO_OFFSET};
+		if (tfs_findings_addl(&rep->findings, "pin.wrong", TFS_SEV_ERROR, &loc,
+		                      "%s; what needs the token key is checked only with a PIN that "
+		                      "opens its blob", err->what) != TFS_OK)
+			return tfs_nomem(err);
+	} else if (tfs_findings_add_error(&rep->findings, "pin.blob-damaged", TFS_SEV_ERROR, err) !=
+	           TFS_OK) {
 		return tfs_nomem(err);
+	}
 	tfs_error_clear(err);
 	return TFS_OK;
 }
 
 static int unlock(tfs_report *rep, const tfs_token *tok, const tfs_verify_options *o,
-                  tfs_token_key **key, tfs_error *err)
+                  tfs_token_key **key, bool *wrong, tfs_error *err)
 {
 	tfs_token_key *user = NULL, *so = NULL;
 	*key = NULL;
 	int rc = TFS_OK;
 	if (o->user_pin != NULL)
-		rc = unlock_one(rep, tok, TFS_PIN_USER, o->user_pin, o->user_pin_len, &user, err);
+		rc = unlock_one(rep, tok, TFS_PIN_USER, o->user_pin, o->user_pin_len, &user, wrong, err);
 	if (rc == TFS_OK && o->so_pin != NULL)
-		rc = unlock_one(rep, tok, TFS_PIN_SO, o->so_pin, o->so_pin_len, &so, err);
+		rc = unlock_one(rep, tok, TFS_PIN_SO, o->so_pin, o->so_pin_len, &so, wrong, err);
 	if (rc == TFS_OK && user != NULL && so != NULL && !tfs_token_key_equal(user, so)) {
 		tfs_location loc = {.path = tfs_token_path(tok), .offset = TFS_NO_OFFSET};
 		if (tfs_findings_addl(&rep->findings, "pin.keys-differ", TFS_SEV_ERROR, &loc,
@@ -196,6 +209,10 @@ int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_sto
 		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 		                     "sealing and checking a seal need a PIN: the seal's key is "
 		                     "derived from the token key");
+	if (opts->seal != TFS_SEAL_NONE && tfs_store_kind(store) == TFS_PATH_OBJECT_FILE)
+		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
+		                     "a seal covers a whole token: give the token directory, not "
+		                     "one of its object files");
 	if (opts->seal == TFS_SEAL_WRITE && tfs_store_is_archive(store))
 		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 		                     "a seal cannot be written into an archive: seal the token "
@@ -205,12 +222,13 @@ int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_sto
 		return tfs_nomem(err);
 	tfs_token_key *key = NULL;
 	int rc = TFS_OK;
+	bool wrong = false;
 	if (tfs_token_metadata(tok) != NULL)
-		rc = unlock(rep, tok, opts, &key, err);
+		rc = unlock(rep, tok, opts, &key, &wrong, err);
 	if (rc != TFS_OK)
 		return rc;
 	summary->unlocked = key != NULL;
-	if (opts->seal != TFS_SEAL_NONE && key == NULL) {
+	if (opts->seal != TFS_SEAL_NONE && key == NULL && !wrong) {
 		/* A seal asked for and not done must not look like a pass. */
 		tfs_error_set(err, TFS_E_DAMAGED, TFS_NO_OFFSET,
 		              "no PIN blob could be opened, so the seal cannot be %s "
@@ -220,8 +238,11 @@ int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_sto
 	}
 	if (key == NULL) {
 		summary->not_checked = TFS_SKIP_ALL;
-		summary->not_checked_reason = tfs_token_metadata(tok) == NULL
-		                            ? TFS_SKIP_REASON_NO_METADATA : TFS_SKIP_REASON_NO_PIN;
+		summary->not_checked_reason =
+			tfs_token_metadata(tok) != NULL
+			? (wrong ? TFS_SKIP_REASON_WRONG_PIN : TFS_SKIP_REASON_NO_PIN)
+			: tfs_store_kind(store) == TFS_PATH_OBJECT_FILE ? TFS_SKIP_REASON_LONE_OBJECT
+			: TFS_SKIP_REASON_NO_METADATA;
 	}
 
 	tfs_vtoken vt = {.store = store, .tok = tok, .key = key, .summary = summary};

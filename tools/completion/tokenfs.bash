@@ -12,8 +12,9 @@
 # one-byte cap; --lock-timeout MS its default): numbers in a description are
 # quantities, not choices. Metavariables
 # PATH, FILE and DIR complete file names; a SPEC (--user-pin, --so-pin,
-# --new-*-pin) completes the PIN source forms env:, file:, fd:, stdin and
-# pass:, then variable names after env: and file names after file:.
+# --new-*-pin) completes the PIN source forms env:, file:, fd:, stdin,
+# prompt and pass:, then variable names after env: and file names after
+# file:, also after a TOKEN= (--user-pin TOKEN=SPEC).
 # Everything is asked once per shell and cached.
 
 declare -gA _tokenfs_cache
@@ -125,13 +126,19 @@ _tokenfs_files() {
 # A PIN SPEC beginning with $1; $2 set: the option's argument is optional,
 # so a word that is no SPEC is a PATH.
 _tokenfs_spec() {
-	local cur=$1 optional=$2
+	local cur=$1 optional=$2 token=''
+	# TOKEN=SPEC (--user-pin, --so-pin): the SPEC after the first "=",
+	# unless the word is a SPEC already (a pass: PIN may hold "=").
 	case $cur in
-	env:*)  mapfile -t COMPREPLY < <(compgen -P env: -e -- "${cur#env:}") ;;
-	file:*) _tokenfs_files "${cur#file:}" file: ;;
+	env:* | file:* | fd:* | pass:*) ;;
+	*=*) token=${cur%%=*}= cur=${cur#*=} optional='' ;;
+	esac
+	case $cur in
+	env:*)  mapfile -t COMPREPLY < <(compgen -P "${token}env:" -e -- "${cur#env:}") ;;
+	file:*) _tokenfs_files "${cur#file:}" "${token}file:" ;;
 	fd:*)   ;;
 	*)
-		mapfile -t COMPREPLY < <(compgen -W 'env: file: fd: stdin pass:' -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -P "$token" -W 'env: file: fd: stdin prompt pass:' -- "$cur")
 		if [[ ${#COMPREPLY[@]} -eq 0 && -n $optional ]]; then
 			_tokenfs_files "$cur" ''
 		fi

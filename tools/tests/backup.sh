@@ -62,8 +62,14 @@ b --out "$work/b.rar" "$store" >/dev/null 2>&1; rc=$?
 check "unknown extension: exit $rc, want 2" [ $rc -eq 2 ] && [ ! -e "$work/b.rar" ]
 b --out "$work/n.tar" --token nosuch "$store" >/dev/null 2>&1; rc=$?
 check "--token selecting nothing: exit $rc, want 2, no file" [ $rc -eq 2 ] && [ ! -e "$work/n.tar" ]
-b --out "$work/w.tar" --user-pin pass:wrong-pin "$store" >/dev/null 2>&1; rc=$?
-check "wrong PIN: exit $rc, want 2, no file" [ $rc -eq 2 ] && [ ! -e "$work/w.tar" ]
+b --out "$work/w.tar" --user-pin nosuch=pass:wrong-pin "$store" >/dev/null 2>&1; rc=$?
+check "--user-pin TOKEN= naming no token: exit $rc, want 2, no file" [ $rc -eq 2 ] && [ ! -e "$work/w.tar" ]
+# A wrong PIN is a finding about its token: archived, without a seal (exit 1).
+err=$(b --out "$work/w.tar" --user-pin pass:wrong-pin "$store" 2>&1 >/dev/null); rc=$?
+check "wrong PIN: exit $rc, want 1, archived unsealed" [ $rc -eq 1 ] && [ -e "$work/w.tar" ] &&
+  ! tar tf "$work/w.tar" | grep -q tokenfs.seal
+check "wrong PIN: [pin.wrong] for each token" [ "$(grep -c '\[pin.wrong\]' <<<"$err")" -eq 2 ]
+rm -f "$work/w.tar"
 check "no temporary file after refusals" [ -z "$(ls -A "$work" | grep tokenfs-)" ]
 
 # --dry-run reads everything and writes nothing; reports counts.

@@ -88,13 +88,16 @@ check "dump refuses --format yaml" eval '! accepts dump --format yaml'
 
 # PIN SPEC forms after every PIN option.
 expect "--user-pin e" "env:" dump --user-pin e
-expect "--so-pin ''" "env: file: fd: stdin pass:" verify-integrity --so-pin ''
+expect "--so-pin ''" "env: file: fd: stdin prompt pass:" verify-integrity --so-pin ''
 expect "--new-so-pin f" "file: fd:" rekey --new-so-pin f
 expect "--new-user-pin s" "stdin" rekey --new-user-pin s
-expect "export --passout ''" "env: file: fd: stdin pass:" export --passout ''
+expect "export --passout ''" "env: file: fd: stdin prompt pass:" export --passout ''
 expect "--user-pin=e" "env:" dump --user-pin = e
+expect "--user-pin TOKEN=e" "env:" dump --user-pin alpha = e
 export TFS_COMPLETION_TEST_VAR=1
 expect "--user-pin env:TFS_COMPLETION_T" "TFS_COMPLETION_TEST_VAR" dump --user-pin env : TFS_COMPLETION_T
+expect "--so-pin TOKEN=env:TFS_COMPLETION_T" "TFS_COMPLETION_TEST_VAR" dump --so-pin alpha = env : TFS_COMPLETION_T
+expect "--user-pin TOKEN=p" "prompt pass:" verify-integrity --user-pin alpha = p
 mkdir -p "$work/pins" && : >"$work/pins/user.pin"
 expect "--user-pin file:DIR/" "$work/pins/user.pin" dump --user-pin file : "$work/pins/"
 # A bare --user-pin is followed by a PATH, not only by a SPEC.

@@ -158,8 +158,10 @@ def main():
         r = tfs("diff", "--user-pin", "env:UP", "--reveal", a_root, tokendir)
         check(all(x in r.stdout.lower() for x in secrets), "--reveal shows both keys")
 
-        # Errors: exit 2.
-        check(tfs("diff", "--user-pin", "env:BAD", a_root, tokendir).returncode == 2, "wrong PIN: exit 2")
+        # A wrong PIN is a finding about its token (exit 1, values compared
+        # as stored); errors: exit 2.
+        r = tfs("diff", "--user-pin", "env:BAD", a_root, tokendir)
+        check(r.returncode == 1 and "[pin.wrong]" in r.stderr, "wrong PIN: exit 1, [pin.wrong]")
         check(tfs("diff", a_root).returncode == 2, "one PATH: exit 2")
         check(tfs("diff", a_root, os.path.join(root, "nonesuch")).returncode == 2, "missing PATH: exit 2")
         check(tfs("diff", "--token", "nosuch", a_root, tokendir).returncode == 2,

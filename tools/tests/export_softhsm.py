@@ -552,15 +552,25 @@ def body(tmp):
     check("--so-pin exports too", r.returncode == 0 and
           open(os.path.join(so_dir, "aes_08.secret.bin"), "rb").read() == aes)
 
-    # A wrong PIN, or a selector that matches nothing, writes nothing.
+    # A wrong PIN is a finding about its token (pin.wrong, exit 1): its
+    # private objects are not exported, its public ones are.
     bad = os.path.join(tmp, "bad")
     r = run(["--out", bad, "--user-pin", "env:PIN", "--passout", "env:PASS", tokendir],
             env={"PIN": "wrong-pin-9"})
-    check("wrong PIN: exit 2, nothing written", r.returncode == 2 and not os.path.exists(bad))
+    written = sorted(os.listdir(bad)) if os.path.isdir(bad) else []
+    check("wrong PIN: exit 1, [pin.wrong], no private key written",
+          r.returncode == 1 and b"[pin.wrong]" in r.stderr and
+          not any(".key." in f or f.endswith(".key") or ".secret." in f for f in written))
+    shutil.rmtree(bad, ignore_errors=True)
+    # With the right user PIN the token key is known: a wrong SO PIN beside
+    # it is reported, and the export is whole.
     r = run(["--out", bad, "--user-pin", "env:PIN", "--so-pin", "env:SOPIN", "--passout",
              "env:PASS", tokendir], env={"SOPIN": "wrong-so-pin"})
-    check("right user PIN, wrong SO PIN: exit 2, nothing written",
-          r.returncode == 2 and not os.path.exists(bad))
+    check("right user PIN, wrong SO PIN: exit 1, [pin.wrong], keys written",
+          r.returncode == 1 and b"[pin.wrong]" in r.stderr and
+          any(".secret." in f for f in os.listdir(bad)))
+    shutil.rmtree(bad, ignore_errors=True)
+    # A selector that matches nothing writes nothing.
     r = run(["--out", bad, "--user-pin", "env:PIN", "--passout", "env:PASS", "--id", "77",
              tokendir])
     check("unmatched --id: exit 2, nothing written", r.returncode == 2 and not os.path.exists(bad))

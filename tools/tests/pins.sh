@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Unlocking with PINs: both PINs of every fixture token reveal the same token
-# key; a wrong PIN exits 2 with its message and changes nothing; key material
+# key; a wrong PIN is a finding about its token (exit 1, [pin.wrong]) and
+# changes nothing; key material
 # is redacted unless --reveal, and its KCV matches SoftHSM's CKA_CHECK_VALUE;
 # and no PIN ever appears in any output, whatever SPEC form brings it.
 set -u
@@ -32,17 +33,19 @@ for t in $tokens; do
   check "$label: token key only with --reveal" [ "$n" -eq 0 ]
 done
 
-# A wrong PIN: exit 2, the message, and the store untouched.
+# A wrong PIN: a finding about that token (exit 1, [pin.wrong]), the
+# message, and the store untouched.
 serial=$("$TOKENFS" dump --format json --token demo "$store" | json 'd["tokens"][0]["serial"]')
 err=$("$TOKENFS" dump --token demo --user-pin pass:wrong-pin "$store" 2>&1 >/dev/null)
 rc=$?
-check "wrong PIN: exit $rc, want 2" [ "$rc" -eq 2 ]
+check "wrong PIN: exit $rc, want 1" [ "$rc" -eq 1 ]
+check "wrong PIN: a pin.wrong finding" grep -qF "[pin.wrong]" <<<"$err"
 case "$err" in
   *"wrong user PIN for token 'demo' (serial $serial)"*) pass ;;
   *) fail "wrong PIN message: $err" ;;
 esac
 err=$("$TOKENFS" dump --token demo --so-pin pass:user-pin-1 "$store" 2>&1 >/dev/null)
-check "user PIN as SO PIN: exit 2" [ $? -eq 2 ]
+check "user PIN as SO PIN: exit 1" [ $? -eq 1 ]
 case "$err" in *"wrong SO PIN for token 'demo'"*) pass ;; *) fail "wrong SO PIN message: $err" ;; esac
 check "wrong PIN changed the store" [ "$before" = "$(snapshot)" ]
 
@@ -115,7 +118,7 @@ while True:
     if not chunk:
         break
     out += chunk
-    if not typed and b"User PIN:" in out:
+    if not typed and b"User PIN for token 'demo' (serial " in out:
         os.write(fd, pin.encode() + b"\n")
         typed = True
 os.waitpid(pid, 0)
@@ -123,7 +126,7 @@ sys.stdout.write(out.decode(errors="replace"))
 PY
 )
 check "prompt: decrypted" grep -q 'decrypted' <<<"$out"
-check "prompt: asked" grep -q 'User PIN:' <<<"$out"
+check "prompt: asked, naming the token" grep -q "User PIN for token 'demo' (serial [0-9a-f]*): " <<<"$out"
 if grep -qF "$pin" <<<"$out"; then fail "prompt echoed the PIN"; else pass; fi
 setsid "$TOKENFS" dump --token demo --user-pin "$store" </dev/null >/dev/null 2>"$work/err"
 check "no terminal: exit 2" [ $? -eq 2 ]

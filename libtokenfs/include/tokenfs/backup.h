@@ -57,6 +57,13 @@ typedef struct tfs_backup_options {
 	/* Called after every file read; may be NULL. */
 	void (*progress)(void *ctx, const char *label, size_t done, size_t total);
 	void *ctx;
+	/* Each token's own PINs (may be NULL: user_pin and so_pin for every
+	 * token): called once per token before it is sealed, with the PINs
+	 * above in *user_pin and *so_pin to keep or replace (NULL: none; a
+	 * token given none is archived without a seal). The PINs stay the
+	 * caller's. */
+	void (*pins)(void *ctx, const tfs_token *tok, const uint8_t **user_pin, size_t *user_pin_len,
+	             const uint8_t **so_pin, size_t *so_pin_len);
 } tfs_backup_options;
 
 /* A file archived as it is although it does not parse (torn or cut short):
@@ -86,6 +93,9 @@ typedef struct tfs_backup_token {
 	/* No PIN, and the token directory held a tokenfs.seal: it is archived
 	 * as it was, not checked against the archived bytes. */
 	bool old_seal_unchecked;
+	/* A PIN was given for the token but is wrong: it is archived without
+	 * a seal, and this says why ("wrong user PIN for token ..."); else NULL. */
+	char *seal_error;
 } tfs_backup_token;
 
 typedef struct tfs_backup_result {
@@ -102,7 +112,7 @@ typedef struct tfs_backup_result {
  * opts->out. Fills *result (free with tfs_backup_result_free, also after an
  * error). Errors: TFS_E_INVALID for an unknown extension, an existing
  * file without force, or an archive whose directory is (below) the store's
- * path or a token directory (checked before anything is read), TFS_E_WRONG_PIN,
+ * path or a token directory (checked before anything is read),
  * TFS_E_LOCKED when a token changed on every read (the message names it and
  * the number of reads), TFS_E_IO when the archive cannot be written (no
  * file is left behind), TFS_E_LOCKED from a stuck SoftHSM writer. TFS_OK

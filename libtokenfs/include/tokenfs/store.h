@@ -104,8 +104,10 @@ const tfs_token *tfs_store_finding_token(const tfs_store *store, size_t i);
 /* The token directory's path and its last component. */
 const char *tfs_token_path(const tfs_token *tok);
 const char *tfs_token_dirname(const tfs_token *tok);
-/* Parsed token.object, or NULL when missing or damaged (see findings) and
- * for a store opened on a single object file. */
+/* Parsed token.object, or NULL when missing or damaged (see findings). A
+ * store opened on a single object file takes the token.object beside it
+ * (the file's token directory), so that a PIN opens its values; NULL when
+ * there is none (a lone copy), and a finding when it cannot be read. */
 const tfs_object *tfs_token_metadata(const tfs_token *tok);
 /* Label with SoftHSM's blank padding removed, and the 16-character serial;
  * "" when unknown. */
@@ -148,7 +150,9 @@ int tfs_token_read_object(uint8_t **data, size_t *size, const tfs_token *tok,
                           size_t i, tfs_error *err);
 
 /* Reads token.object's raw bytes under the read lock. TFS_E_NOTFOUND for a
- * store opened on a single object file. Caller frees *data with free(). */
+ * store opened on a single object file: its files are that one file, even
+ * when the token's metadata comes from the token.object beside it. Caller
+ * frees *data with free(). */
 int tfs_token_read_metadata(uint8_t **data, size_t *size, const tfs_token *tok,
                             tfs_error *err);
 

@@ -50,13 +50,16 @@ typedef enum tfs_verify_skip {
 typedef enum tfs_verify_skip_reason {
 	TFS_SKIP_REASON_NONE = 0,
 	TFS_SKIP_REASON_NO_PIN,     /* no --user-pin or --so-pin given */
-	TFS_SKIP_REASON_NO_METADATA /* token.object is missing or unreadable: no PIN blob */
+	TFS_SKIP_REASON_NO_METADATA, /* token.object is missing or unreadable: no PIN blob */
+	TFS_SKIP_REASON_WRONG_PIN,   /* the PIN given opens no blob (finding pin.wrong) */
+	TFS_SKIP_REASON_LONE_OBJECT  /* one .object file with no readable token.object beside it */
 } tfs_verify_skip_reason;
 
 /* The stable code of one skip bit ("pin-blobs", "encrypted-values",
  * "private-values"; docs/json.md), or NULL for anything else. */
 const char *tfs_verify_skip_code(unsigned bit);
-/* "no-pin", "no-token-metadata", or NULL for TFS_SKIP_REASON_NONE. */
+/* "no-pin", "no-token-metadata", "wrong-pin", "lone-object-file", or NULL
+ * for TFS_SKIP_REASON_NONE. */
 const char *tfs_verify_skip_reason_code(tfs_verify_skip_reason reason);
 
 /* What was checked in one token. Strings are static. */
@@ -86,11 +89,13 @@ void tfs_report_free(tfs_report *rep);
 
 /*
  * Runs every check on tok and appends its findings to rep. Problems found in
- * the store are findings, not errors: the return value is an error only for
- * what stops the checks (out of memory, a wrong PIN: TFS_E_WRONG_PIN, a seal
- * requested without a PIN: TFS_E_INVALID, a seal that cannot be written or
- * read: TFS_E_IO). The store's own findings about tok (stray files, lock
- * files) are included.
+ * the store are findings, not errors, and so is a wrong PIN (pin.wrong: the
+ * checks and the seal that need the token key do not run, and the summary
+ * says so): the return value is an error only for what stops the checks
+ * (out of memory, a seal requested without a PIN or of a single object
+ * file: TFS_E_INVALID, a seal that cannot be written or read: TFS_E_IO, a
+ * PIN for a blob the token does not have: TFS_E_NOTFOUND). The store's own
+ * findings about tok (stray files, lock files) are included.
  */
 int tfs_verify_token(tfs_report *rep, tfs_verify_summary *summary, const tfs_store *store,
                      const tfs_token *tok, const tfs_verify_options *opts, tfs_error *err);
