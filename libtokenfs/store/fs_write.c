@@ -108,11 +108,27 @@ static int begin(tfs_atomic *a, const char *path, uint32_t mode, bool replace, t
 	}
 	a->fd = fd;
 	/* A replaced file keeps its owner: SoftHSM, running as its own user,
-	 * must still read what root rewrote for it. */
+	 * must still read what root rewrote for it. The owner is the file's
+	 * own, never a symlink's target's (lstat): a link planted at the name
+	 * would otherwise hand the new file to whoever owns what it points at.
+	 * rename() would replace the link, not write through it, but a link or
+	 * a FIFO where a file belongs was not put there by tokenfs: refuse. */
 	struct stat old;
-	if (replace && stat(path, &old) == 0 && fchown(fd, old.st_uid, old.st_gid) != 0)
+	bool had = false;
+	if (replace) {
+		had = lstat(path, &old) == 0;
+		if (!had && errno != ENOENT)
+			rc = fail_errno(err, path, "looking at the file to replace");
+		else if (had && !S_ISREG(old.st_mode)) {
+			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "%s; refusing to replace it",
+			              S_ISLNK(old.st_mode) ? "a symbolic link, not followed"
+			                                   : "not a regular file");
+			rc = tfs_error_where(err, "%s", path);
+		}
+	}
+	if (rc == TFS_OK && had && fchown(fd, old.st_uid, old.st_gid) != 0)
 		rc = fail_errno(err, path, "keeping the owner");
-	else if (fchmod(fd, (mode_t)(mode & 07777)) != 0)
+	else if (rc == TFS_OK && fchmod(fd, (mode_t)(mode & 07777)) != 0)
 		rc = fail_errno(err, path, "setting the mode");
 	if (rc != TFS_OK)
 		tfs_atomic_abort(a);
