@@ -23,6 +23,13 @@ static int fail_errno(tfs_error *err, const char *path, const char *step)
 	return tfs_error_where(err, "%s", path);
 }
 
+/* Adds to an error's text what became of the file. */
+static void append(tfs_error *err, const char *text)
+{
+	size_t n = strlen(err->what);
+	snprintf(err->what + n, sizeof(err->what) - n, "%s", text);
+}
+
 static int write_all(int fd, const uint8_t *data, size_t size)
 {
 	while (size > 0) {
@@ -170,8 +177,22 @@ int tfs_atomic_commit(tfs_atomic *a, tfs_error *err)
 		goto out;
 	}
 	dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0)
+	if (dfd < 0 || fsync(dfd) != 0) {
 		rc = fail_errno(err, a->path, "fsync of the directory");
+		if (!a->replace) {
+			/* A new name that may not survive a crash is not a file
+			 * written: without replace nothing was there before, so
+			 * removing it loses nothing, and an error means no file (a
+			 * caller that rolls back, like export, never learns of a
+			 * file this call made and then failed on). */
+			unlink(a->path);
+			if (dfd >= 0)
+				(void)fsync(dfd);
+			append(err, "; the new file was removed");
+		} else {
+			append(err, "; the new contents are in place but may not survive a crash");
+		}
+	}
 	if (dfd >= 0)
 		close(dfd);
 out:
