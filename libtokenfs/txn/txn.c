@@ -558,6 +558,21 @@ void tfs_txn_free(tfs_txn *t)
 	free(t);
 }
 
+void tfs_txn_release_token_lock(tfs_txn *t)
+{
+	if (t != NULL && t->dir.token_lock_fd >= 0) {
+		close(t->dir.token_lock_fd);
+		t->dir.token_lock_fd = -1;
+	}
+}
+
+int tfs_txn_retake_token_lock(tfs_txn *t, tfs_error *err)
+{
+	if (t->dir.token_lock_fd >= 0)
+		return TFS_OK;
+	return tfs_txn_open_locked(&t->dir, "token.lock", true, &t->dir.token_lock_fd, err);
+}
+
 int tfs_txn_recover(tfs_recovery *what, const char *token_dir, const tfs_txn_options *opts,
                     tfs_error *err)
 {
