@@ -332,6 +332,44 @@ static void test_recover_refuses_linked_staged(void **state)
 	free(old);
 }
 
+/* Symbolic links planted at the engine's own names after it began (its
+ * sweep removes those left before): nothing is written through them, the
+ * commit refuses, and the token is unchanged. */
+static void test_planted_links_refused(void **state)
+{
+	(void)state;
+	char staged[512], jtmp[512], victim[512];
+	snprintf(staged, sizeof(staged), "%s/a.object" TFS_TXN_STAGED_SUFFIX, dir);
+	snprintf(jtmp, sizeof(jtmp), "%s/" TFS_TXN_JOURNAL_TMP, dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	put("victim", "victim", 6, 0600);
+	size_t old_size, size;
+	uint8_t *old = get("a.object", &old_size), *data;
+	tfs_txn *t;
+	tfs_error err;
+	assert_int_equal(tfs_txn_begin(&t, dir, NULL, &err), TFS_OK);
+	assert_int_equal(tfs_txn_read(t, "a.object", &data, &size, &err), TFS_OK);
+	free(data);
+	assert_int_equal(symlink(victim, staged), 0);
+	assert_int_not_equal(tfs_txn_stage(t, "a.object", (const uint8_t *)"NEW", 3, &err), TFS_OK);
+	unlink(staged);
+	assert_int_equal(tfs_txn_stage(t, "a.object", (const uint8_t *)"NEW", 3, &err), TFS_OK);
+	assert_int_equal(symlink(victim, jtmp), 0);
+	assert_int_not_equal(tfs_txn_commit(t, NULL, &err), TFS_OK);
+	tfs_txn_free(t);
+	uint8_t *v = get("victim", &size);
+	assert_int_equal(size, 6);
+	assert_memory_equal(v, "victim", 6);
+	free(v);
+	uint8_t *a = get("a.object", &size);
+	assert_int_equal(size, old_size);
+	assert_memory_equal(a, old, size);
+	free(a);
+	free(old);
+	assert_false(exists(TFS_TXN_JOURNAL));
+	assert_false(exists("a.object" TFS_TXN_STAGED_SUFFIX));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +380,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recover_rolls_forward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_refuses_tampered_staged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_refuses_linked_staged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_planted_links_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
