@@ -106,6 +106,31 @@ check "export: a clean run wrote files" [ "$(finals "$work/xref" | wc -l)" -gt 2
 x_setup() { rm -rf "$work/out"; }
 run_all export "$work/out" "$work/xref" x_setup "${X[@]}"
 
+# The roll-back's removals are made durable like the writes: after the last
+# unlink, an fsync of the output directory (else a crash could bring key
+# files back without their manifest).
+last=$(grep '^write ' "$work/points" | tail -1 | cut -d' ' -f2)
+x_setup
+(ASAN_OPTIONS=$traced_asan strace -f -y -o "$work/rb.log" -e trace=unlink,fsync,write \
+  -e inject=write:error=ENOSPC:when="$last" "${X[@]}" >/dev/null 2>&1)
+check "export roll-back: files removed, then the directory fsync'd" \
+  env OUT="<$work/out>)" perl -ne 'if (/^\d+\s+unlink\(/) { $u = 1; $f = 0 }
+    $f = 1 if $u && /^\d+\s+fsync\(/ && index($_, $ENV{OUT}) >= 0; END { exit !($u && $f) }' "$work/rb.log"
+
+# A directory export makes is durable before the export is reported done:
+# its parent is fsync'd after the mkdir, and when that fails nothing stays.
+x_setup
+(ASAN_OPTIONS=$traced_asan strace -f -y -o "$work/mk.log" -e trace=mkdir,fsync "${X[@]}" >/dev/null 2>&1)
+check "export: the new directory's parent fsync'd right after the mkdir" \
+  env P="<$work>)" perl -ne 'if ($m && !$d) { $ok = /^\d+\s+fsync\(/ && index($_, $ENV{P}) >= 0; $d = 1 }
+    $m = 1 if /^\d+\s+mkdir\(/; END { exit !$ok }' "$work/mk.log"
+n=$(grep -n "fsync(.*<$work>)" "$work/mk.log" | head -1 | cut -d: -f1)
+n=$(head -n "$n" "$work/mk.log" | grep -c ' fsync(')
+x_setup
+(ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=fsync -e inject=fsync:error=EIO:when="$n" \
+  "${X[@]}" >/dev/null 2>"$work/err"); rc=$?
+check "export: that fsync fails: exit 2 ($rc), no directory left" [ "$rc" -eq 2 ] && [ ! -e "$work/out" ]
+
 # --- backup: tar and tar.zst archives of the whole store.
 mkdir "$work/b"
 b_setup() { rm -rf "$work/b"; mkdir "$work/b"; }
