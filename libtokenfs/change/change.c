@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "change/seal_step.h"
+#include "txn/txn_internal.h"
 #include "core/error_internal.h"
 #include "crypto/digest_internal.h"
 #include "format/object_internal.h"
@@ -495,12 +496,22 @@ int tfs_change_token(tfs_change_result *res, const char *token_dir, const tfs_ch
 	tfs_txn_options to = {.lock_timeout_ms = o->lock_timeout_ms};
 	tfs_seal_state seal = {0};
 	int rc = TFS_OK;
+	/* The seal is checked and remade while the transaction holds the token
+	 * directory's flock: another tokenfs writer that changed the token
+	 * between this commit and the re-seal would otherwise have its change
+	 * sealed over with this run's view of the token, and a seal reported
+	 * remade would not verify. The seal reads token.lock itself, so the
+	 * transaction lets go of that one lock around each seal step. */
 	if (!o->dry_run)
+		rc = tfs_txn_begin(&txn, token_dir, &to, err); /* recovers first */
+	if (rc == TFS_OK && !o->dry_run) {
+		tfs_txn_release_token_lock(txn);
 		rc = tfs_seal_step_before(&seal, token_dir, o->lock_timeout_ms, o->pin[TFS_PIN_USER],
 		                          o->pin_len[TFS_PIN_USER], o->pin[TFS_PIN_SO],
 		                          o->pin_len[TFS_PIN_SO], err);
-	if (rc == TFS_OK && !o->dry_run)
-		rc = tfs_txn_begin(&txn, token_dir, &to, err); /* recovers first */
+		if (rc == TFS_OK)
+			rc = tfs_txn_retake_token_lock(txn, err);
+	}
 	if (rc == TFS_OK)
 		rc = open_token(&store, &m.tok, token_dir, o->lock_timeout_ms, err);
 	if (rc == TFS_OK)
@@ -523,9 +534,9 @@ int tfs_change_token(tfs_change_result *res, const char *token_dir, const tfs_ch
 		rc = write_token(&m, txn, err);
 	if (txn != NULL && res->txn.recovered == TFS_RECOVERY_NONE)
 		res->txn.recovered = tfs_txn_recovered(txn);
-	tfs_txn_free(txn); /* ends the transaction and its locks before re-sealing */
 	size_t ul, sl;
 	const uint8_t *up = pin_after(o, TFS_PIN_USER, &ul), *sp = pin_after(o, TFS_PIN_SO, &sl);
+	tfs_txn_release_token_lock(txn); /* the transaction has ended; the flock stays */
 	if (rc == TFS_OK && !o->dry_run &&
 	    tfs_seal_step_after(&seal, &res->seal, work, token_dir, o->lock_timeout_ms, up, ul, sp, sl,
 	                        err) != TFS_OK) {
@@ -535,6 +546,7 @@ int tfs_change_token(tfs_change_result *res, const char *token_dir, const tfs_ch
 		if (o->problem != NULL)
 			o->problem(o->ctx, err);
 	}
+	tfs_txn_free(txn); /* releases the token directory, after the re-seal */
 	if (rc != TFS_OK && !res->txn.committed && !o->dry_run) {
 		res->pin_set[0] = res->pin_set[1] = res->key_rotated = res->label_set = false;
 		res->objects_rewritten = res->values_reencrypted = 0;

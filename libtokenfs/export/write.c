@@ -7,6 +7,7 @@
 #include "export/export_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,16 +220,45 @@ static int check_dir(const tfs_export *ex, const char *dir, bool *exists, tfs_er
 	return tfs_error_where(err, "%s", dir);
 }
 
+/* fsync of the directory that holds path. */
+static int sync_parent(const char *path, tfs_error *err)
+{
+	char *copy = strdup(path);
+	if (copy == NULL)
+		return tfs_nomem(err);
+	for (size_t n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+		copy[n - 1] = '\0'; /* "out/" is out, in "." */
+	char *slash = strrchr(copy, '/');
+	const char *parent = slash == NULL ? "." : slash == copy ? "/" : (*slash = '\0', copy);
+	int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = TFS_OK;
+	if (fd < 0 || fsync(fd) != 0) {
+		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "fsync of the directory holding it: %s",
+		              strerror(errno));
+		rc = tfs_error_where(err, "%s", path);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
 /* Removes what this run wrote, after a failure: an export is whole or not
- * there (files it replaced under --force stay removed). */
-static void roll_back(char **written, size_t n, const char *made_dir)
+ * there (files it replaced under --force stay removed). The removals are
+ * made durable as the writes were: a crash right after must not bring key
+ * files back without their manifest. Best effort: the run fails anyway. */
+static void roll_back(char **written, size_t n, const char *dir, bool made_dir)
 {
 	for (size_t i = 0; i < n; i++) {
 		unlink(written[i]);
 		free(written[i]);
 	}
-	if (made_dir != NULL)
-		rmdir(made_dir);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	if (made_dir)
+		rmdir(dir);
 }
 
 /* Writes one file, new; with force, an existing file (or link) of that name
@@ -284,6 +314,12 @@ int tfs_export_write(tfs_export *ex, const char *dir, bool force, tfs_error *err
 		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "creating the directory: %s", strerror(errno));
 		return tfs_error_where(err, "%s", dir);
 	}
+	/* A new directory is durable once its parent is: without this, an
+	 * export reported done could vanish whole in a crash. */
+	if (!have_dir && (rc = sync_parent(dir, err)) != TFS_OK) {
+		rmdir(dir);
+		return rc;
+	}
 	char **written = calloc(ex->n + 2, sizeof(*written));
 	size_t nw = 0;
 	if (written == NULL)
@@ -317,7 +353,7 @@ int tfs_export_write(tfs_export *ex, const char *dir, bool force, tfs_error *err
 	free(manifest);
 	free(path);
 	if (rc != TFS_OK) {
-		roll_back(written, nw, have_dir ? NULL : dir);
+		roll_back(written, nw, dir, !have_dir);
 		if (err->what[0] != '\0')
 			snprintf(err->what + strlen(err->what), sizeof(err->what) - strlen(err->what),
 			         "; the %zu file%s written before it %s removed", nw, nw == 1 ? "" : "s",

@@ -23,6 +23,13 @@ static int fail_errno(tfs_error *err, const char *path, const char *step)
 	return tfs_error_where(err, "%s", path);
 }
 
+/* Adds to an error's text what became of the file. */
+static void append(tfs_error *err, const char *text)
+{
+	size_t n = strlen(err->what);
+	snprintf(err->what + n, sizeof(err->what) - n, "%s", text);
+}
+
 static int write_all(int fd, const uint8_t *data, size_t size)
 {
 	while (size > 0) {
@@ -108,11 +115,27 @@ static int begin(tfs_atomic *a, const char *path, uint32_t mode, bool replace, t
 	}
 	a->fd = fd;
 	/* A replaced file keeps its owner: SoftHSM, running as its own user,
-	 * must still read what root rewrote for it. */
+	 * must still read what root rewrote for it. The owner is the file's
+	 * own, never a symlink's target's (lstat): a link planted at the name
+	 * would otherwise hand the new file to whoever owns what it points at.
+	 * rename() would replace the link, not write through it, but a link or
+	 * a FIFO where a file belongs was not put there by tokenfs: refuse. */
 	struct stat old;
-	if (replace && stat(path, &old) == 0 && fchown(fd, old.st_uid, old.st_gid) != 0)
+	bool had = false;
+	if (replace) {
+		had = lstat(path, &old) == 0;
+		if (!had && errno != ENOENT)
+			rc = fail_errno(err, path, "looking at the file to replace");
+		else if (had && !S_ISREG(old.st_mode)) {
+			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "%s; refusing to replace it",
+			              S_ISLNK(old.st_mode) ? "a symbolic link, not followed"
+			                                   : "not a regular file");
+			rc = tfs_error_where(err, "%s", path);
+		}
+	}
+	if (rc == TFS_OK && had && fchown(fd, old.st_uid, old.st_gid) != 0)
 		rc = fail_errno(err, path, "keeping the owner");
-	else if (fchmod(fd, (mode_t)(mode & 07777)) != 0)
+	else if (rc == TFS_OK && fchmod(fd, (mode_t)(mode & 07777)) != 0)
 		rc = fail_errno(err, path, "setting the mode");
 	if (rc != TFS_OK)
 		tfs_atomic_abort(a);
@@ -154,8 +177,22 @@ int tfs_atomic_commit(tfs_atomic *a, tfs_error *err)
 		goto out;
 	}
 	dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0)
+	if (dfd < 0 || fsync(dfd) != 0) {
 		rc = fail_errno(err, a->path, "fsync of the directory");
+		if (!a->replace) {
+			/* A new name that may not survive a crash is not a file
+			 * written: without replace nothing was there before, so
+			 * removing it loses nothing, and an error means no file (a
+			 * caller that rolls back, like export, never learns of a
+			 * file this call made and then failed on). */
+			unlink(a->path);
+			if (dfd >= 0)
+				(void)fsync(dfd);
+			append(err, "; the new file was removed");
+		} else {
+			append(err, "; the new contents are in place but may not survive a crash");
+		}
+	}
 	if (dfd >= 0)
 		close(dfd);
 out:

@@ -71,9 +71,10 @@ static int damaged(tfs_error *err, const tfs_locked_dir *d, const char *name, co
 enum held { MISSING, OLD, NEW, OTHER };
 
 static int holds(tfs_locked_dir *d, const char *name, const tfs_journal_entry *e, enum held *out,
-                 tfs_error *err)
+                 nlink_t *links, tfs_error *err)
 {
 	*out = MISSING;
+	*links = 0;
 	int fd = openat(d->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? TFS_OK : tfs_txn_errno(err, d, name, "opening");
@@ -84,8 +85,10 @@ static int holds(tfs_locked_dir *d, const char *name, const tfs_journal_entry *e
 	*out = OTHER;
 	if (fstat(fd, &st) != 0)
 		rc = tfs_txn_errno(err, d, name, "fstat");
-	else if (S_ISREG(st.st_mode))
+	else if (S_ISREG(st.st_mode)) {
+		*links = st.st_nlink;
 		rc = tfs_txn_read_fd(d, fd, name, &data, &got, err);
+	}
 	close(fd);
 	if (rc != TFS_OK || !S_ISREG(st.st_mode))
 		return rc;
@@ -110,14 +113,21 @@ static int check_entries(tfs_locked_dir *d, const tfs_journal_entry *e, size_t n
 	for (size_t i = 0; i < n; i++) {
 		char staged[TFS_JOURNAL_NAME_MAX + sizeof(TFS_TXN_STAGED_SUFFIX)];
 		enum held s, t;
+		nlink_t links, target_links;
 		tfs_txn_staged_name(staged, sizeof(staged), e[i].name);
-		int rc = holds(d, staged, &e[i], &s, err);
+		int rc = holds(d, staged, &e[i], &s, &links, err);
 		if (rc == TFS_OK)
-			rc = holds(d, e[i].name, &e[i], &t, err);
+			rc = holds(d, e[i].name, &e[i], &t, &target_links, err);
 		if (rc != TFS_OK)
 			return rc;
 		if (s != MISSING && s != NEW)
 			return damaged(err, d, staged, "staged file does not hold what the journal records");
+		/* The engine creates staged files with one name. Another name
+		 * (outside the token, even) would stay joined to the file put in
+		 * place, and SoftHSM writes objects in place, through it. */
+		if (s == NEW && links != 1)
+			return damaged(err, d, staged, "staged file is hard-linked to another name; putting "
+			               "it in place would join the token's file to that name");
 		if (s == NEW && t != OLD && t != NEW)
 			return damaged(err, d, e[i].name, "file changed since the transaction was committed "
 			               "(did SoftHSM run on the old files?)");

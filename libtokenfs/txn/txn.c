@@ -34,6 +34,8 @@ typedef struct txn_file {
 	bool has_generation; /* old contents began with an 8-byte counter */
 	uint64_t generation;
 	bool staged;
+	dev_t staged_dev; /* the staged file as created: swapped, it aborts */
+	ino_t staged_ino;
 } txn_file;
 
 struct tfs_txn {
@@ -248,7 +250,7 @@ static int read_back(const tfs_locked_dir *d, int fd, const char *staged, const 
 }
 
 /* Creates a staged file with the target's owner, group and mode. */
-static int write_staged(tfs_txn *t, const txn_file *f, const char *staged, const uint8_t *data,
+static int write_staged(tfs_txn *t, txn_file *f, const char *staged, const uint8_t *data,
                         size_t size, tfs_error *err)
 {
 	const tfs_locked_dir *d = &t->dir;
@@ -256,14 +258,23 @@ static int write_staged(tfs_txn *t, const txn_file *f, const char *staged, const
 	if (fd < 0)
 		return tfs_txn_errno(err, d, staged, "creating the staged file");
 	int rc = TFS_OK;
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		rc = tfs_txn_errno(err, d, staged, "fstat");
+	} else {
+		/* What check_unchanged expects to find at this name. */
+		f->staged_dev = st.st_dev;
+		f->staged_ino = st.st_ino;
+	}
 	/* SoftHSM runs as its own user and must still read what root wrote. */
-	if ((f->uid != geteuid() || f->gid != getegid()) && fchown(fd, f->uid, f->gid) != 0)
+	if (rc == TFS_OK && (f->uid != geteuid() || f->gid != getegid()) &&
+	    fchown(fd, f->uid, f->gid) != 0)
 		rc = tfs_txn_errno(err, d, staged, "keeping the owner and group");
-	else if (fchmod(fd, f->mode) != 0)
+	if (rc == TFS_OK && fchmod(fd, f->mode) != 0)
 		rc = tfs_txn_errno(err, d, staged, "keeping the mode");
-	else if (write_all(fd, data, size) != 0)
+	if (rc == TFS_OK && write_all(fd, data, size) != 0)
 		rc = tfs_txn_errno(err, d, staged, "writing");
-	else
+	if (rc == TFS_OK)
 		rc = read_back(d, fd, staged, data, size, err);
 	if (close(fd) != 0 && rc == TFS_OK)
 		rc = tfs_txn_errno(err, d, staged, "closing");
@@ -367,14 +378,27 @@ static bool same_time(struct timespec a, struct timespec b)
 	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-/* Nobody changed a target since it was read (a running SoftHSM would). */
+/* Nobody changed a target since it was read (a running SoftHSM would), and
+ * each staged file is still the one regular file of one name the engine
+ * made: a hard link added to it would stay joined to the token's file. */
 static int check_unchanged(tfs_txn *t, tfs_error *err)
 {
 	for (size_t i = 0; i < t->nfiles; i++) {
 		const txn_file *f = &t->files[i];
 		struct stat st;
+		char staged[TFS_JOURNAL_NAME_MAX + sizeof(TFS_TXN_STAGED_SUFFIX)];
 		if (!f->staged)
 			continue;
+		tfs_txn_staged_name(staged, sizeof(staged), f->j.name);
+		if (fstatat(t->dir.fd, staged, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			return tfs_txn_errno(err, &t->dir, staged, "stat before commit");
+		if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_dev != f->staged_dev ||
+		    st.st_ino != f->staged_ino) {
+			tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "%s since tokenfs wrote it; nothing was "
+			              "changed", st.st_nlink != 1 && S_ISREG(st.st_mode)
+			                         ? "hard-linked to another name" : "replaced");
+			return tfs_error_where(err, "%s/%s", t->dir.path, staged);
+		}
 		if (fstatat(t->dir.fd, f->j.name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			return tfs_txn_errno(err, &t->dir, f->j.name, "stat before commit");
 		if (st.st_dev != f->dev || st.st_ino != f->ino || (uint64_t)st.st_size != f->j.old_size ||
@@ -556,6 +580,21 @@ void tfs_txn_free(tfs_txn *t)
 	free(t->files);
 	free(t->index);
 	free(t);
+}
+
+void tfs_txn_release_token_lock(tfs_txn *t)
+{
+	if (t != NULL && t->dir.token_lock_fd >= 0) {
+		close(t->dir.token_lock_fd);
+		t->dir.token_lock_fd = -1;
+	}
+}
+
+int tfs_txn_retake_token_lock(tfs_txn *t, tfs_error *err)
+{
+	if (t->dir.token_lock_fd >= 0)
+		return TFS_OK;
+	return tfs_txn_open_locked(&t->dir, "token.lock", true, &t->dir.token_lock_fd, err);
 }
 
 int tfs_txn_recover(tfs_recovery *what, const char *token_dir, const tfs_txn_options *opts,

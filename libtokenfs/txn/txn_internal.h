@@ -52,6 +52,17 @@ int tfs_txn_sync_dir(const tfs_locked_dir *d, tfs_error *err);
 /* "<name>.tokenfs-new" into buf; false when it does not fit. */
 bool tfs_txn_staged_name(char *buf, size_t size, const char *name);
 
+/*
+ * The seal step (change/seal_step.c) reads token.lock under a read lock of
+ * its own, which the transaction's write lock refuses even in this process
+ * (open-file-description locks). Around it the transaction lets go of
+ * token.lock alone and keeps the directory's flock, so no other tokenfs
+ * writer can change the token between a commit and its re-seal. Retaking
+ * waits from the run's lock budget.
+ */
+void tfs_txn_release_token_lock(tfs_txn *t);
+int tfs_txn_retake_token_lock(tfs_txn *t, tfs_error *err);
+
 /* Runs recovery in a locked directory (see tfs_txn_recover). */
 int tfs_txn_recover_locked(tfs_locked_dir *d, tfs_recovery *what, tfs_error *err);
 

@@ -252,6 +252,124 @@ static void test_recover_rolls_forward(void **state)
 	assert_true(exists(TFS_TXN_JOURNAL));
 }
 
+/* A staged file given another name (a hard link, from anywhere on the file
+ * system) or swapped for another file before the commit point: the commit
+ * refuses and changes nothing, since a link would stay joined to the
+ * token's file once it is in place. */
+static void test_commit_refuses_tampered_staged(void **state)
+{
+	(void)state;
+	char staged[512], other[512];
+	snprintf(staged, sizeof(staged), "%s/a.object" TFS_TXN_STAGED_SUFFIX, dir);
+	snprintf(other, sizeof(other), "%s/elsewhere", dir);
+	size_t old_size, size;
+	uint8_t *old = get("a.object", &old_size);
+	for (int swap = 0; swap < 2; swap++) {
+		tfs_txn *t;
+		tfs_error err;
+		uint8_t *data;
+		assert_int_equal(tfs_txn_begin(&t, dir, NULL, &err), TFS_OK);
+		assert_int_equal(tfs_txn_read(t, "a.object", &data, &size, &err), TFS_OK);
+		free(data);
+		assert_int_equal(tfs_txn_stage(t, "a.object", (const uint8_t *)"NEWNEWNEW", 9, &err),
+		                 TFS_OK);
+		if (swap) { /* same bytes, another file */
+			assert_int_equal(rename(staged, other), 0);
+			put("a.object" TFS_TXN_STAGED_SUFFIX, "NEWNEWNEW", 9, 0600);
+		} else {
+			assert_int_equal(link(staged, other), 0);
+		}
+		assert_int_equal(tfs_txn_commit(t, NULL, &err), TFS_E_IO);
+		assert_non_null(strstr(err.what, swap ? "replaced" : "hard-linked"));
+		tfs_txn_free(t);
+		uint8_t *a = get("a.object", &size);
+		assert_int_equal(size, old_size);
+		assert_memory_equal(a, old, size);
+		free(a);
+		assert_false(exists(TFS_TXN_JOURNAL));
+		unlink(other);
+		unlink(staged);
+	}
+	free(old);
+}
+
+/* Recovery never puts a staged file with a second name in place. */
+static void test_recover_refuses_linked_staged(void **state)
+{
+	(void)state;
+	tfs_journal_entry e = {.name = "b.object", .new_size = 4};
+	tfs_error err;
+	uint8_t *data, *old;
+	size_t size, old_size;
+	assert_int_equal(tfs_sha256(e.new_sha256, (const uint8_t *)"BBBB", 4, &err), TFS_OK);
+	old = get("b.object", &old_size);
+	e.old_size = old_size;
+	assert_int_equal(tfs_sha256(e.old_sha256, old, old_size, &err), TFS_OK);
+	assert_int_equal(tfs_journal_encode(&data, &size, &e, 1, &err), TFS_OK);
+	put(TFS_TXN_JOURNAL, data, size, 0600);
+	free(data);
+	put("b.object" TFS_TXN_STAGED_SUFFIX, "BBBB", 4, 0600);
+	char staged[512], other[512];
+	snprintf(staged, sizeof(staged), "%s/b.object" TFS_TXN_STAGED_SUFFIX, dir);
+	snprintf(other, sizeof(other), "%s/elsewhere", dir);
+	assert_int_equal(link(staged, other), 0);
+	tfs_recovery r;
+	assert_int_equal(tfs_txn_recover(&r, dir, NULL, &err), TFS_E_DAMAGED);
+	assert_non_null(strstr(err.what, "hard-linked"));
+	uint8_t *b = get("b.object", &size);
+	assert_int_equal(size, old_size);
+	assert_memory_equal(b, old, size);
+	free(b);
+	assert_true(exists(TFS_TXN_JOURNAL));
+	/* Without the second name it rolls forward. */
+	unlink(other);
+	assert_int_equal(tfs_txn_recover(&r, dir, NULL, &err), TFS_OK);
+	assert_int_equal(r, TFS_RECOVERY_ROLLED_FORWARD);
+	b = get("b.object", &size);
+	assert_int_equal(size, 4);
+	assert_memory_equal(b, "BBBB", 4);
+	free(b);
+	free(old);
+}
+
+/* Symbolic links planted at the engine's own names after it began (its
+ * sweep removes those left before): nothing is written through them, the
+ * commit refuses, and the token is unchanged. */
+static void test_planted_links_refused(void **state)
+{
+	(void)state;
+	char staged[512], jtmp[512], victim[512];
+	snprintf(staged, sizeof(staged), "%s/a.object" TFS_TXN_STAGED_SUFFIX, dir);
+	snprintf(jtmp, sizeof(jtmp), "%s/" TFS_TXN_JOURNAL_TMP, dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	put("victim", "victim", 6, 0600);
+	size_t old_size, size;
+	uint8_t *old = get("a.object", &old_size), *data;
+	tfs_txn *t;
+	tfs_error err;
+	assert_int_equal(tfs_txn_begin(&t, dir, NULL, &err), TFS_OK);
+	assert_int_equal(tfs_txn_read(t, "a.object", &data, &size, &err), TFS_OK);
+	free(data);
+	assert_int_equal(symlink(victim, staged), 0);
+	assert_int_not_equal(tfs_txn_stage(t, "a.object", (const uint8_t *)"NEW", 3, &err), TFS_OK);
+	unlink(staged);
+	assert_int_equal(tfs_txn_stage(t, "a.object", (const uint8_t *)"NEW", 3, &err), TFS_OK);
+	assert_int_equal(symlink(victim, jtmp), 0);
+	assert_int_not_equal(tfs_txn_commit(t, NULL, &err), TFS_OK);
+	tfs_txn_free(t);
+	uint8_t *v = get("victim", &size);
+	assert_int_equal(size, 6);
+	assert_memory_equal(v, "victim", 6);
+	free(v);
+	uint8_t *a = get("a.object", &size);
+	assert_int_equal(size, old_size);
+	assert_memory_equal(a, old, size);
+	free(a);
+	free(old);
+	assert_false(exists(TFS_TXN_JOURNAL));
+	assert_false(exists("a.object" TFS_TXN_STAGED_SUFFIX));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +378,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abort_and_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_rolls_forward, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_refuses_tampered_staged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_refuses_linked_staged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_planted_links_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
