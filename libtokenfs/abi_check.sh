@@ -26,14 +26,16 @@ trap 'rm -rf "$tmp"' EXIT
 # by nothing: such a baseline or dump would pass any change to them.
 untied=$(tfs_abi_untied "$baseline")
 [ -z "$untied" ] || fail "the baseline ties no declaration to $(echo "$untied" | wc -l) exported
-symbols, so their types are not checked: $(echo $untied)
+symbols, so their types are not checked: $(tr "\n" " " <<<"$untied")
 It was written by an older scripts/abi-baseline.sh: rebuild the library at the
 baseline's commit and run scripts/abi-baseline.sh BUILD_DIR there."
 tfs_abi_dump "$build/libtokenfs/libtokenfs.so" "$tmp/current.abi" ||
 	fail "abidw cannot read $build/libtokenfs/libtokenfs.so"
+tfs_abi_no_dwarf "$tmp/current.abi" &&
+	fail "cannot compare the types of $build/libtokenfs/libtokenfs.so: $NO_DWARF_HINT"
 untied=$(tfs_abi_untied "$tmp/current.abi")
 [ -z "$untied" ] || fail "abidw tied no declaration to these exported symbols of
-$build/libtokenfs/libtokenfs.so, so their types would not be checked: $(echo $untied)"
+$build/libtokenfs/libtokenfs.so, so their types would not be checked: $(tr "\n" " " <<<"$untied")"
 
 report=$(tfs_abi_diff "$baseline" "$tmp/current.abi" "$hdrs" 2>&1)
 rc=$?

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/abi-baseline.sh, libtokenfs/abi_check.sh and
 # libtokenfs/abi_check_selftest.sh, so the baseline, the check and the
 # self-test read and compare an ABI the same way. Source it; needs abidw and
@@ -50,6 +51,15 @@ for s in sorted(syms - tied):
     print(s)
 EOF
 }
+
+# tfs_abi_no_dwarf ABI.abi: true when the XML has no declaration at all: the
+# library was built without -g (CMAKE_BUILD_TYPE=Release), so only symbol
+# names could be compared.
+tfs_abi_no_dwarf() {
+	! grep -q '<function-decl ' "$1"
+}
+# shellcheck disable=SC2034 # used by the scripts that source this file
+NO_DWARF_HINT="it has no debug information; build it with -g (CMAKE_BUILD_TYPE Debug or RelWithDebInfo)"
 
 # tfs_abi_diff OLD.abi NEW.abi HEADERS_DIR: abidiff's report on stdout, its
 # exit status as the status (0: no change a linked program could see; added
