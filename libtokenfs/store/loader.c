@@ -76,6 +76,10 @@ static void *reader(void *arg)
 		 * the caller is waiting for this very object. */
 		while (!ld->stop && (k - ld->next >= LOADER_DEPTH ||
 		                     (k > ld->next && ld->ahead_bytes >= LOADER_AHEAD_BYTES))) {
+			/* A caller waiting for a batch gets what there is: no
+			 * more comes until it takes some. */
+			if (ld->caller_waiting)
+				pthread_cond_broadcast(&ld->cv);
 			ld->reader_waiting = true;
 			pthread_cond_wait(&ld->cv, &ld->mu);
 		}

@@ -36,7 +36,9 @@ static size_t make_token_object(uint8_t *b)
 }
 
 /* Object k: generation k + 1 and one byte string; every 37th is cut
- * short (a parse error), every 50th is large. */
+ * short (a parse error); three in a row of every 50 are large, past the
+ * read-ahead byte cap together (the reader then waits for the caller, who
+ * waits for a batch: that must not deadlock). */
 static tfs_fs *image(void)
 {
 	tfs_fs *fs;
@@ -48,7 +50,7 @@ static tfs_fs *image(void)
 	uint8_t *obj = calloc(1, 32 + BIG);
 	assert_non_null(obj);
 	for (size_t k = 0; k < NOBJ; k++) {
-		size_t vlen = k % 50 == 7 ? BIG : 16 + k % 5;
+		size_t vlen = k % 50 >= 7 && k % 50 <= 9 ? BIG : 16 + k % 5;
 		tfs_put_be64(obj, k + 1);
 		tfs_put_be64(obj + 8, 0x11); /* CKA_VALUE */
 		tfs_put_be64(obj + 16, 3);
