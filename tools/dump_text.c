@@ -147,9 +147,15 @@ static void print_bytes(FILE *out, const tfs_attr *a, const dump_value *v, int i
 		else
 			fprintf(out, "\"%s\"%s\n", t, mark);
 	} else if (!enc && n <= 16) {
-		for (size_t i = 0; i < n; i++)
-			fprintf(out, "%02x", p[i]);
-		fprintf(out, "%s\n", mark);
+		static const char digits[] = "0123456789abcdef";
+		char h[2 * 16];
+		for (size_t i = 0; i < n; i++) {
+			h[2 * i] = digits[p[i] >> 4];
+			h[2 * i + 1] = digits[p[i] & 15];
+		}
+		fwrite(h, 1, 2 * n, out);
+		fputs(mark, out);
+		fputc('\n', out);
 	} else if (v->decoded != NULL && n > 64) {
 		/* Decoded below; the raw bytes are in the JSON output. */
 		fprintf(out, "%zu bytes of %s%s\n", n, tfs_decoded_kind(v->decoded), mark);
@@ -174,7 +180,7 @@ static void print_value(FILE *out, const tfs_attr *a, const dump_value *v, int i
 	switch (tfs_attr_kind(a)) {
 	case TFS_KIND_BOOL: {
 		uint8_t raw = tfs_attr_bool_raw(a);
-		fprintf(out, "%s", raw ? "true" : "false");
+		fputs(raw ? "true" : "false", out);
 		if (raw != 0 && raw != 0xff)
 			fprintf(out, " (stored as 0x%02x)", raw);
 		fputc('\n', out);
@@ -227,8 +233,29 @@ static void print_attr(FILE *out, const tfs_attr *a, const dump_value *v, int in
 		snprintf(hex, sizeof(hex), "0x%" PRIx64, tfs_attr_type(a));
 		name = hex;
 	}
-	fprintf(out, "%*s%-*s %-6s ", indent, "", NAME_WIDTH, name,
-	        tfs_kind_name(tfs_attr_kind(a)) /* "mechanisms" runs past: fine */);
+	/* "%*s%-*s %-6s " built by hand: fprintf's padding was half the
+	 * instructions of a plain dump. "mechanisms" runs past 6: fine. */
+	char line[256];
+	size_t k = 0, n = strlen(name);
+	const char *kind = tfs_kind_name(tfs_attr_kind(a));
+	size_t kn = strlen(kind);
+	if ((size_t)indent + n + kn + NAME_WIDTH + 8 <= sizeof(line)) {
+		memset(line, ' ', (size_t)indent);
+		k = (size_t)indent;
+		memcpy(line + k, name, n);
+		k += n;
+		while (k < (size_t)indent + NAME_WIDTH)
+			line[k++] = ' ';
+		line[k++] = ' ';
+		memcpy(line + k, kind, kn);
+		for (size_t e = k + 6; k + kn < e; kn++)
+			line[k + kn] = ' ';
+		k += kn;
+		line[k++] = ' ';
+		fwrite(line, 1, k, out);
+	} else {
+		fprintf(out, "%*s%-*s %-6s ", indent, "", NAME_WIDTH, name, kind);
+	}
 	print_value(out, a, v, indent);
 	if (tfs_attr_is_shadowed(a))
 		fprintf(out, "%*s(repeated later in the file; SoftHSM uses the last one)\n",
