@@ -95,8 +95,23 @@ static void hex_lines(FILE *out, const uint8_t *p, size_t n, int indent)
 {
 	static const char digits[] = "0123456789abcdef";
 	char line[160];
+	if (indent < 0 || indent > 64)
+		indent = 64; /* a guard for line[]: real nesting is a few levels */
 	for (size_t off = 0; off < n; off += 16) {
-		size_t k = (size_t)snprintf(line, sizeof(line), "%*s%04zx ", indent, "", off);
+		/* "%*s%04zx " by hand: a snprintf a line was a tenth of a dump. */
+		size_t k = (size_t)indent;
+		memset(line, ' ', k);
+		char o[20];
+		size_t d = sizeof(o), v = off;
+		do {
+			o[--d] = digits[v & 15];
+			v >>= 4;
+		} while (v != 0);
+		while (sizeof(o) - d < 4)
+			o[--d] = '0';
+		memcpy(line + k, o + d, sizeof(o) - d);
+		k += sizeof(o) - d;
+		line[k++] = ' ';
 		for (size_t i = 0; i < 16; i++) {
 			if (i == 8)
 				line[k++] = ' ';
@@ -169,9 +184,14 @@ static void print_bytes(FILE *out, const tfs_attr *a, const dump_value *v, int i
 	if (v != NULL && v->decode_error != NULL)
 		fprintf(out, "%*s(not decoded: %s)\n", indent + 4, "", cli_safe(v->decode_error, b, sizeof(b)));
 	if (v != NULL && v->decoded != NULL)
-		for (size_t i = 0; i < tfs_decoded_count(v->decoded); i++)
-			fprintf(out, "%*s%s: %s\n", indent + 4, "", tfs_decoded_name(v->decoded, i),
-			        cli_safe(tfs_decoded_value(v->decoded, i), b, sizeof(b)));
+		for (size_t i = 0; i < tfs_decoded_count(v->decoded); i++) {
+			for (int sp = 0; sp < indent + 4; sp++)
+				fputc(' ', out);
+			fputs(tfs_decoded_name(v->decoded, i), out);
+			fputs(": ", out);
+			fputs(cli_safe(tfs_decoded_value(v->decoded, i), b, sizeof(b)), out);
+			fputc('\n', out);
+		}
 }
 
 static void print_value(FILE *out, const tfs_attr *a, const dump_value *v, int indent)

@@ -56,7 +56,8 @@ struct tfs_loader {
 	size_t wanted;        /* the caller sleeps until produced >= wanted */
 	bool reader_waiting, caller_waiting;
 	bool stop;
-	slot ring[LOADER_DEPTH];
+	slot *ring; /* LOADER_DEPTH slots, only with the thread (a slot is 1 KiB:
+	             * verify makes a loader per token, 200,000 tokens in a test) */
 };
 
 static void load(slot *s, const tfs_token *tok, size_t i)
@@ -123,7 +124,8 @@ int tfs_loader_new(tfs_loader **out, const tfs_token *tok, const size_t *which, 
 	}
 	if (n > 0)
 		memcpy(ld->which, which, n * sizeof(*which));
-	if (worth_a_thread(n) && pthread_mutex_init(&ld->mu, NULL) == 0) {
+	if (worth_a_thread(n) && (ld->ring = malloc(LOADER_DEPTH * sizeof(*ld->ring))) != NULL &&
+	    pthread_mutex_init(&ld->mu, NULL) == 0) {
 		if (pthread_cond_init(&ld->cv, NULL) != 0)
 			pthread_mutex_destroy(&ld->mu);
 		else if (pthread_create(&ld->thread, NULL, reader, ld) != 0) {
@@ -131,6 +133,10 @@ int tfs_loader_new(tfs_loader **out, const tfs_token *tok, const size_t *which, 
 			pthread_mutex_destroy(&ld->mu);
 		} else
 			ld->threaded = true;
+	}
+	if (!ld->threaded) {
+		free(ld->ring);
+		ld->ring = NULL;
 	}
 	*out = ld;
 	return TFS_OK;
@@ -190,6 +196,7 @@ void tfs_loader_free(tfs_loader *ld)
 		pthread_cond_destroy(&ld->cv);
 		pthread_mutex_destroy(&ld->mu);
 	}
+	free(ld->ring);
 	free(ld->which);
 	free(ld);
 }
