@@ -32,7 +32,7 @@ check=(
   groff-base man-db     # the man pages must render without warnings
 )
 fuzz=(clang libclang-rt-14-dev)
-bench=(time)
+bench=(time linux-perf valgrind)  # perf and callgrind: the profiles of docs/benchmarks.md
 
 packages=()
 for kind in "${@:-check}"; do
