@@ -33,7 +33,7 @@ check=(
   gnutls-bin            # p11tool: the PKCS#11 URIs dump prints are the ones it prints
 )
 fuzz=(clang libclang-rt-14-dev)
-bench=(time)
+bench=(time linux-perf valgrind)  # perf and callgrind: the profiles of docs/benchmarks.md
 
 packages=()
 for kind in "${@:-check}"; do

@@ -288,15 +288,31 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 	tfs_pairing *pairs = tfs_pairing_new();
 	sink->token_begin(sink, tok, &info);
 	free(token_uri);
-	for (size_t i = 0; i < tfs_token_object_count(tok); i++) {
-		if (!object_selected(o, tok, i))
-			continue;
+	/* The selected objects, read and parsed ahead on a second thread. */
+	size_t count = tfs_token_object_count(tok), nsel = 0;
+	size_t *sel = malloc((count ? count : 1) * sizeof(*sel));
+	tfs_loader *loader = NULL;
+	tfs_error lerr;
+	if (sel != NULL) {
+		for (size_t i = 0; i < count; i++)
+			if (object_selected(o, tok, i))
+				sel[nsel++] = i;
+		(void)tfs_loader_new(&loader, tok, sel, nsel, &lerr);
+		free(sel);
+	}
+	if (loader == NULL) {
+		cli_error("out of memory");
+		nsel = 0;
+		status = TFS_EXIT_USAGE;
+	}
+	for (size_t k = 0; k < nsel; k++) {
+		size_t i;
 		tfs_object *obj = NULL;
 		dump_value *views = NULL;
 		char summary[1024] = "";
 		char *uri = NULL, why[600];
 		tfs_error err;
-		int rc = tfs_token_load_object(&obj, tok, i, &err);
+		int rc = tfs_loader_next(loader, &i, &obj, &err);
 		if (rc == TFS_E_NOTFOUND)
 			continue; /* destroyed since the listing by a live SoftHSM: gone */
 		if (rc == TFS_OK) {
@@ -329,6 +345,7 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 			dump_free_views(views, obj);
 		tfs_object_free(obj);
 	}
+	tfs_loader_free(loader);
 	size_t nkeys = 0;
 	const dump_key *keys = pairs != NULL ? tfs_pairing_keys(pairs, &nkeys) : NULL;
 	sink->token_end(sink, tok, keys, nkeys);

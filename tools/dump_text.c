@@ -97,8 +97,23 @@ static void hex_lines(FILE *out, const uint8_t *p, size_t n, int indent)
 {
 	static const char digits[] = "0123456789abcdef";
 	char line[160];
+	if (indent < 0 || indent > 64)
+		indent = 64; /* a guard for line[]: real nesting is a few levels */
 	for (size_t off = 0; off < n; off += 16) {
-		size_t k = (size_t)snprintf(line, sizeof(line), "%*s%04zx ", indent, "", off);
+		/* "%*s%04zx " by hand: a snprintf a line was a tenth of a dump. */
+		size_t k = (size_t)indent;
+		memset(line, ' ', k);
+		char o[20];
+		size_t d = sizeof(o), v = off;
+		do {
+			o[--d] = digits[v & 15];
+			v >>= 4;
+		} while (v != 0);
+		while (sizeof(o) - d < 4)
+			o[--d] = '0';
+		memcpy(line + k, o + d, sizeof(o) - d);
+		k += sizeof(o) - d;
+		line[k++] = ' ';
 		for (size_t i = 0; i < 16; i++) {
 			if (i == 8)
 				line[k++] = ' ';
@@ -149,9 +164,15 @@ static void print_bytes(FILE *out, const tfs_attr *a, const dump_value *v, int i
 		else
 			fprintf(out, "\"%s\"%s\n", t, mark);
 	} else if (!enc && n <= 16) {
-		for (size_t i = 0; i < n; i++)
-			fprintf(out, "%02x", p[i]);
-		fprintf(out, "%s\n", mark);
+		static const char digits[] = "0123456789abcdef";
+		char h[2 * 16];
+		for (size_t i = 0; i < n; i++) {
+			h[2 * i] = digits[p[i] >> 4];
+			h[2 * i + 1] = digits[p[i] & 15];
+		}
+		fwrite(h, 1, 2 * n, out);
+		fputs(mark, out);
+		fputc('\n', out);
 	} else if (v->decoded != NULL && n > 64) {
 		/* Decoded below; the raw bytes are in the JSON output. */
 		fprintf(out, "%zu bytes of %s%s\n", n, tfs_decoded_kind(v->decoded), mark);
@@ -165,9 +186,14 @@ static void print_bytes(FILE *out, const tfs_attr *a, const dump_value *v, int i
 	if (v != NULL && v->decode_error != NULL)
 		fprintf(out, "%*s(not decoded: %s)\n", indent + 4, "", cli_safe(v->decode_error, b, sizeof(b)));
 	if (v != NULL && v->decoded != NULL)
-		for (size_t i = 0; i < tfs_decoded_count(v->decoded); i++)
-			fprintf(out, "%*s%s: %s\n", indent + 4, "", tfs_decoded_name(v->decoded, i),
-			        cli_safe(tfs_decoded_value(v->decoded, i), b, sizeof(b)));
+		for (size_t i = 0; i < tfs_decoded_count(v->decoded); i++) {
+			for (int sp = 0; sp < indent + 4; sp++)
+				fputc(' ', out);
+			fputs(tfs_decoded_name(v->decoded, i), out);
+			fputs(": ", out);
+			fputs(cli_safe(tfs_decoded_value(v->decoded, i), b, sizeof(b)), out);
+			fputc('\n', out);
+		}
 }
 
 static void print_value(FILE *out, const tfs_attr *a, const dump_value *v, int indent)
@@ -176,7 +202,7 @@ static void print_value(FILE *out, const tfs_attr *a, const dump_value *v, int i
 	switch (tfs_attr_kind(a)) {
 	case TFS_KIND_BOOL: {
 		uint8_t raw = tfs_attr_bool_raw(a);
-		fprintf(out, "%s", raw ? "true" : "false");
+		fputs(raw ? "true" : "false", out);
 		if (raw != 0 && raw != 0xff)
 			fprintf(out, " (stored as 0x%02x)", raw);
 		fputc('\n', out);
@@ -229,8 +255,29 @@ static void print_attr(FILE *out, const tfs_attr *a, const dump_value *v, int in
 		snprintf(hex, sizeof(hex), "0x%" PRIx64, tfs_attr_type(a));
 		name = hex;
 	}
-	fprintf(out, "%*s%-*s %-6s ", indent, "", NAME_WIDTH, name,
-	        tfs_kind_name(tfs_attr_kind(a)) /* "mechanisms" runs past: fine */);
+	/* "%*s%-*s %-6s " built by hand: fprintf's padding was half the
+	 * instructions of a plain dump. "mechanisms" runs past 6: fine. */
+	char line[256];
+	size_t k = 0, n = strlen(name);
+	const char *kind = tfs_kind_name(tfs_attr_kind(a));
+	size_t kn = strlen(kind);
+	if ((size_t)indent + n + kn + NAME_WIDTH + 8 <= sizeof(line)) {
+		memset(line, ' ', (size_t)indent);
+		k = (size_t)indent;
+		memcpy(line + k, name, n);
+		k += n;
+		while (k < (size_t)indent + NAME_WIDTH)
+			line[k++] = ' ';
+		line[k++] = ' ';
+		memcpy(line + k, kind, kn);
+		for (size_t e = k + 6; k + kn < e; kn++)
+			line[k + kn] = ' ';
+		k += kn;
+		line[k++] = ' ';
+		fwrite(line, 1, k, out);
+	} else {
+		fprintf(out, "%*s%-*s %-6s ", indent, "", NAME_WIDTH, name, kind);
+	}
 	print_value(out, a, v, indent);
 	if (tfs_attr_is_shadowed(a))
 		fprintf(out, "%*s(repeated later in the file; SoftHSM uses the last one)\n",

@@ -92,13 +92,19 @@ static void put_escaped(jw *w, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	put_char(w, '"');
-	const unsigned char *p = (const unsigned char *)s, *run = p;
-	for (;; p++) {
-		unsigned char c = *p;
-		if (c >= 0x20 && c != '"' && c != '\\')
+	const unsigned char *p = (const unsigned char *)s;
+	for (;;) {
+		/* Plain characters go straight into the buffer: most keys and
+		 * values have nothing to escape. */
+		char *o = w->buf + w->len, *end = w->buf + JW_BUF;
+		while (o < end && *p >= 0x20 && *p != '"' && *p != '\\')
+			*o++ = (char)*p++;
+		w->len = (size_t)(o - w->buf);
+		if (o == end) {
+			jw_flush(w);
 			continue;
-		put_bytes(w, (const char *)run, (size_t)(p - run));
-		run = p + 1;
+		}
+		unsigned char c = *p++;
 		switch (c) {
 		case '\0': put_char(w, '"'); return;
 		case '"': PUT_LIT(w, "\\\""); break;
@@ -116,11 +122,33 @@ static void put_escaped(jw *w, const char *s)
 	}
 }
 
+/* A key that needs no escaping and fits the buffer ("type", "name", ...:
+ * all of dump's) in one pass; false leaves the buffer as it was. */
+static bool put_plain_key(jw *w, const char *key)
+{
+	size_t room = JW_BUF - w->len;
+	if (room < 3)
+		return false;
+	char *o = w->buf + w->len, *end = o + room - 2;
+	*o++ = '"';
+	const unsigned char *p = (const unsigned char *)key;
+	while (o < end && *p >= 0x20 && *p != '"' && *p != '\\')
+		*o++ = (char)*p++;
+	if (*p != '\0')
+		return false;
+	*o++ = '"';
+	*o++ = ':';
+	w->len = (size_t)(o - w->buf);
+	return true;
+}
+
 void jw_key(jw *w, const char *key)
 {
 	value_sep(w);
-	put_escaped(w, key);
-	put_char(w, ':');
+	if (!put_plain_key(w, key)) {
+		put_escaped(w, key);
+		put_char(w, ':');
+	}
 	w->after_key = true;
 }
 

@@ -192,6 +192,31 @@ static void put_escaped(tfs_strbuf *sb, const chars *c)
 	}
 }
 
+/*
+ * The AttributeString alternative of a plain string value: one primitive
+ * universal string type with a short-form length that spans the value
+ * exactly, which libtasn1 would decode to the same alternative and the same
+ * content bytes. NULL for anything else (long lengths, times, other types),
+ * which takes the libtasn1 path: decoding a tree per value was a third of
+ * the cost of a certificate's names.
+ */
+static const char *plain_string_alt(const uint8_t *v, size_t n)
+{
+	if (n < 3 || v[1] >= 0x80 || (size_t)v[1] + 2 != n)
+		return NULL;
+	switch (v[0]) {
+	case 0x0c: return "utf8String";
+	case 0x12: return "numericString";
+	case 0x13: return "printableString";
+	case 0x14: return "teletexString";
+	case 0x16: return "ia5String";
+	case 0x1a: return "visibleString";
+	case 0x1c: return "universalString";
+	case 0x1e: return "bmpString";
+	default: return NULL;
+	}
+}
+
 /* Appends one attribute value. */
 static int put_value(tfs_strbuf *sb, bool known, const uint8_t *v, size_t n, uint64_t base,
                      const char *what)
@@ -203,8 +228,11 @@ static int put_value(tfs_strbuf *sb, bool known, const uint8_t *v, size_t n, uin
 	tfs_error scratch;
 	bool text = false;
 	int rc = TFS_OK;
+	const char *plain = known ? plain_string_alt(v, n) : NULL;
 
-	if (known && tfs_der_decode(&node, "AttributeString", 0, v, n, base, what, &scratch) == TFS_OK &&
+	if (plain != NULL) {
+		text = decode_chars(&c, plain, v + 2, n - 2);
+	} else if (known && tfs_der_decode(&node, "AttributeString", 0, v, n, base, what, &scratch) == TFS_OK &&
 	    tfs_der_read(node, "", &alt, &alt_len) == ASN1_SUCCESS &&
 	    tfs_der_read(node, (const char *)alt, &s, &s_len) == ASN1_SUCCESS) {
 		/* libtasn1 counts the NUL it appends to a time. */

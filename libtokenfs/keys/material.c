@@ -12,6 +12,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "core/error_internal.h"
+#include "crypto/digest_internal.h"
 #include "tokenfs/object.h"
 
 /* PKCS#11 3.2 (ML-DSA/ML-KEM seeds); older headers, such as Debian 12's
@@ -117,12 +118,20 @@ int tfs_key_fingerprint(char out[TFS_FINGERPRINT_LEN], uint64_t key_type, uint64
 		snprintf(out, TFS_FINGERPRINT_LEN, "kcv:%02x%02x%02x", kcv[0], kcv[1], kcv[2]);
 		return TFS_OK;
 	}
-	uint8_t md[32];
-	unsigned int md_len = 0;
-	if (EVP_Digest(value, len, md, &md_len, EVP_sha256(), NULL) != 1)
-		return tfs_error_set(err, TFS_E_CRYPTO, TFS_NO_OFFSET, "SHA-256 failed");
-	int n = snprintf(out, TFS_FINGERPRINT_LEN, "sha256:");
-	for (int i = 0; i < 8; i++)
-		n += snprintf(out + n, TFS_FINGERPRINT_LEN - (size_t)n, "%02x", md[i]);
+	uint8_t md[TFS_SHA256_LEN];
+	int rc = tfs_sha256(md, value, len, err);
+	if (rc != TFS_OK)
+		return rc;
+	/* "sha256:" and 8 bytes in hex, by hand (a snprintf a byte cost more
+	 * than the hash of a short key). */
+	static const char digits[] = "0123456789abcdef";
+	_Static_assert(TFS_FINGERPRINT_LEN >= 7 + 16 + 1, "fingerprint fits");
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < 8; i++) {
+		out[7 + 2 * i] = digits[md[i] >> 4];
+		out[8 + 2 * i] = digits[md[i] & 15];
+	}
+	out[7 + 16] = '\0';
+	OPENSSL_cleanse(md, sizeof(md));
 	return TFS_OK;
 }

@@ -199,26 +199,31 @@ static int open_ro(const char *path)
 	return fd;
 }
 
-/* The file from its start, at its current size; *size is what was read. */
-static int read_whole(int fd, const char *path, uint8_t **out, size_t *size, tfs_error *err)
+/* The file from its start, at its size in *s (NULL: stat it now); *size is
+ * what was read. */
+static int read_whole(int fd, const char *path, const struct stat *known, uint8_t **out,
+                      size_t *size, tfs_error *err)
 {
 	int rc;
-	struct stat s;
+	struct stat st;
+	const struct stat *s = known;
 	uint8_t *buf = NULL;
 	*out = NULL;
 	*size = 0;
-	/* Size again under the lock: a writer may have just rewritten it. */
-	if (fstat(fd, &s) != 0) {
-		rc = path_err(err, TFS_E_IO, path, strerror(errno));
-		goto fail;
+	if (s == NULL) {
+		if (fstat(fd, &st) != 0) {
+			rc = path_err(err, TFS_E_IO, path, strerror(errno));
+			goto fail;
+		}
+		s = &st;
 	}
-	if ((uint64_t)s.st_size > TFS_MAX_OBJECT_SIZE) {
+	if ((uint64_t)s->st_size > TFS_MAX_OBJECT_SIZE) {
 		tfs_error_set(err, TFS_E_LIMIT, TFS_NO_OFFSET, "file of %lld bytes exceeds the %u-byte cap",
-		              (long long)s.st_size, TFS_MAX_OBJECT_SIZE);
+		              (long long)s->st_size, TFS_MAX_OBJECT_SIZE);
 		rc = tfs_error_where(err, "%s", path);
 		goto fail;
 	}
-	size_t want = (size_t)s.st_size, got = 0;
+	size_t want = (size_t)s->st_size, got = 0;
 	buf = malloc(want ? want : 1);
 	if (buf == NULL) {
 		rc = tfs_nomem(err);
@@ -287,7 +292,12 @@ static int posix_read(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t *
 	for (int attempt = 0; attempt < 4; attempt++) {
 		free(buf);
 		buf = NULL;
-		rc = read_whole(fd, path, &buf, size, err);
+		/* The first read goes by the size seen before the lock: a write
+		 * between that stat and the lock changes the size or the
+		 * generation, which unchanged() sees, and the next read stats
+		 * again. One stat fewer per file. */
+		bool first = attempt == 0 && (uint64_t)s.st_size <= TFS_MAX_OBJECT_SIZE;
+		rc = read_whole(fd, path, first ? &s : NULL, &buf, size, err);
 		int error;
 		if (rc != TFS_OK || unchanged(fd, buf, *size, &error))
 			break;

@@ -12,7 +12,9 @@
 #include <cmocka.h>
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil/testutil.h"
 #include "tokenfs/keys.h"
@@ -137,25 +139,48 @@ static void test_private_objects(void **state)
 	tfs_store_free(store);
 }
 
-/* A store opened on one object file has no token.object: no label, no serial. */
+/* A store opened on one object file takes the token.object beside it, so
+ * the URIs are the token's; alone in a directory it has no label and no
+ * serial, and no URI. */
 static void test_no_metadata(void **state)
 {
 	(void)state;
 	char *path = tu_data_path("store/" DEMO "/434d6d32-8ef0-cbd2-4ecd-c757f2764e72.object");
 	tfs_store *store;
 	tfs_error err;
-	assert_int_equal(tfs_store_open(&store, path, NULL, &err), TFS_OK);
-	free(path);
-	const tfs_token *tok = tfs_store_token(store, 0);
 	char *uri;
+	tfs_object *obj;
+	assert_int_equal(tfs_store_open(&store, path, NULL, &err), TFS_OK);
+	const tfs_token *tok = tfs_store_token(store, 0);
+	assert_int_equal(tfs_token_uri(&uri, tok, &err), TFS_OK);
+	assert_string_equal(uri, DEMO_URI);
+	free(uri);
+	tfs_store_free(store);
+
+	char dir[] = "/tmp/tfs-uri-test-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char copy[sizeof(dir) + 64];
+	snprintf(copy, sizeof(copy), "%s/434d6d32-8ef0-cbd2-4ecd-c757f2764e72.object", dir);
+	size_t len;
+	uint8_t *bytes = tu_read_file(path, &len);
+	assert_non_null(bytes);
+	FILE *f = fopen(copy, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	free(bytes);
+	free(path);
+	assert_int_equal(tfs_store_open(&store, copy, NULL, &err), TFS_OK);
+	tok = tfs_store_token(store, 0);
 	assert_int_equal(tfs_token_uri(&uri, tok, &err), TFS_E_NOTFOUND);
 	assert_null(uri);
-	tfs_object *obj;
 	assert_int_equal(tfs_token_load_object(&obj, tok, 0, &err), TFS_OK);
 	assert_int_equal(tfs_object_uri(&uri, tok, obj, NULL, &err), TFS_E_NOTFOUND);
 	assert_null(uri);
 	tfs_object_free(obj);
 	tfs_store_free(store);
+	assert_int_equal(unlink(copy), 0);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 int main(void)

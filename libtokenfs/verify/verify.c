@@ -146,6 +146,17 @@ static int check_objects(tfs_report *rep, tfs_vtoken *vt, tfs_error *err)
 	if (rc != TFS_OK)
 		rc = tfs_nomem(err);
 	size_t n = tfs_token_object_count(vt->tok);
+	/* Objects read and parsed ahead on a second thread, in index order. */
+	size_t *all = rc == TFS_OK ? malloc((n ? n : 1) * sizeof(*all)) : NULL;
+	if (all != NULL) {
+		for (size_t i = 0; i < n; i++)
+			all[i] = i;
+		if (tfs_loader_new(&vt->loader, vt->tok, all, n, err) != TFS_OK)
+			rc = TFS_E_NOMEM;
+		free(all);
+	} else if (rc == TFS_OK) {
+		rc = tfs_nomem(err);
+	}
 	for (size_t i = 0; i < n && rc == TFS_OK; i++) {
 		tfs_vobject o;
 		vt->findings = &lists[F_LOAD];
@@ -172,6 +183,8 @@ static int check_objects(tfs_report *rep, tfs_vtoken *vt, tfs_error *err)
 		if (rc != TFS_OK)
 			rc = tfs_nomem(err);
 	}
+	tfs_loader_free(vt->loader);
+	vt->loader = NULL;
 	if (rc == TFS_OK) {
 		vt->findings = &lists[F_CRYPTO];
 		rc = tfs_check_crypto_end(vt);

@@ -57,6 +57,7 @@ typedef struct tfs_vtoken {
 	bool mechs;               /* compat: some object has a mechanism set */
 	tfs_vodd *odd;            /* crypto: values in a layout other than the blob's */
 	size_t nodd, odd_cap;
+	tfs_loader *loader;       /* when set, objects come from it, in index order */
 } tfs_vtoken;
 
 /*

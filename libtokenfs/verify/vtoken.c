@@ -106,7 +106,16 @@ int tfs_vobject_load(tfs_vobject *o, tfs_vtoken *vt, size_t i, tfs_error *err)
 	o->cls = o->key_type = o->cert_type = UINT64_MAX;
 	vt->summary->objects++;
 	tfs_error e;
-	int rc = tfs_token_load_object(&o->obj, vt->tok, i, &e);
+	size_t got = i;
+	int rc = vt->loader != NULL ? tfs_loader_next(vt->loader, &got, &o->obj, &e)
+	                            : tfs_token_load_object(&o->obj, vt->tok, i, &e);
+	if (got != i) { /* a caller out of step with its loader: a bug */
+		tfs_object_free(o->obj);
+		o->obj = NULL;
+		tfs_error_set(&e, TFS_E_INVALID, TFS_NO_OFFSET, "object %zu loaded out of order", i);
+		*err = e;
+		return TFS_E_INVALID;
+	}
 	if (rc == TFS_E_NOMEM)
 		goto nomem;
 	if (rc == TFS_E_LOCKED) {

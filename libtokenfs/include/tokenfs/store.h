@@ -156,6 +156,24 @@ int tfs_token_read_object(uint8_t **data, size_t *size, const tfs_token *tok,
 int tfs_token_read_metadata(uint8_t **data, size_t *size, const tfs_token *tok,
                             tfs_error *err);
 
+/*
+ * A loader reads a token's objects ahead of the caller on a second thread
+ * (when there are two CPUs and more than one object), so that reading and
+ * parsing overlap with what the caller does with the objects before.
+ * `which` lists the object indices wanted, in order (copied). Each
+ * tfs_loader_next returns the next one in that order, with exactly what
+ * tfs_token_load_object would return for it (*index says which object;
+ * TFS_E_NOTFOUND with *out NULL also past the end). At most 64 objects and
+ * 4 MiB of file bytes are held ahead. While a loader lives, only it reads
+ * the token's store. tfs_loader_free stops the thread and frees what was
+ * not taken; it accepts NULL.
+ */
+typedef struct tfs_loader tfs_loader;
+int tfs_loader_new(tfs_loader **out, const tfs_token *tok, const size_t *which, size_t n,
+                   tfs_error *err);
+int tfs_loader_next(tfs_loader *ld, size_t *index, tfs_object **out, tfs_error *err);
+void tfs_loader_free(tfs_loader *ld);
+
 #ifdef __cplusplus
 }
 #endif
