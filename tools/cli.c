@@ -250,9 +250,32 @@ int cli_open_store(cli_common *co, const char *path, tfs_store **out)
 	return TFS_EXIT_OK;
 }
 
+/* --format WORD: one of co->formats (text and json unless a command has more). */
+static int parse_format(cli_common *co, const char *arg)
+{
+	static const char *const text_json[] = {"text", "json", NULL};
+	const char *const *words = co->formats != NULL ? co->formats : text_json;
+	char list[128] = "";
+	for (unsigned i = 0; words[i] != NULL; i++) {
+		if (strcmp(arg, words[i]) == 0) {
+			co->format = i;
+			co->json = strcmp(arg, "json") == 0;
+			return 0;
+		}
+		size_t n = strlen(list);
+		snprintf(list + n, sizeof(list) - n, "%s%s", i == 0 ? "" : words[i + 1] ? ", " : " or ",
+		         words[i]);
+	}
+	char safe[64];
+	cli_error("%s: unknown format '%s': use %s", co->cmd, cli_safe(arg, safe, sizeof(safe)), list);
+	return -1;
+}
+
 int cli_common_option(cli_common *co, int c, int argc, char **argv)
 {
 	switch (c) {
+	case 'f': /* only commands that list CLI_FORMAT_LONGOPT and "f:" get here */
+		return parse_format(co, optarg) == 0 ? 1 : -1;
 	case 't': {
 		char **p = realloc(co->tokens, (co->ntokens + 1) * sizeof(*p));
 		if (p == NULL) {
@@ -311,7 +334,7 @@ int cli_parse(cli_common *co, int argc, char **argv, const char *shortopts,
 			fprintf(stderr, "Try 'tokenfs %s --help'.\n", co->cmd);
 			return -1;
 		}
-		if (fn(ctx, c, argc, argv) != 0)
+		if (fn != NULL && fn(ctx, c, argc, argv) != 0)
 			return -1;
 	}
 	if (optind >= argc) {
@@ -686,16 +709,6 @@ void cli_common_free(cli_common *co)
 	co->nprepared = 0;
 	free(co->tokens);
 	co->tokens = NULL;
-}
-
-int cli_parse_format(const char *arg, bool *json)
-{
-	if (strcmp(arg, "json") != 0 && strcmp(arg, "text") != 0) {
-		cli_error("unknown format '%s': use text or json", arg);
-		return -1;
-	}
-	*json = strcmp(arg, "json") == 0;
-	return 0;
 }
 
 int cli_parse_layout(const char *cmd, const char *arg, tfs_layout *layout)

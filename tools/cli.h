@@ -42,6 +42,12 @@ typedef struct cli_common {
 	bool force, dry_run;     /* write commands: --force, --dry-run */
 	tfs_archive_limits limits; /* --max-unpacked, --max-members, --max-member-size */
 	bool limits_set;
+	/* -f/--format (CLI_FORMAT_LONGOPT): format is the index of the word
+	 * given in formats (NULL: "text", "json"), 0 when none was given;
+	 * json is true for "json". */
+	const char *const *formats;
+	unsigned format;
+	bool json;
 	/* A command that changes the store: it opens stores strictly (an I/O
 	 * error is a refusal, not a finding) and refuses archives. */
 	bool writes;
@@ -66,7 +72,8 @@ int cli_read_new_pin(const cli_common *co, const char *option, const char *spec,
  * The option loop of every command: getopt_long over argv with longopts
  * (which include CLI_COMMON_LONGOPTS and "help"), the common options handled
  * here, -h/--help printing usage and exiting 0, and every other option
- * handed to fn (0: taken, -1: a usage error it reported). Returns the index
+ * handed to fn (0: taken, -1: a usage error it reported; NULL: the
+ * command has no options of its own). Returns the index
  * of the first PATH, or -1 (reported) on a usage error or when no PATH was
  * given.
  */
@@ -80,6 +87,7 @@ int cli_parse(cli_common *co, int argc, char **argv, const char *shortopts,
 enum { CLI_OPT_FORCE = 256, CLI_OPT_MAX_UNPACKED, CLI_OPT_MAX_MEMBERS, CLI_OPT_MAX_MEMBER_SIZE };
 #define CLI_FORCE_LONGOPT {"force", no_argument, NULL, CLI_OPT_FORCE}
 #define CLI_DRY_RUN_LONGOPT {"dry-run", no_argument, NULL, 'n'}
+#define CLI_FORMAT_LONGOPT {"format", required_argument, NULL, 'f'}
 
 /* What every command that takes PINs says about them in --help. */
 #define CLI_PIN_TOKEN_HELP                                                        \
@@ -205,8 +213,6 @@ struct json_object *cli_json_string(const char *s);
 
 /* --to gcm|cbc: sets *layout; -1 (reported) for anything else. */
 int cli_parse_layout(const char *cmd, const char *arg, tfs_layout *layout);
-/* --format text|json: sets *json; -1 (reported) for anything else. */
-int cli_parse_format(const char *arg, bool *json);
 
 int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

@@ -15,7 +15,6 @@
 
 typedef struct backup_opts {
 	cli_common co;
-	bool json;
 	const char *out;
 	unsigned max_reads;
 } backup_opts;
@@ -76,7 +75,6 @@ static int backup_option(void *ctx, int c, int argc, char **argv)
 	case 'o':
 		o->out = optarg;
 		break;
-	case 'f': return cli_parse_format(optarg, &o->json);
 	case OPT_MAX_READS: {
 		char *end;
 		unsigned long v = strtoul(optarg, &end, 10);
@@ -101,7 +99,7 @@ static int parse_args(backup_opts *o, int argc, char **argv)
 		CLI_DRY_RUN_LONGOPT,
 		{"out", required_argument, NULL, 'o'},
 		{"max-reads", required_argument, NULL, OPT_MAX_READS},
-		{"format", required_argument, NULL, 'f'},
+		CLI_FORMAT_LONGOPT,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -285,7 +283,7 @@ int cmd_backup(int argc, char **argv)
 		status = TFS_EXIT_PROBLEM;
 	if (rc == TFS_OK && report_unsealed(&r, tfs_store_path(store)) && status == TFS_EXIT_OK)
 		status = TFS_EXIT_PROBLEM;
-	if (o.json)
+	if (o.co.json)
 		render_json(&o, &r, status);
 	else if (rc == TFS_OK && status != TFS_EXIT_USAGE)
 		render_text(&o, &r);

@@ -14,7 +14,6 @@
 
 typedef struct diff_opts {
 	cli_common co;
-	bool json;
 	bool reveal;
 	const char *only; /* the directory name of the token being compared, or NULL */
 } diff_opts;
@@ -59,14 +58,8 @@ static int diff_option(void *ctx, int c, int argc, char **argv)
 	diff_opts *o = ctx;
 	(void)argc;
 	(void)argv;
-	switch (c) {
-	case 'R':
+	if (c == 'R')
 		o->reveal = true;
-		break;
-	case 'f': return cli_parse_format(optarg, &o->json);
-	default:
-		break;
-	}
 	return 0;
 }
 
@@ -75,7 +68,7 @@ static int parse_args(diff_opts *o, int argc, char **argv)
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
 		{"reveal", no_argument, NULL, 'R'},
-		{"format", required_argument, NULL, 'f'},
+		CLI_FORMAT_LONGOPT,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -329,7 +322,7 @@ int cmd_diff(int argc, char **argv)
 		goto out;
 	status = diff_all(&o, &ds, a, b);
 	if (status == TFS_EXIT_USAGE) {
-		if (o.json)
+		if (o.co.json)
 			render_json(NULL, argv[first], argv[first + 1], status);
 		goto out;
 	}
@@ -337,7 +330,7 @@ int cmd_diff(int argc, char **argv)
 	status = sel > status ? sel : status;
 	if (status != TFS_EXIT_USAGE && !all_equal(&ds))
 		status = TFS_EXIT_PROBLEM;
-	if (o.json)
+	if (o.co.json)
 		render_json(&ds, argv[first], argv[first + 1], status);
 	else
 		for (size_t i = 0; i < ds.n; i++)

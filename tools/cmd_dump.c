@@ -16,11 +16,12 @@
 #include "tokenfs/softhsm_dump.h"
 #include "tokenfs/uri.h"
 
+/* --format words, in the order of enum format (cli_common.format). */
 enum format { FMT_TEXT, FMT_JSON, FMT_SOFTHSM };
+static const char *const dump_formats[] = {"text", "json", "softhsm", NULL};
 
 typedef struct dump_opts {
 	cli_common co;   /* --token, --lock-timeout, PINs */
-	enum format format;
 	char **objects;  /* --object selectors */
 	size_t nobjects;
 	size_t objects_matched;
@@ -97,18 +98,6 @@ static int dump_option(void *ctx, int c, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	switch (c) {
-	case 'f':
-		if (strcmp(optarg, "text") == 0)
-			o->format = FMT_TEXT;
-		else if (strcmp(optarg, "json") == 0)
-			o->format = FMT_JSON;
-		else if (strcmp(optarg, "softhsm") == 0)
-			o->format = FMT_SOFTHSM;
-		else {
-			cli_error("dump: unknown format '%s': use text, json or softhsm", optarg);
-			return -1;
-		}
-		break;
 	case 'o':
 		if (!push(&o->objects, &o->nobjects, optarg))
 			return -1;
@@ -129,7 +118,7 @@ static int dump_option(void *ctx, int c, int argc, char **argv)
 static int parse_args(dump_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"format", required_argument, NULL, 'f'},
+		CLI_FORMAT_LONGOPT,
 		CLI_COMMON_LONGOPTS, CLI_ARCHIVE_LONGOPTS,
 		{"object", required_argument, NULL, 'o'},
 		{"reveal", no_argument, NULL, 'R'},
@@ -470,7 +459,7 @@ static int dump_path(dump_opts *o, dump_sink *sink, const char *path)
 		const tfs_token *tok = tfs_store_token(store, t);
 		if (!cli_token_selected(&o->co, tok))
 			continue;
-		int s = o->format == FMT_SOFTHSM ? dump_token_softhsm(o, sink->out, tok)
+		int s = o->co.format == FMT_SOFTHSM ? dump_token_softhsm(o, sink->out, tok)
 		                                 : dump_token(o, sink, tok);
 		status = max_status(status, s);
 	}
@@ -489,17 +478,17 @@ static void free_opts(dump_opts *o)
 
 int cmd_dump(int argc, char **argv)
 {
-	dump_opts o = {.format = FMT_TEXT, .co = {.cmd = "dump"}};
+	dump_opts o = {.co = {.cmd = "dump", .formats = dump_formats}};
 	int first = parse_args(&o, argc, argv);
-	if (first >= 0 && o.format == FMT_SOFTHSM && (o.co.want_user || o.co.want_so)) {
+	if (first >= 0 && o.co.format == FMT_SOFTHSM && (o.co.want_user || o.co.want_so)) {
 		cli_error("dump: --format softhsm shows files as stored; it takes no PIN");
 		first = -1;
 	}
-	if (first >= 0 && o.brief && o.format != FMT_TEXT) {
+	if (first >= 0 && o.brief && o.co.format != FMT_TEXT) {
 		cli_error("dump: --brief is a form of the text output; scripts select from --format json");
 		first = -1;
 	}
-	if (first >= 0 && o.format == FMT_SOFTHSM && !o.reveal) {
+	if (first >= 0 && o.co.format == FMT_SOFTHSM && !o.reveal) {
 		size_t found = 0;
 		for (int i = first; i < argc; i++)
 			found += softhsm_key_files(&o, argv[i]);
@@ -521,14 +510,14 @@ int cmd_dump(int argc, char **argv)
 	static char obuf[1 << 16];
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
 	dump_sink sink;
-	if (o.format == FMT_JSON)
+	if (o.co.format == FMT_JSON)
 		dump_json_init(&sink, stdout);
 	else
 		dump_text_init(&sink, stdout, o.brief);
 	int status = TFS_EXIT_OK;
 	for (int i = first; i < argc; i++)
 		status = max_status(status, dump_path(&o, &sink, argv[i]));
-	if (o.format != FMT_SOFTHSM)
+	if (o.co.format != FMT_SOFTHSM)
 		sink.finish(&sink);
 	status = max_status(status, cli_check_selection(&o.co));
 	status = max_status(status, check_objects_matched(&o));

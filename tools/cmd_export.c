@@ -21,7 +21,6 @@ typedef struct export_opts {
 	int pin_status; /* 1 when a token's PIN was wrong (pin.wrong) */
 	tfs_export_options x;
 	const char *out;
-	bool json;
 	bool want_pass, no_encrypt;
 	const char *pass_spec; /* NULL: prompt twice */
 	uint8_t *pass;
@@ -125,7 +124,6 @@ static int export_option(void *ctx, int c, int argc, char **argv)
 	export_opts *o = ctx;
 	switch (c) {
 	case 'o': o->out = optarg; return 0;
-	case 'f': return cli_parse_format(optarg, &o->json);
 	case OPT_NO_ENCRYPT: o->no_encrypt = true; return 0;
 	case OPT_INCLUDE: o->x.include_unextractable = true; return 0;
 	case OPT_PKCS12: o->x.pkcs12_file = optarg; return 0;
@@ -162,7 +160,7 @@ static int parse_args(export_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"out", required_argument, NULL, 'o'},
-		{"format", required_argument, NULL, 'f'},
+		CLI_FORMAT_LONGOPT,
 		CLI_COMMON_LONGOPTS,
 		CLI_FORCE_LONGOPT,
 		{"passout", optional_argument, NULL, OPT_PASSOUT},
@@ -373,7 +371,7 @@ int cmd_export(int argc, char **argv)
 		status = TFS_EXIT_USAGE;
 		goto out;
 	}
-	if (o.json) {
+	if (o.co.json) {
 		char *doc = NULL;
 		if (tfs_export_manifest(ex, o.out, &doc, &err) != TFS_OK) {
 			cli_report(&err);

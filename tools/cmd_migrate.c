@@ -16,7 +16,6 @@
 typedef struct migrate_opts {
 	cli_common co; /* --token, --lock-timeout, PINs */
 	tfs_migrate_options m;
-	bool json;
 } migrate_opts;
 
 static void usage(FILE *out)
@@ -79,7 +78,6 @@ static int migrate_option(void *ctx, int c, int argc, char **argv)
 	case 'T':
 		return cli_parse_layout(o->co.cmd, optarg, &o->m.to);
 	case 'K': o->m.keep_other_blob = true; break;
-	case 'f': return cli_parse_format(optarg, &o->json);
 	default:
 		break;
 	}
@@ -93,7 +91,7 @@ static int parse_args(migrate_opts *o, int argc, char **argv)
 		CLI_COMMON_LONGOPTS,
 		{"to", required_argument, NULL, 'T'},        {"keep-other-blob", no_argument, NULL, 'K'},
 		CLI_DRY_RUN_LONGOPT,                         CLI_FORCE_LONGOPT,
-		{"format", required_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
+		CLI_FORMAT_LONGOPT,    {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int first = cli_parse(&o->co, argc, argv, "nf:t:h", longopts, migrate_option, o, usage);
@@ -182,7 +180,7 @@ int cmd_migrate(int argc, char **argv)
 	if (first < 0 || writer_check_softhsm(&o.co) != TFS_EXIT_OK ||
 	    cli_prepare_pins(&o.co, argv + first, argc - first, true) != TFS_EXIT_OK)
 		goto out;
-	writer_change_cmd w = {.co = &o.co, .json = o.json,
+	writer_change_cmd w = {.co = &o.co, .json = o.co.json,
 	                       .change = migrate_one, .render = render_text, .ctx = &o};
 	o.m.lock_timeout_ms = o.co.lock_ms;
 	o.m.dry_run = o.co.dry_run;

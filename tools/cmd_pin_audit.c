@@ -28,7 +28,7 @@
 
 typedef struct pa_opts {
 	cli_common co; /* --token, --lock-timeout */
-	bool json, reveal;
+	bool reveal;
 	bool want_role[2]; /* by tfs_pin_role */
 	unsigned digits_max;
 	const char *wordlist, *mask;
@@ -176,7 +176,6 @@ static int pa_option(void *ctx, int c, int argc, char **argv)
 		o->threads = (unsigned)v;
 		return 0;
 	case OPT_REVEAL: o->reveal = true; return 0;
-	case 'f': return cli_parse_format(optarg, &o->json);
 	default: return 0;
 	}
 }
@@ -282,7 +281,7 @@ static void on_progress(void *ctx, const tfs_audit_progress *p)
 	static int tty = -1;
 	if (tty < 0)
 		tty = isatty(STDERR_FILENO);
-	if (!tty || o->json)
+	if (!tty || o->co.json)
 		return;
 	char lb[200], eta[64];
 	double left = p->rate > 0 ? (double)(p->total - p->done) / p->rate : INFINITY;
@@ -296,7 +295,7 @@ static void on_progress(void *ctx, const tfs_audit_progress *p)
 
 static void clear_progress(const pa_opts *o)
 {
-	if (!o->json && isatty(STDERR_FILENO))
+	if (!o->co.json && isatty(STDERR_FILENO))
 		fprintf(stderr, "\r\033[K");
 }
 
@@ -395,7 +394,7 @@ int cmd_pin_audit(int argc, char **argv)
 		{"mask", required_argument, NULL, OPT_MASK},  {"min-len", required_argument, NULL, OPT_MIN},
 		{"max-len", required_argument, NULL, OPT_MAX}, {"max-time", required_argument, NULL, OPT_TIME},
 		{"threads", required_argument, NULL, OPT_THREADS},
-		{"reveal", no_argument, NULL, OPT_REVEAL},    {"format", required_argument, NULL, 'f'},
+		{"reveal", no_argument, NULL, OPT_REVEAL},    CLI_FORMAT_LONGOPT,
 		{"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
 	};
 	pa_opts o = {.co = {.cmd = "pin-audit"}, .want_role = {true, true}, .digits_max = 6};
@@ -428,7 +427,7 @@ int cmd_pin_audit(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &o.start);
 	o.deadline = o.max_time;
 	o.render = (pa_render){.spaces = o.spaces, .reveal = o.reveal,
-	                       .tokens = o.json ? json_object_new_array() : NULL};
+	                       .tokens = o.co.json ? json_object_new_array() : NULL};
 	for (int i = first; i < argc && !o.interrupted; i++) {
 		int s = cli_each_token(&o.co, argv[i], true, audit_token, &o);
 		status = s > status ? s : status;
@@ -438,7 +437,7 @@ int cmd_pin_audit(int argc, char **argv)
 		status = TFS_EXIT_PROBLEM;
 	if (o.interrupted)
 		cli_warning("pin-audit: interrupted; the report shows what was covered");
-	if (o.json) {
+	if (o.co.json) {
 		json_object *extra = json_object_new_object();
 		json_object_object_add(extra, "threads", json_object_new_int((int)o.threads));
 		json_object_object_add(extra, "max_time", o.max_time > 0 ? json_object_new_double(o.max_time) : NULL);

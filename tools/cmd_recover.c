@@ -14,7 +14,6 @@
 
 typedef struct recover_opts {
 	cli_common co;
-	bool json;
 	json_object *tokens;
 } recover_opts;
 
@@ -42,31 +41,17 @@ static void usage(FILE *out)
 	        "running SoftHSM.\n");
 }
 
-/* The command's own options (cli_parse handles the rest). */
-static int recover_option(void *ctx, int c, int argc, char **argv)
-{
-	recover_opts *o = ctx;
-	(void)argc;
-	(void)argv;
-	switch (c) {
-	case 'f': return cli_parse_format(optarg, &o->json);
-	default:
-		break;
-	}
-	return 0;
-}
-
 /* Returns -1 on a usage error, else the index of the first PATH. */
 static int parse_args(recover_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
 		CLI_FORCE_LONGOPT,
-		{"format", required_argument, NULL, 'f'},
+		CLI_FORMAT_LONGOPT,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int first = cli_parse(&o->co, argc, argv, "f:t:h", longopts, recover_option, o, usage);
+	int first = cli_parse(&o->co, argc, argv, "f:t:h", longopts, NULL, NULL, usage);
 	if (first < 0)
 		return -1;
 	if (o->co.want_user || o->co.want_so) {
@@ -86,7 +71,7 @@ static int recover_one(void *ctx, const tfs_token *tok)
 	int status = writer_exit_code(rc);
 	if (rc != TFS_OK)
 		cli_report(&err);
-	if (o->json) {
+	if (o->co.json) {
 		json_object *j = json_object_new_object();
 		json_object_object_add(j, "dir", cli_json_string(tfs_token_path(tok)));
 		json_object_object_add(j, "label", cli_json_string(tfs_token_label(tok)));
@@ -119,7 +104,7 @@ int cmd_recover(int argc, char **argv)
 	}
 	int sel = cli_check_selection(&o.co);
 	status = sel > status ? sel : status;
-	if (o.json)
+	if (o.co.json)
 		writer_print_json("recover", NULL, o.tokens, status);
 	else
 		json_object_put(o.tokens);

@@ -16,7 +16,6 @@
 typedef struct rekey_opts {
 	cli_common co; /* --token, --lock-timeout, current PINs */
 	tfs_rekey_options r;
-	bool json;
 	bool want_new_user, want_new_so; /* the PINs are co's (cli_new_pin_for) */
 	const tfs_token *untouched; /* the last token nothing was asked of */
 } rekey_opts;
@@ -93,7 +92,6 @@ static int rekey_option(void *ctx, int c, int argc, char **argv)
 	case 'l': o->r.new_label = optarg; break;
 	case 'T':
 		return cli_parse_layout(o->co.cmd, optarg, &o->r.to);
-	case 'f': return cli_parse_format(optarg, &o->json);
 	default:
 		break;
 	}
@@ -108,7 +106,7 @@ static int parse_args(rekey_opts *o, int argc, char **argv)
 		{"new-user-pin", optional_argument, NULL, 'u'}, {"new-so-pin", optional_argument, NULL, 's'},
 		{"rotate-token-key", no_argument, NULL, 'R'},  {"new-label", required_argument, NULL, 'l'},
 		{"to", required_argument, NULL, 'T'},          CLI_DRY_RUN_LONGOPT,
-		CLI_FORCE_LONGOPT,                             {"format", required_argument, NULL, 'f'},
+		CLI_FORCE_LONGOPT,                             CLI_FORMAT_LONGOPT,
 		{"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
 	};
 	int first = cli_parse(&o->co, argc, argv, "nf:t:h", longopts, rekey_option, o, usage);
@@ -211,7 +209,7 @@ int cmd_rekey(int argc, char **argv)
 	if (first < 0 || writer_check_softhsm(&o.co) != TFS_EXIT_OK ||
 	    cli_prepare_pins(&o.co, argv + first, argc - first, true) != TFS_EXIT_OK)
 		goto out;
-	writer_change_cmd w = {.co = &o.co, .json = o.json,
+	writer_change_cmd w = {.co = &o.co, .json = o.co.json,
 	                       .change = rekey_one, .render = render_text, .ctx = &o};
 	o.r.lock_timeout_ms = o.co.lock_ms;
 	o.r.dry_run = o.co.dry_run;

@@ -17,7 +17,6 @@
 
 typedef struct verify_opts {
 	cli_common co;        /* --token, --lock-timeout, PINs */
-	bool json;
 	tfs_severity fail_on;
 	tfs_verify_options v; /* PINs and seal mode */
 	size_t seal_file_uses; /* tokens sealed into --seal-file, over all PATHs */
@@ -97,7 +96,6 @@ static int verify_option(void *ctx, int c, int argc, char **argv)
 	case 'P':
 		o->v.seal_path = optarg;
 		break;
-	case 'f': return cli_parse_format(optarg, &o->json);
 	case 'F':
 		if (parse_severity(optarg, &o->fail_on) != 0) {
 			cli_error("verify-integrity: --fail-on takes error, warning or info");
@@ -116,7 +114,7 @@ static int parse_args(verify_opts *o, int argc, char **argv)
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS, CLI_ARCHIVE_LONGOPTS,
 		{"seal", no_argument, NULL, 'W'},           {"check-seal", no_argument, NULL, 'C'},
-		{"seal-file", required_argument, NULL, 'P'}, {"format", required_argument, NULL, 'f'},
+		{"seal-file", required_argument, NULL, 'P'}, CLI_FORMAT_LONGOPT,
 		{"fail-on", required_argument, NULL, 'F'},  {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -309,7 +307,7 @@ static void note_severity(tfs_severity sev, tfs_severity *worst, bool *any)
 static int store_findings(const verify_opts *o, const tfs_store *store, json_object *tokens,
                           tfs_severity *worst, bool *any)
 {
-	json_object *arr = o->json ? json_object_new_array() : NULL;
+	json_object *arr = o->co.json ? json_object_new_array() : NULL;
 	size_t n = 0;
 	for (size_t i = 0; i < tfs_store_finding_count(store); i++) {
 		const tfs_finding *f = tfs_store_finding(store, i);
@@ -413,7 +411,7 @@ static int verify_path(verify_opts *o, const char *path, json_object *tokens, tf
 			c.n[sev]++;
 			note_severity(sev, worst, any_finding);
 		}
-		if (o->json)
+		if (o->co.json)
 			json_object_array_add(tokens, json_token(tok, &s, rep, first, last, &c));
 		else
 			text_token(stdout, tok, &s, rep, first, last, &c);
@@ -433,12 +431,12 @@ int cmd_verify(int argc, char **argv)
 	int first = parse_args(&o, argc, argv);
 	if (first < 0 || cli_prepare_pins(&o.co, argv + first, argc - first, false) != TFS_EXIT_OK)
 		goto out;
-	json_object *doc = o.json ? json_object_new_object() : NULL;
+	json_object *doc = o.co.json ? json_object_new_object() : NULL;
 	if (doc != NULL) {
 		json_object_object_add(doc, "format_version", json_object_new_int(1));
 		json_object_object_add(doc, "command", json_object_new_string("verify-integrity"));
 	}
-	json_object *tokens = o.json ? json_object_new_array() : NULL;
+	json_object *tokens = o.co.json ? json_object_new_array() : NULL;
 	tfs_severity worst = TFS_SEV_INFO;
 	bool any = false;
 	status = TFS_EXIT_OK;
@@ -452,7 +450,7 @@ int cmd_verify(int argc, char **argv)
 	}
 	if (status == TFS_EXIT_OK && any && worst >= o.fail_on)
 		status = TFS_EXIT_PROBLEM;
-	if (o.json) {
+	if (o.co.json) {
 		json_object_object_add(doc, "tokens", tokens);
 		json_object_object_add(doc, "fail_on", json_object_new_string(tfs_severity_name(o.fail_on)));
 		json_object_object_add(doc, "exit", json_object_new_int(status));
