@@ -119,7 +119,7 @@ def main():
         loop(sys.argv[2], sys.argv[3])
         return 0
     code = softhsm_session.missing()
-    if code is not None or shutil.which("softhsm2-util") is None:
+    if code is not None:
         print("SKIP: PyKCS11 or SoftHSM missing", file=sys.stderr)
         return 1 if os.environ.get("CI") == "true" else 77
     tokenfs = os.environ["TOKENFS"]

@@ -5,6 +5,7 @@ token of a store in a private softhsm2.conf.
 """
 import atexit
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -12,13 +13,13 @@ MODULE = os.environ.get("SOFTHSM2_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
 
 
 def missing():
-    """None when PyKCS11 and the module are there; else the exit code a
+    """None when PyKCS11, the module and softhsm2-util are there; else the exit code a
     test returns: 77 (skip) outside CI, 1 in CI."""
     try:
         import PyKCS11  # noqa: F401
     except ImportError:
         return 1 if os.environ.get("CI") == "true" else 77
-    if not os.path.exists(MODULE):
+    if not os.path.exists(MODULE) or shutil.which("softhsm2-util") is None:
         return 1 if os.environ.get("CI") == "true" else 77
     return None
 

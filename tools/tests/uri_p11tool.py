@@ -38,6 +38,9 @@ import sys
 import tempfile
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
+
 MODULE = os.environ.get("SOFTHSM2_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
 TOKENS = {  # label -> (SO PIN, user PIN)
     "uri test; ä/100% x": ("uri-so-1", "uri-user-1"),
@@ -45,18 +48,6 @@ TOKENS = {  # label -> (SO PIN, user PIN)
 }
 PIN_ENV = "TFS_URI_TEST_PIN"
 PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F))
-
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}", file=sys.stderr)
-
 
 def skip_or_fail(why):
     if os.environ.get("CI") == "true":
@@ -279,8 +270,7 @@ def main():
               "the token label encoded")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return finish()
 
 
 if __name__ == "__main__":
