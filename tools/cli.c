@@ -217,15 +217,9 @@ static int archive_cap(cli_common *co, int c)
 	return 1;
 }
 
-int cli_open_store(cli_common *co, const char *path, tfs_store **out)
+/* Opens PATH with the common options; a failure is reported here. */
+static int open_store(cli_common *co, const char *path, tfs_store **out)
 {
-	/* Opened already, before the PINs were read (cli_prepare_pins). */
-	for (size_t i = 0; i < co->nprepared; i++)
-		if (co->prepared[i] != NULL && co->prepared_path[i] == path) {
-			*out = co->prepared[i];
-			co->prepared[i] = NULL;
-			return TFS_EXIT_OK;
-		}
 	tfs_open_options oo = {.lock_timeout_ms = co->lock_ms,
 	                       .archive_limits = co->limits_set ? &co->limits : NULL,
 	                       .strict_io = co->writes};
@@ -248,6 +242,21 @@ int cli_open_store(cli_common *co, const char *path, tfs_store **out)
 		return TFS_EXIT_USAGE;
 	}
 	return TFS_EXIT_OK;
+}
+
+int cli_open_store(cli_common *co, const char *path, tfs_store **out)
+{
+	/* Opened already, before the PINs were read (cli_prepare_pins): the
+	 * store, or a failure reported then. One PATH is opened once, so a
+	 * transient I/O error is never papered over by a second try. */
+	for (size_t i = 0; i < co->nprepared; i++)
+		if (co->prepared_path[i] == path) {
+			*out = co->prepared[i];
+			co->prepared[i] = NULL;
+			co->prepared_path[i] = NULL;
+			return *out != NULL ? TFS_EXIT_OK : TFS_EXIT_USAGE;
+		}
+	return open_store(co, path, out);
 }
 
 /* --format WORD: one of co->formats (text and json unless a command has more). */
@@ -504,27 +513,27 @@ static void object_file_refused(const cli_common *co, const char *path)
 	          path);
 }
 
-/* Opens PATH for cli_prepare_pins; kept for cli_open_store. */
+/* Opens PATH for cli_prepare_pins and keeps the result, a store or a failure
+ * (reported here), for cli_open_store. NULL: it did not open. */
 static tfs_store *prepare_open(cli_common *co, const char *path)
 {
-	tfs_open_options oo = {.lock_timeout_ms = co->lock_ms,
-	                       .archive_limits = co->limits_set ? &co->limits : NULL,
-	                       .strict_io = co->writes};
-	tfs_store *store;
-	tfs_error err;
-	if (tfs_store_open_path(&store, path, &oo, &err) != TFS_OK)
-		return NULL; /* the command's own pass reports it */
+	tfs_store *store = NULL;
+	if (open_store(co, path, &store) != TFS_EXIT_OK)
+		store = NULL;
 	const char **pp = realloc(co->prepared_path, (co->nprepared + 1) * sizeof(*pp));
 	if (pp != NULL)
 		co->prepared_path = pp;
 	tfs_store **ps = pp != NULL ? realloc(co->prepared, (co->nprepared + 1) * sizeof(*ps)) : NULL;
 	if (ps == NULL) {
+		cli_error("out of memory");
 		tfs_store_free(store);
 		return NULL;
 	}
 	co->prepared = ps;
 	co->prepared[co->nprepared] = store;
 	co->prepared_path[co->nprepared++] = path;
+	if (store == NULL)
+		return NULL;
 	unsigned left = tfs_store_wait_left_ms(store);
 	co->lock_ms = left > 0 ? left : 1;
 	return store;
@@ -609,9 +618,11 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 		}
 	}
 	co->matched = matched;
-	int status = ambiguous ? TFS_EXIT_USAGE : TFS_EXIT_OK;
-	/* A PATH that did not open may hold the token: its own error (from
-	 * the command's pass) says more than "no token matches". */
+	/* A writer whose PATH did not open (reported above) refuses the whole
+	 * run: its tokens' PINs cannot be checked before anything is written. */
+	int status = ambiguous || (check && unopened) ? TFS_EXIT_USAGE : TFS_EXIT_OK;
+	/* A PATH that did not open may hold the token: its own error (above)
+	 * says more than "no token matches". */
 	for (size_t k = 0; k < co->npins && !unopened; k++)
 		if (co->pins[k].token != NULL && !co->pins[k].named) {
 			cli_error("%s: no token matches %s %s=... (give a label, serial or directory name "
