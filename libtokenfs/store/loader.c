@@ -15,12 +15,15 @@
  * that reads the store while the loader lives (the store's lock and settle
  * budget, s->wait, is not shared with the caller meanwhile).
  *
- * On one CPU, for one object, or when the thread cannot start, each
+ * On one CPU (the process's affinity, not the machine's count), for one
+ * object, or when the thread cannot start, each
  * tfs_loader_next loads synchronously: same results, no thread.
  */
 #include "store/store_internal.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -101,10 +104,34 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+/* The CPUs this process may run on: under taskset, a cgroup cpuset or a
+ * container pinned to one core, _SC_NPROCESSORS_ONLN still counts the
+ * machine's, and a second thread would only take turns with the first. */
+static long usable_cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		return CPU_COUNT(&set);
+	return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static bool worth_a_thread(size_t n)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 1 && cpus > 1;
+	return n > 1 && usable_cpus() > 1;
+}
+
+/* The reader starts with every signal blocked (it inherits the mask it is
+ * created with): asynchronous signals (SIGINT, SIGTERM, a caller's SIGALRM)
+ * then go to the caller's threads, whose handlers expect them there, as
+ * with the audit workers (audit/slice.c). */
+static int start_reader(tfs_loader *ld)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&ld->thread, NULL, reader, ld);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
 int tfs_loader_new(tfs_loader **out, const tfs_token *tok, const size_t *which, size_t n,
@@ -128,7 +155,7 @@ int tfs_loader_new(tfs_loader **out, const tfs_token *tok, const size_t *which, 
 	    pthread_mutex_init(&ld->mu, NULL) == 0) {
 		if (pthread_cond_init(&ld->cv, NULL) != 0)
 			pthread_mutex_destroy(&ld->mu);
-		else if (pthread_create(&ld->thread, NULL, reader, ld) != 0) {
+		else if (start_reader(ld) != 0) {
 			pthread_cond_destroy(&ld->cv);
 			pthread_mutex_destroy(&ld->mu);
 		} else

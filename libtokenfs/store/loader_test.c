@@ -11,9 +11,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/cursor.h"
 #include "tokenfs/names.h"
@@ -128,10 +132,127 @@ static void test_loader_matches_direct_loads(void **state)
 	tfs_fs_free(fs);
 }
 
+/* The threads of this process other than the calling one: their ids in
+ * tids (up to max); returns how many. */
+static size_t other_threads(pid_t *tids, size_t max)
+{
+	DIR *d = opendir("/proc/self/task");
+	assert_non_null(d);
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		pid_t t = (pid_t)atol(e->d_name);
+		if (t > 0 && t != (pid_t)gettid() && n < max)
+			tids[n++] = t;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The threads started since `before` was taken (a sanitizer runtime may
+ * run threads of its own all along): their ids in tids; returns how many. */
+static size_t new_threads(const pid_t *before, size_t nbefore, pid_t *tids, size_t max)
+{
+	pid_t now[16];
+	size_t n = other_threads(now, 16), k = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool old = false;
+		for (size_t j = 0; j < nbefore; j++)
+			old = old || now[i] == before[j];
+		if (!old && k < max)
+			tids[k++] = now[i];
+	}
+	return k;
+}
+
+/* Pinned to one CPU (taskset, a cpuset, a one-core container), the loader
+ * loads in the caller's thread: a second thread would only take turns with
+ * it. The machine's CPU count says nothing about that. */
+static void test_loader_one_cpu_no_thread(void **state)
+{
+	(void)state;
+	cpu_set_t was, one;
+	assert_int_equal(sched_getaffinity(0, sizeof(was), &was), 0);
+	if (CPU_COUNT(&was) < 2)
+		skip(); /* one CPU already: the first test ran this way */
+	tfs_fs *fs = image();
+	tfs_store *s;
+	tfs_error err;
+	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
+	size_t all[NOBJ];
+	for (size_t i = 0; i < NOBJ; i++)
+		all[i] = i;
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &was)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	pid_t before[16], tids[8];
+	size_t nbefore = other_threads(before, 16);
+	tfs_loader *ld;
+	assert_int_equal(tfs_loader_new(&ld, tfs_store_token(s, 0), all, NOBJ, &err), TFS_OK);
+	size_t others = new_threads(before, nbefore, tids, 8);
+	tfs_loader_free(ld);
+	assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
+	assert_int_equal(others, 0);
+	compare(tfs_store_token(s, 0), all, 20, 20); /* and with two CPUs again */
+	tfs_store_free(s);
+	tfs_fs_free(fs);
+}
+
+/* The reader thread blocks every signal: SIGINT and a caller's own signals
+ * reach the caller's threads, whose handlers (a prompt restoring the
+ * terminal, a cancel flag) expect them there. Read from the kernel's view
+ * of the reader while it waits for room (300 objects, none taken). Under
+ * ASan this cannot tell: its pthread_create interceptor starts every thread
+ * with signals blocked; the TSan and plain builds can. */
+static void test_loader_reader_blocks_signals(void **state)
+{
+	(void)state;
+	cpu_set_t set;
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	if (CPU_COUNT(&set) < 2)
+		skip(); /* no reader thread on one CPU */
+	tfs_fs *fs = image();
+	tfs_store *s;
+	tfs_error err;
+	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
+	size_t all[NOBJ];
+	for (size_t i = 0; i < NOBJ; i++)
+		all[i] = i;
+	pid_t before[16], tids[8];
+	size_t nbefore = other_threads(before, 16);
+	tfs_loader *ld;
+	assert_int_equal(tfs_loader_new(&ld, tfs_store_token(s, 0), all, NOBJ, &err), TFS_OK);
+	size_t n = new_threads(before, nbefore, tids, 8);
+	assert_int_equal(n, 1);
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tids[0]);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	unsigned long long blocked = 0;
+	bool found = false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "SigBlk: %llx", &blocked) == 1)
+			found = true;
+	fclose(f);
+	tfs_loader_free(ld);
+	tfs_store_free(s);
+	tfs_fs_free(fs);
+	assert_true(found);
+	for (int sig = 1; sig <= 31; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			assert_true((blocked >> (sig - 1)) & 1u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loader_matches_direct_loads),
+		cmocka_unit_test(test_loader_one_cpu_no_thread),
+		cmocka_unit_test(test_loader_reader_blocks_signals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
