@@ -21,11 +21,13 @@
  */
 #include "store/store_internal.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error_internal.h"
@@ -37,6 +39,11 @@
  * overlap gains. The reader, once full, resumes when half the ring is free;
  * the caller, once it ran dry, resumes when a batch is ready (or the last). */
 #define LOADER_BATCH 16u
+/* ...but a caller whose object is ready does not wait longer than this for
+ * the rest of its batch: the reader may be waiting for a writer's lock (up
+ * to the whole --lock-timeout) on a later object, and what is ready is
+ * shown meanwhile, as without the thread. */
+#define LOADER_PATIENCE_MS 50u
 
 typedef struct slot {
 	tfs_object *obj;
@@ -151,9 +158,17 @@ int tfs_loader_new(tfs_loader **out, const tfs_token *tok, const size_t *which, 
 	}
 	if (n > 0)
 		memcpy(ld->which, which, n * sizeof(*which));
+	pthread_condattr_t ca;
 	if (worth_a_thread(n) && (ld->ring = malloc(LOADER_DEPTH * sizeof(*ld->ring))) != NULL &&
 	    pthread_mutex_init(&ld->mu, NULL) == 0) {
-		if (pthread_cond_init(&ld->cv, NULL) != 0)
+		/* The caller's deadline is on the monotonic clock. */
+		bool cv_ok = false;
+		if (pthread_condattr_init(&ca) == 0) {
+			cv_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+			        pthread_cond_init(&ld->cv, &ca) == 0;
+			pthread_condattr_destroy(&ca);
+		}
+		if (!cv_ok)
 			pthread_mutex_destroy(&ld->mu);
 		else if (start_reader(ld) != 0) {
 			pthread_cond_destroy(&ld->cv);
@@ -186,8 +201,17 @@ int tfs_loader_next(tfs_loader *ld, size_t *index, tfs_object **out, tfs_error *
 		if (ld->produced <= k) {
 			ld->wanted = k + LOADER_BATCH;
 			ld->caller_waiting = true;
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += (long)LOADER_PATIENCE_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			/* Once the deadline passed, each later load ends the wait. */
 			while (ld->produced <= k)
-				pthread_cond_wait(&ld->cv, &ld->mu);
+				if (pthread_cond_timedwait(&ld->cv, &ld->mu, &until) == ETIMEDOUT)
+					ld->wanted = 0;
 			ld->caller_waiting = false;
 		}
 		s = ld->ring[k % LOADER_DEPTH];

@@ -12,8 +12,12 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,12 +251,120 @@ static void test_loader_reader_blocks_signals(void **state)
 			assert_true((blocked >> (sig - 1)) & 1u);
 }
 
+
+static void put_file(const char *dir, const char *name, const uint8_t *b, size_t n)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	FILE *f = fopen(p, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, n, f), n);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(p, 0600), 0);
+	/* At rest (written a minute ago): settling does not re-read it. */
+	struct timespec old[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
+	assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+}
+
+static double seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An object that is ready is handed out while the reader waits for a
+ * writer's lock on a later one (out of the run's --lock-timeout), as the
+ * caller would have had it without the thread: not after the whole wait.
+ * A real store on disk, object 1 write-locked by another process. */
+static void test_loader_ready_object_not_held_back(void **state)
+{
+	(void)state;
+	cpu_set_t set;
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	if (CPU_COUNT(&set) < 2)
+		skip(); /* no reader thread on one CPU */
+	char root[] = "/tmp/tfs-loader-XXXXXX", tokdir[64];
+	assert_non_null(mkdtemp(root));
+	snprintf(tokdir, sizeof(tokdir), "%s/t1", root);
+	assert_int_equal(mkdir(tokdir, 0700), 0);
+	uint8_t b[256];
+	put_file(tokdir, "token.object", b, make_token_object(b));
+	char names[4][64];
+	for (size_t k = 0; k < 4; k++) {
+		tfs_put_be64(b, k + 1);
+		tfs_put_be64(b + 8, 0x11); /* CKA_VALUE */
+		tfs_put_be64(b + 16, 3);
+		tfs_put_be64(b + 24, 16);
+		memset(b + 32, 0x5a, 16);
+		snprintf(names[k], sizeof(names[k]), "%08zx-0000-4000-8000-000000000000.object", k);
+		put_file(tokdir, names[k], b, 48);
+	}
+	struct timespec old[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
+	assert_int_equal(utimensat(AT_FDCWD, tokdir, old, 0), 0); /* a listing at rest */
+	/* Another process write-locks object 1 (fcntl locks are per process). */
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		char p[256];
+		snprintf(p, sizeof(p), "%s/%s", tokdir, names[1]);
+		int fd = open(p, O_RDWR);
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+		if (fd < 0 || fcntl(fd, F_SETLK, &fl) != 0 || write(fds[1], "L", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	char c;
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	tfs_open_options opts = {.lock_timeout_ms = 2000};
+	tfs_store *s;
+	tfs_error err;
+	assert_int_equal(tfs_store_open(&s, root, &opts, &err), TFS_OK);
+	const tfs_token *tok = tfs_store_token(s, 0);
+	assert_int_equal(tfs_token_object_count(tok), 4);
+	size_t all[4] = {0, 1, 2, 3}, index;
+	tfs_loader *ld;
+	double t0 = seconds(); /* the reader starts waiting from here */
+	assert_int_equal(tfs_loader_new(&ld, tok, all, 4, &err), TFS_OK);
+	tfs_object *o = NULL;
+	int rc0 = tfs_loader_next(ld, &index, &o, &err);
+	double first = seconds() - t0;
+	tfs_object_free(o);
+	int rc1 = tfs_loader_next(ld, &index, &o, &err); /* the locked one */
+	double second = seconds() - t0;
+	tfs_loader_free(ld);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	tfs_store_free(s);
+	for (size_t k = 0; k < 4; k++) {
+		char p[256];
+		snprintf(p, sizeof(p), "%s/%s", tokdir, names[k]);
+		unlink(p);
+	}
+	char p[256];
+	snprintf(p, sizeof(p), "%s/token.object", tokdir);
+	unlink(p);
+	rmdir(tokdir);
+	rmdir(root);
+	assert_int_equal(rc0, TFS_OK);
+	assert_true(first < 1.0);            /* not the 2 s lock wait */
+	assert_int_equal(rc1, TFS_E_LOCKED); /* ... which object 1 still gets */
+	assert_true(second >= 1.9);
+	assert_non_null(strstr(err.what, "write-locked by another process"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loader_matches_direct_loads),
 		cmocka_unit_test(test_loader_one_cpu_no_thread),
 		cmocka_unit_test(test_loader_reader_blocks_signals),
+		cmocka_unit_test(test_loader_ready_object_not_held_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
