@@ -208,10 +208,19 @@ int tfs_loader_next(tfs_loader *ld, size_t *index, tfs_object **out, tfs_error *
 				until.tv_sec++;
 				until.tv_nsec -= 1000000000L;
 			}
-			/* Once the deadline passed, each later load ends the wait. */
-			while (ld->produced <= k)
-				if (pthread_cond_timedwait(&ld->cv, &ld->mu, &until) == ETIMEDOUT)
+			/* Once the deadline passed, each later load ends the wait
+			 * (wanted 0), and the wait is untimed: a past deadline
+			 * returns at once, and object k may itself be waiting for a
+			 * lock. */
+			bool timed = true;
+			while (ld->produced <= k) {
+				if (!timed)
+					pthread_cond_wait(&ld->cv, &ld->mu);
+				else if (pthread_cond_timedwait(&ld->cv, &ld->mu, &until) == ETIMEDOUT) {
+					timed = false;
 					ld->wanted = 0;
+				}
+			}
 			ld->caller_waiting = false;
 		}
 		s = ld->ring[k % LOADER_DEPTH];

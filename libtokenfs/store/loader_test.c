@@ -333,8 +333,12 @@ static void test_loader_ready_object_not_held_back(void **state)
 	int rc0 = tfs_loader_next(ld, &index, &o, &err);
 	double first = seconds() - t0;
 	tfs_object_free(o);
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
 	int rc1 = tfs_loader_next(ld, &index, &o, &err); /* the locked one */
 	double second = seconds() - t0;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+	double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
 	tfs_loader_free(ld);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
@@ -355,6 +359,7 @@ static void test_loader_ready_object_not_held_back(void **state)
 	assert_true(first < 1.0);            /* not the 2 s lock wait */
 	assert_int_equal(rc1, TFS_E_LOCKED); /* ... which object 1 still gets */
 	assert_true(second >= 1.9);
+	assert_true(cpu < 0.5); /* both threads slept through the wait */
 	assert_non_null(strstr(err.what, "write-locked by another process"));
 }
 
