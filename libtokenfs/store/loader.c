@@ -15,14 +15,19 @@
  * that reads the store while the loader lives (the store's lock and settle
  * budget, s->wait, is not shared with the caller meanwhile).
  *
- * On one CPU, for one object, or when the thread cannot start, each
+ * On one CPU (the process's affinity, not the machine's count), for one
+ * object, or when the thread cannot start, each
  * tfs_loader_next loads synchronously: same results, no thread.
  */
 #include "store/store_internal.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error_internal.h"
@@ -34,6 +39,11 @@
  * overlap gains. The reader, once full, resumes when half the ring is free;
  * the caller, once it ran dry, resumes when a batch is ready (or the last). */
 #define LOADER_BATCH 16u
+/* ...but a caller whose object is ready does not wait longer than this for
+ * the rest of its batch: the reader may be waiting for a writer's lock (up
+ * to the whole --lock-timeout) on a later object, and what is ready is
+ * shown meanwhile, as without the thread. */
+#define LOADER_PATIENCE_MS 50u
 
 typedef struct slot {
 	tfs_object *obj;
@@ -101,10 +111,34 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+/* The CPUs this process may run on: under taskset, a cgroup cpuset or a
+ * container pinned to one core, _SC_NPROCESSORS_ONLN still counts the
+ * machine's, and a second thread would only take turns with the first. */
+static long usable_cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		return CPU_COUNT(&set);
+	return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static bool worth_a_thread(size_t n)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 1 && cpus > 1;
+	return n > 1 && usable_cpus() > 1;
+}
+
+/* The reader starts with every signal blocked (it inherits the mask it is
+ * created with): asynchronous signals (SIGINT, SIGTERM, a caller's SIGALRM)
+ * then go to the caller's threads, whose handlers expect them there, as
+ * with the audit workers (audit/slice.c). */
+static int start_reader(tfs_loader *ld)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&ld->thread, NULL, reader, ld);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
 int tfs_loader_new(tfs_loader **out, const tfs_token *tok, const size_t *which, size_t n,
@@ -124,11 +158,19 @@ int tfs_loader_new(tfs_loader **out, const tfs_token *tok, const size_t *which, 
 	}
 	if (n > 0)
 		memcpy(ld->which, which, n * sizeof(*which));
+	pthread_condattr_t ca;
 	if (worth_a_thread(n) && (ld->ring = malloc(LOADER_DEPTH * sizeof(*ld->ring))) != NULL &&
 	    pthread_mutex_init(&ld->mu, NULL) == 0) {
-		if (pthread_cond_init(&ld->cv, NULL) != 0)
+		/* The caller's deadline is on the monotonic clock. */
+		bool cv_ok = false;
+		if (pthread_condattr_init(&ca) == 0) {
+			cv_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+			        pthread_cond_init(&ld->cv, &ca) == 0;
+			pthread_condattr_destroy(&ca);
+		}
+		if (!cv_ok)
 			pthread_mutex_destroy(&ld->mu);
-		else if (pthread_create(&ld->thread, NULL, reader, ld) != 0) {
+		else if (start_reader(ld) != 0) {
 			pthread_cond_destroy(&ld->cv);
 			pthread_mutex_destroy(&ld->mu);
 		} else
@@ -159,8 +201,26 @@ int tfs_loader_next(tfs_loader *ld, size_t *index, tfs_object **out, tfs_error *
 		if (ld->produced <= k) {
 			ld->wanted = k + LOADER_BATCH;
 			ld->caller_waiting = true;
-			while (ld->produced <= k)
-				pthread_cond_wait(&ld->cv, &ld->mu);
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += (long)LOADER_PATIENCE_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			/* Once the deadline passed, each later load ends the wait
+			 * (wanted 0), and the wait is untimed: a past deadline
+			 * returns at once, and object k may itself be waiting for a
+			 * lock. */
+			bool timed = true;
+			while (ld->produced <= k) {
+				if (!timed)
+					pthread_cond_wait(&ld->cv, &ld->mu);
+				else if (pthread_cond_timedwait(&ld->cv, &ld->mu, &until) == ETIMEDOUT) {
+					timed = false;
+					ld->wanted = 0;
+				}
+			}
 			ld->caller_waiting = false;
 		}
 		s = ld->ring[k % LOADER_DEPTH];

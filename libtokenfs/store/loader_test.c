@@ -11,9 +11,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/cursor.h"
 #include "tokenfs/names.h"
@@ -128,10 +136,240 @@ static void test_loader_matches_direct_loads(void **state)
 	tfs_fs_free(fs);
 }
 
+/* The threads of this process other than the calling one: their ids in
+ * tids (up to max); returns how many. */
+static size_t other_threads(pid_t *tids, size_t max)
+{
+	DIR *d = opendir("/proc/self/task");
+	assert_non_null(d);
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		pid_t t = (pid_t)atol(e->d_name);
+		if (t > 0 && t != (pid_t)gettid() && n < max)
+			tids[n++] = t;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The threads started since `before` was taken (a sanitizer runtime may
+ * run threads of its own all along): their ids in tids; returns how many. */
+static size_t new_threads(const pid_t *before, size_t nbefore, pid_t *tids, size_t max)
+{
+	pid_t now[16];
+	size_t n = other_threads(now, 16), k = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool old = false;
+		for (size_t j = 0; j < nbefore; j++)
+			old = old || now[i] == before[j];
+		if (!old && k < max)
+			tids[k++] = now[i];
+	}
+	return k;
+}
+
+/* Pinned to one CPU (taskset, a cpuset, a one-core container), the loader
+ * loads in the caller's thread: a second thread would only take turns with
+ * it. The machine's CPU count says nothing about that. */
+static void test_loader_one_cpu_no_thread(void **state)
+{
+	(void)state;
+	cpu_set_t was, one;
+	assert_int_equal(sched_getaffinity(0, sizeof(was), &was), 0);
+	if (CPU_COUNT(&was) < 2)
+		skip(); /* one CPU already: the first test ran this way */
+	tfs_fs *fs = image();
+	tfs_store *s;
+	tfs_error err;
+	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
+	size_t all[NOBJ];
+	for (size_t i = 0; i < NOBJ; i++)
+		all[i] = i;
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &was)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	pid_t before[16], tids[8];
+	size_t nbefore = other_threads(before, 16);
+	tfs_loader *ld;
+	assert_int_equal(tfs_loader_new(&ld, tfs_store_token(s, 0), all, NOBJ, &err), TFS_OK);
+	size_t others = new_threads(before, nbefore, tids, 8);
+	tfs_loader_free(ld);
+	assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
+	assert_int_equal(others, 0);
+	compare(tfs_store_token(s, 0), all, 20, 20); /* and with two CPUs again */
+	tfs_store_free(s);
+	tfs_fs_free(fs);
+}
+
+/* The reader thread blocks every signal: SIGINT and a caller's own signals
+ * reach the caller's threads, whose handlers (a prompt restoring the
+ * terminal, a cancel flag) expect them there. Read from the kernel's view
+ * of the reader while it waits for room (300 objects, none taken). Under
+ * ASan this cannot tell: its pthread_create interceptor starts every thread
+ * with signals blocked; the TSan and plain builds can. */
+static void test_loader_reader_blocks_signals(void **state)
+{
+	(void)state;
+	cpu_set_t set;
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	if (CPU_COUNT(&set) < 2)
+		skip(); /* no reader thread on one CPU */
+	tfs_fs *fs = image();
+	tfs_store *s;
+	tfs_error err;
+	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
+	size_t all[NOBJ];
+	for (size_t i = 0; i < NOBJ; i++)
+		all[i] = i;
+	pid_t before[16], tids[8];
+	size_t nbefore = other_threads(before, 16);
+	tfs_loader *ld;
+	assert_int_equal(tfs_loader_new(&ld, tfs_store_token(s, 0), all, NOBJ, &err), TFS_OK);
+	size_t n = new_threads(before, nbefore, tids, 8);
+	assert_int_equal(n, 1);
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tids[0]);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	unsigned long long blocked = 0;
+	bool found = false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "SigBlk: %llx", &blocked) == 1)
+			found = true;
+	fclose(f);
+	tfs_loader_free(ld);
+	tfs_store_free(s);
+	tfs_fs_free(fs);
+	assert_true(found);
+	for (int sig = 1; sig <= 31; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			assert_true((blocked >> (sig - 1)) & 1u);
+}
+
+
+static void put_file(const char *dir, const char *name, const uint8_t *b, size_t n)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	FILE *f = fopen(p, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, n, f), n);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(p, 0600), 0);
+	/* At rest (written a minute ago): settling does not re-read it. */
+	struct timespec old[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
+	assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+}
+
+static double seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An object that is ready is handed out while the reader waits for a
+ * writer's lock on a later one (out of the run's --lock-timeout), as the
+ * caller would have had it without the thread: not after the whole wait.
+ * A real store on disk, object 1 write-locked by another process. */
+static void test_loader_ready_object_not_held_back(void **state)
+{
+	(void)state;
+	cpu_set_t set;
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	if (CPU_COUNT(&set) < 2)
+		skip(); /* no reader thread on one CPU */
+	char root[] = "/tmp/tfs-loader-XXXXXX", tokdir[64];
+	assert_non_null(mkdtemp(root));
+	snprintf(tokdir, sizeof(tokdir), "%s/t1", root);
+	assert_int_equal(mkdir(tokdir, 0700), 0);
+	uint8_t b[256];
+	put_file(tokdir, "token.object", b, make_token_object(b));
+	char names[4][64];
+	for (size_t k = 0; k < 4; k++) {
+		tfs_put_be64(b, k + 1);
+		tfs_put_be64(b + 8, 0x11); /* CKA_VALUE */
+		tfs_put_be64(b + 16, 3);
+		tfs_put_be64(b + 24, 16);
+		memset(b + 32, 0x5a, 16);
+		snprintf(names[k], sizeof(names[k]), "%08zx-0000-4000-8000-000000000000.object", k);
+		put_file(tokdir, names[k], b, 48);
+	}
+	struct timespec old[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
+	assert_int_equal(utimensat(AT_FDCWD, tokdir, old, 0), 0); /* a listing at rest */
+	/* Another process write-locks object 1 (fcntl locks are per process). */
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		char p[256];
+		snprintf(p, sizeof(p), "%s/%s", tokdir, names[1]);
+		int fd = open(p, O_RDWR);
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+		if (fd < 0 || fcntl(fd, F_SETLK, &fl) != 0 || write(fds[1], "L", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	char c;
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	tfs_open_options opts = {.lock_timeout_ms = 2000};
+	tfs_store *s;
+	tfs_error err;
+	assert_int_equal(tfs_store_open(&s, root, &opts, &err), TFS_OK);
+	const tfs_token *tok = tfs_store_token(s, 0);
+	assert_int_equal(tfs_token_object_count(tok), 4);
+	size_t all[4] = {0, 1, 2, 3}, index;
+	tfs_loader *ld;
+	double t0 = seconds(); /* the reader starts waiting from here */
+	assert_int_equal(tfs_loader_new(&ld, tok, all, 4, &err), TFS_OK);
+	tfs_object *o = NULL;
+	int rc0 = tfs_loader_next(ld, &index, &o, &err);
+	double first = seconds() - t0;
+	tfs_object_free(o);
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+	int rc1 = tfs_loader_next(ld, &index, &o, &err); /* the locked one */
+	double second = seconds() - t0;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+	double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+	tfs_loader_free(ld);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	tfs_store_free(s);
+	for (size_t k = 0; k < 4; k++) {
+		char p[256];
+		snprintf(p, sizeof(p), "%s/%s", tokdir, names[k]);
+		unlink(p);
+	}
+	char p[256];
+	snprintf(p, sizeof(p), "%s/token.object", tokdir);
+	unlink(p);
+	rmdir(tokdir);
+	rmdir(root);
+	assert_int_equal(rc0, TFS_OK);
+	assert_true(first < 1.0);            /* not the 2 s lock wait */
+	assert_int_equal(rc1, TFS_E_LOCKED); /* ... which object 1 still gets */
+	assert_true(second >= 1.9);
+	assert_true(cpu < 0.5); /* both threads slept through the wait */
+	assert_non_null(strstr(err.what, "write-locked by another process"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loader_matches_direct_loads),
+		cmocka_unit_test(test_loader_one_cpu_no_thread),
+		cmocka_unit_test(test_loader_reader_blocks_signals),
+		cmocka_unit_test(test_loader_ready_object_not_held_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,7 +111,12 @@ static int add_bytes(P11KitUri *uri, const tfs_object *obj, uint64_t type, const
 			                     "the URI needs the token key", name);
 		tfs_layout layout;
 		tfs_error derr;
-		if (tfs_token_key_decrypt(key, &plain, &len, &layout, stored, len, &derr) != TFS_OK)
+		int drc = tfs_token_key_decrypt(key, &plain, &len, &layout, stored, len, &derr);
+		if (drc == TFS_E_NOMEM || drc == TFS_E_CRYPTO) {
+			*err = derr; /* memory or OpenSSL: not the value's fault */
+			return drc;
+		}
+		if (drc != TFS_OK)
 			return tfs_error_set(err, TFS_E_DAMAGED, tfs_attr_value_offset(a),
 			                     "%s does not decrypt with the token key", name);
 	}

@@ -55,7 +55,7 @@ int tfs_object_anomalies(const tfs_object *obj, const char *path, const char *uu
 		tfs_findings_free(&list);
 		return -1;
 	}
-	for (size_t i = 0; i < list.count; i++)
+	for (size_t i = 0; fn != NULL && i < list.count; i++)
 		fn(ctx, &list.items[i]);
 	int count = (int)list.count;
 	tfs_findings_free(&list);

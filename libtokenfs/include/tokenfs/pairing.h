@@ -92,8 +92,9 @@ void tfs_pairing_free(tfs_pairing *p);
  * key RSA 2048 'label' id 01"; buf may be NULL with size 0). Objects
  * without a CKA_ID, or of a class that is not a key or certificate, are
  * summarised but not paired; with p NULL the object is only summarised.
- * Returns 0, or -1 when memory ran out (the object is then only
- * summarised; dump goes on, verify stops).
+ * Returns 0, or -1 (TFS_E_NOMEM) when memory ran out (the object is then
+ * only summarised; dump goes on, verify stops). A pairing is one caller's:
+ * calls on one tfs_pairing must not overlap; distinct ones are independent.
  */
 int tfs_pairing_add(tfs_pairing *p, const tfs_pair_input *in, char *buf, size_t size);
 

@@ -164,9 +164,15 @@ int tfs_token_read_metadata(uint8_t **data, size_t *size, const tfs_token *tok,
  * tfs_loader_next returns the next one in that order, with exactly what
  * tfs_token_load_object would return for it (*index says which object;
  * TFS_E_NOTFOUND with *out NULL also past the end). At most 64 objects and
- * 4 MiB of file bytes are held ahead. While a loader lives, only it reads
- * the token's store. tfs_loader_free stops the thread and frees what was
- * not taken; it accepts NULL.
+ * 4 MiB of file bytes are held ahead (one object past the cap: a larger
+ * object is still read, alone). While a loader lives, only it reads the
+ * token's store (the run's --lock-timeout budget is the store's, spent by
+ * the reader), and the store must outlive it. tfs_loader_free stops the
+ * thread and frees what was not taken; it accepts NULL. It waits for the
+ * object being read to finish, which may wait for a write lock out of
+ * what is left of the budget. The reader blocks all signals; "one CPU"
+ * means the CPUs the process may run on (sched_getaffinity). Do not fork
+ * while a loader lives (the child has no reader thread).
  */
 typedef struct tfs_loader tfs_loader;
 int tfs_loader_new(tfs_loader **out, const tfs_token *tok, const size_t *which, size_t n,

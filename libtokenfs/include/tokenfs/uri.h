@@ -46,7 +46,8 @@ int tfs_token_uri(char **out, const tfs_token *tok, tfs_error *err);
  * Errors: TFS_E_INVALID when a non-empty label or ID is encrypted and key is
  * NULL (no URI without it: one that left them out would name other objects
  * too), TFS_E_DAMAGED when it does not decrypt with key, TFS_E_NOTFOUND when
- * the token's label and serial are unknown, TFS_E_NOMEM. tokenfs wipes its
+ * the token's label and serial are unknown, TFS_E_NOMEM (also when memory
+ * ran out while decrypting), TFS_E_CRYPTO (OpenSSL failed). tokenfs wipes its
  * decrypted copies of the label and ID; p11-kit frees its own without
  * wiping, and the URI holds them in clear: they are identifiers, not key
  * material, but a caller that wants no trace wipes the string before free().

@@ -112,7 +112,9 @@ typedef void (*tfs_finding_fn)(void *ctx, const tfs_finding *f);
  * object.duplicate-attribute; docs/findings.md). verify-integrity runs them
  * among its structure checks and dump runs them on every object it shows,
  * so both report the same findings. path and uuid (may be NULL) locate the
- * findings. Calls fn for each; returns how many, or -1 when out of memory.
+ * findings. Calls fn for each (fn may be NULL: only the count); returns
+ * how many, or -1 (TFS_E_NOMEM) when out of memory. Nothing is kept: each
+ * finding is borrowed for its call. Thread-safe on distinct objects.
  */
 int tfs_object_anomalies(const tfs_object *obj, const char *path, const char *uuid,
                          tfs_finding_fn fn, void *ctx);
