@@ -24,24 +24,13 @@
 #include <unistd.h>
 
 #include "core/cursor.h"
+#include "testutil/testutil.h"
 #include "tokenfs/names.h"
 #include "tokenfs/object.h"
 #include "tokenfs/store.h"
 
 #define NOBJ 300
 #define BIG (3u << 20) /* three of these pass the 4 MiB read-ahead cap */
-
-static size_t make_token_object(uint8_t *b)
-{
-	size_t n = 0;
-	tfs_put_be64(b + n, 3); n += 8;
-	tfs_put_be64(b + n, TFS_CKA_OS_TOKENLABEL); tfs_put_be64(b + n + 8, 3); tfs_put_be64(b + n + 16, 32); n += 24;
-	memcpy(b + n, "demo                            ", 32); n += 32;
-	tfs_put_be64(b + n, TFS_CKA_OS_TOKENSERIAL); tfs_put_be64(b + n + 8, 3); tfs_put_be64(b + n + 16, 16); n += 24;
-	memcpy(b + n, "8c0efa5f3e83204c", 16); n += 16;
-	tfs_put_be64(b + n, TFS_CKA_OS_TOKENFLAGS); tfs_put_be64(b + n + 8, 2); tfs_put_be64(b + n + 16, 0x42d); n += 24;
-	return n;
-}
 
 /* Object k: generation k + 1 and one byte string; every 37th is cut
  * short (a parse error); three in a row of every 50 are large, past the
@@ -52,7 +41,7 @@ static tfs_fs *image(void)
 	tfs_fs *fs;
 	tfs_error err;
 	uint8_t tobj[256];
-	size_t tn = make_token_object(tobj);
+	size_t tn = tu_token_object(tobj);
 	assert_int_equal(tfs_memfs_new(&fs, &err), TFS_OK);
 	assert_int_equal(tfs_memfs_add_file(fs, "s/t1/token.object", tobj, tn, 0600, &err), TFS_OK);
 	uint8_t *obj = calloc(1, 32 + BIG);
@@ -289,7 +278,7 @@ static void test_loader_ready_object_not_held_back(void **state)
 	snprintf(tokdir, sizeof(tokdir), "%s/t1", root);
 	assert_int_equal(mkdir(tokdir, 0700), 0);
 	uint8_t b[256];
-	put_file(tokdir, "token.object", b, make_token_object(b));
+	put_file(tokdir, "token.object", b, tu_token_object(b));
 	char names[4][64];
 	for (size_t k = 0; k < 4; k++) {
 		tfs_put_be64(b, k + 1);

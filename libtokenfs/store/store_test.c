@@ -13,30 +13,18 @@
 #include <string.h>
 
 #include "core/cursor.h"
+#include "testutil/testutil.h"
 #include "tokenfs/names.h"
 #include "tokenfs/store.h"
 
 static const char *UUID1 = "0b7ac9e4-1c2d-3e4f-5a6b-7c8d9e0f1a2b";
-
-/* A token.object with label "demo", serial "8c0efa5f3e83204c", flags 0x42d. */
-static size_t make_token_object(uint8_t *b)
-{
-	size_t n = 0;
-	tfs_put_be64(b + n, 3); n += 8;
-	tfs_put_be64(b + n, TFS_CKA_OS_TOKENLABEL); tfs_put_be64(b + n + 8, 3); tfs_put_be64(b + n + 16, 32); n += 24;
-	memcpy(b + n, "demo                            ", 32); n += 32;
-	tfs_put_be64(b + n, TFS_CKA_OS_TOKENSERIAL); tfs_put_be64(b + n + 8, 3); tfs_put_be64(b + n + 16, 16); n += 24;
-	memcpy(b + n, "8c0efa5f3e83204c", 16); n += 16;
-	tfs_put_be64(b + n, TFS_CKA_OS_TOKENFLAGS); tfs_put_be64(b + n + 8, 2); tfs_put_be64(b + n + 16, 0x42d); n += 24;
-	return n;
-}
 
 static tfs_fs *image(void)
 {
 	tfs_fs *fs;
 	tfs_error err;
 	uint8_t tobj[256];
-	size_t tn = make_token_object(tobj);
+	size_t tn = tu_token_object(tobj);
 	uint8_t gen[8];
 	tfs_put_be64(gen, 5);
 	uint8_t obj[8 + 17];

@@ -5,6 +5,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <cmocka.h>
+#include <string.h>
+
+#include "core/cursor.h"
+#include "tokenfs/names.h"
 
 uint8_t *tu_read_stream(FILE *f, size_t *len)
 {
@@ -43,4 +47,16 @@ char *tu_data_path(const char *rel)
 	if (asprintf(&p, "%s/%s", base, rel) < 0)
 		fail_msg("out of memory");
 	return p;
+}
+
+size_t tu_token_object(uint8_t *b)
+{
+	size_t n = 0;
+	tfs_put_be64(b + n, 3); n += 8;
+	tfs_put_be64(b + n, TFS_CKA_OS_TOKENLABEL); tfs_put_be64(b + n + 8, 3); tfs_put_be64(b + n + 16, 32); n += 24;
+	memcpy(b + n, "demo                            ", 32); n += 32;
+	tfs_put_be64(b + n, TFS_CKA_OS_TOKENSERIAL); tfs_put_be64(b + n + 8, 3); tfs_put_be64(b + n + 16, 16); n += 24;
+	memcpy(b + n, "8c0efa5f3e83204c", 16); n += 16;
+	tfs_put_be64(b + n, TFS_CKA_OS_TOKENFLAGS); tfs_put_be64(b + n + 8, 2); tfs_put_be64(b + n + 16, 0x42d); n += 24;
+	return n;
 }

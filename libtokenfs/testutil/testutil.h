@@ -17,4 +17,9 @@ uint8_t *tu_read_file(const char *path, size_t *len);
 /* "$TFS_TESTDATA/rel"; free() the result. */
 char *tu_data_path(const char *rel);
 
+/* A token.object with label "demo", serial "8c0efa5f3e83204c" and flags
+ * 0x42d, for images built in memory; b holds at least 256 bytes. Returns
+ * its length. */
+size_t tu_token_object(uint8_t *b);
+
 #endif
