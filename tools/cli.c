@@ -556,14 +556,18 @@ static bool check_token(cli_common *co, const tfs_token *tok)
 
 int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 {
-	if (co->npins == 0)
+	if (co->npins == 0 && !(check && co->pin_needed != NULL))
 		return TFS_EXIT_OK;
 	if (check)
 		co->writes = true;
 	size_t matched = co->matched;
 	bool ambiguous = false;
 	tfs_store **stores = calloc((size_t)npaths + 1, sizeof(*stores));
-	if (stores == NULL) {
+	/* Per entry, the token of the current PATH it named first. */
+	const tfs_token **named_here = calloc(co->npins + 1, sizeof(*named_here));
+	if (stores == NULL || named_here == NULL) {
+		free(stores);
+		free(named_here);
 		cli_error("out of memory");
 		return TFS_EXIT_USAGE;
 	}
@@ -580,8 +584,10 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 			else
 				object_file_refused(co, paths[i]);
 			free(stores);
+			free(named_here);
 			return TFS_EXIT_USAGE;
 		}
+		memset(named_here, 0, (co->npins + 1) * sizeof(*named_here));
 		for (size_t t = 0; stores[i] != NULL && t < tfs_store_token_count(stores[i]); t++) {
 			const tfs_token *tok = tfs_store_token(stores[i], t);
 			if (!cli_token_selected(co, tok))
@@ -590,6 +596,20 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 			for (size_t k = 0; k < co->npins; k++)
 				if (co->pins[k].token != NULL && token_named(co->pins[k].token, tok)) {
 					co->pins[k].named = true; /* even when it needs no PIN */
+					/* Label, serial and directory are matched alike, so
+					 * one TOKEN can be the serial of one token and the
+					 * label of another: never guess which is meant. */
+					if (named_here[k] != NULL) {
+						char l1[200], l2[200];
+						cli_error("%s: %s %s= names two tokens of %s, '%s' and '%s' (by "
+						          "label, serial or directory): name the one meant by its "
+						          "directory", co->cmd, entry_option(&co->pins[k]),
+						          co->pins[k].token, paths[i],
+						          cli_safe(tfs_token_label(named_here[k]), l1, sizeof(l1)),
+						          cli_safe(tfs_token_label(tok), l2, sizeof(l2)));
+						ambiguous = true;
+					}
+					named_here[k] = tok;
 					if (naming[co->pins[k].fresh][co->pins[k].role]++ == 1) {
 						char lb[200];
 						cli_error("%s: two %s entries name token '%s' (by label, serial "
@@ -633,10 +653,29 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 			    !check_token(co, tok))
 				refused = true;
 		}
+	/* A token the writer would change without a PIN is refused now, not
+	 * after the tokens before it were written. */
+	for (int i = 0; i < npaths && check && co->pin_needed != NULL && status == TFS_EXIT_OK; i++)
+		for (size_t t = 0; stores[i] != NULL && t < tfs_store_token_count(stores[i]); t++) {
+			const tfs_token *tok = tfs_store_token(stores[i], t);
+			size_t n;
+			if (!cli_token_selected(co, tok) || tfs_token_metadata(tok) == NULL ||
+			    cli_pin_for(co, tok, TFS_PIN_USER, &n) != NULL ||
+			    cli_pin_for(co, tok, TFS_PIN_SO, &n) != NULL || !co->pin_needed(co, tok))
+				continue;
+			char lb[200], sb[100];
+			cli_error("%s: %s: no --user-pin or --so-pin is for token '%s' (serial %s), and "
+			          "changing it needs one: give one without TOKEN= or as TOKEN=SPEC",
+			          co->cmd, tfs_token_path(tok),
+			          cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
+			          cli_safe(tfs_token_serial(tok), sb, sizeof(sb)));
+			refused = true;
+		}
 	co->matched = matched;
 	free(stores);
+	free(named_here);
 	if (refused) {
-		cli_error("%s: a PIN given does not open its token (see above); nothing was written "
+		cli_error("%s: a token's PIN is wrong or missing (see above); nothing was written "
 		          "to any token", co->cmd);
 		status = TFS_EXIT_USAGE;
 	}
