@@ -8,10 +8,12 @@
 # - a writer refuses up front, writing nothing, when a token it would
 #   change has no PIN: before, rekey wrote the first token and then failed
 #   on the next ones (a partial multi-token write);
-# - rekey --new-label alone still needs no PIN.
+# - rekey --new-label alone still needs no PIN;
+# - backup's seal: a wrong PIN of either role is pin.wrong (exit 1) even
+#   when the other PIN opens the token key.
 set -u
 . "$(dirname "$0")/lib.sh"
-need python3 softhsm2-util
+need python3 softhsm2-util tar
 py=/usr/bin/python3
 export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0
 work=$(mktemp -d)
@@ -71,4 +73,20 @@ check "only gamma has the new PIN ($(unlocked NEW))" [ "$(unlocked NEW)" = gamma
 # A new label needs no PIN.
 "$TOKENFS" rekey --force --new-label delta --token gamma "$store" >/dev/null 2>&1; rc=$?
 check "rekey --new-label without a PIN: exit $rc, want 0" [ $rc -eq 0 ]
+
+# --- backup's seal: a wrong PIN is pin.wrong (exit 1) even when the other
+# PIN opens, as verify-integrity reports it (before: exit 0, silently).
+export BAD=not-the-pin
+for pins in "--user-pin env:NEW --so-pin env:BAD" "--user-pin env:BAD --so-pin env:SG"; do
+  rm -f "$work/b.tar"
+  # shellcheck disable=SC2086
+  err=$("$TOKENFS" backup --token delta $pins --out "$work/b.tar" "$store" 2>&1 >/dev/null); rc=$?
+  check "backup $pins: exit $rc, want 1, pin.wrong" [ $rc -eq 1 ] && grep -q "pin.wrong" <<<"$err"
+  "$TOKENFS" verify-integrity --token delta $pins "$store" >/dev/null 2>&1; rc=$?
+  check "verify-integrity $pins: exit $rc, want 1 too" [ $rc -eq 1 ]
+done
+rm -f "$work/b.tar"
+"$TOKENFS" backup --token delta --user-pin env:NEW --so-pin env:SG --out "$work/b.tar" "$store" >/dev/null 2>&1; rc=$?
+check "backup, both PINs right: exit $rc, want 0, sealed" [ $rc -eq 0 ] &&
+  tar tf "$work/b.tar" | grep -q tokenfs.seal
 finish
