@@ -12,8 +12,9 @@
 /* Exit codes scripts can trust (docs/cli.md, `tokenfs --help`). */
 enum {
 	TFS_EXIT_OK = 0,      /* everything read, nothing wrong */
-	TFS_EXIT_PROBLEM = 1, /* something could not be parsed or is anomalous (reported on stderr) */
-	TFS_EXIT_USAGE = 2    /* usage, I/O or wrong-PIN error: nothing (more) could be done */
+	TFS_EXIT_PROBLEM = 1, /* something could not be parsed or is anomalous, or a
+	                       * reader's wrong PIN (reported on stderr) */
+	TFS_EXIT_USAGE = 2    /* usage or I/O error, a writer's wrong PIN: nothing (more) could be done */
 };
 
 /* "tokenfs: <message>" on stderr. */
