@@ -512,8 +512,13 @@ static tfs_store *prepare_open(cli_common *co, const char *path)
 	                       .strict_io = co->writes};
 	tfs_store *store;
 	tfs_error err;
-	if (tfs_store_open_path(&store, path, &oo, &err) != TFS_OK)
-		return NULL; /* the command's own pass reports it */
+	if (tfs_store_open_path(&store, path, &oo, &err) != TFS_OK) {
+		/* A reader's own pass reports it; a writer refuses now, before
+		 * the tokens of the other PATHs are written. */
+		if (co->writes)
+			cli_report_open(co, path, &err);
+		return NULL;
+	}
 	const char **pp = realloc(co->prepared_path, (co->nprepared + 1) * sizeof(*pp));
 	if (pp != NULL)
 		co->prepared_path = pp;
@@ -577,6 +582,13 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 	for (int i = 0; i < npaths; i++) {
 		stores[i] = prepare_open(co, paths[i]);
 		unopened |= stores[i] == NULL;
+		if (check && stores[i] == NULL) {
+			cli_error("%s: a PATH cannot be opened (see above); nothing was written to any "
+			          "token", co->cmd);
+			free(stores);
+			free(named_here);
+			return TFS_EXIT_USAGE;
+		}
 		if (check && stores[i] != NULL && (tfs_store_is_archive(stores[i]) ||
 		                                   tfs_store_kind(stores[i]) == TFS_PATH_OBJECT_FILE)) {
 			if (tfs_store_is_archive(stores[i]))

@@ -8,6 +8,7 @@
 # - a writer refuses up front, writing nothing, when a token it would
 #   change has no PIN: before, rekey wrote the first token and then failed
 #   on the next ones (a partial multi-token write);
+# - a writer refuses, writing nothing, when one of its PATHs does not open;
 # - rekey --new-label alone still needs no PIN;
 # - backup's seal: a wrong PIN of either role is pin.wrong (exit 1) even
 #   when the other PIN opens the token key.
@@ -66,6 +67,16 @@ for args in "rekey --user-pin alpha=env:PA --new-user-pin env:NEW" \
   check "$args: nothing written" [ "$before" = "$(snapshot "$store")" ]
 done
 check "no token took the new PIN" [ -z "$(unlocked NEW)" ]
+# A PATH that does not open refuses a writer before the tokens of the
+# PATHs before it are written (before: alpha migrated, then exit 2).
+export SA=so-$PA
+for args in "migrate --to gcm --user-pin env:PA --so-pin env:SA" "rekey --new-label x"; do
+  # shellcheck disable=SC2086
+  err=$("$TOKENFS" $args --force --token alpha "$store" "$work/no-such-dir" 2>&1 >/dev/null); rc=$?
+  check "$args, second PATH missing: exit $rc, want 2" [ $rc -eq 2 ]
+  check "$args, second PATH missing: nothing written" [ "$before" = "$(snapshot "$store")" ] &&
+    grep -q "nothing was written to any token" <<<"$err"
+done
 # A new PIN named for one token leaves the others alone, PIN or not.
 "$TOKENFS" rekey --force --user-pin gamma=env:PG --new-user-pin gamma=env:NEW "$store" >/dev/null 2>&1; rc=$?
 check "rekey, new PIN for gamma only: exit $rc, want 0" [ $rc -eq 0 ]
