@@ -559,9 +559,51 @@ static bool check_token(cli_common *co, const tfs_token *tok)
 	return ok;
 }
 
+/* A writer's check that tok has the PINs the change needs: some PIN at all
+ * (co->pin_needed), and for each blob to be re-wrapped its own PIN or a new
+ * one (co->blob_pin_needed), as tfs_change_token would refuse it. False
+ * (reported) when one is missing. */
+static bool has_needed_pins(cli_common *co, const tfs_token *tok)
+{
+	char lb[200], sb[100];
+	cli_safe(tfs_token_label(tok), lb, sizeof(lb));
+	cli_safe(tfs_token_serial(tok), sb, sizeof(sb));
+	size_t n;
+	bool pin[2];
+	for (int r = TFS_PIN_SO; r <= TFS_PIN_USER; r++)
+		pin[r] = cli_pin_for(co, tok, (tfs_pin_role)r, &n) != NULL;
+	if (!pin[TFS_PIN_SO] && !pin[TFS_PIN_USER] && co->pin_needed != NULL &&
+	    co->pin_needed(co, tok)) {
+		cli_error("%s: %s: no --user-pin or --so-pin is for token '%s' (serial %s), and "
+		          "changing it needs one: give one without TOKEN= or as TOKEN=SPEC", co->cmd,
+		          tfs_token_path(tok), lb, sb);
+		return false;
+	}
+	bool ok = true;
+	for (int r = TFS_PIN_SO; r <= TFS_PIN_USER && co->blob_pin_needed != NULL; r++) {
+		tfs_pin_role role = (tfs_pin_role)r;
+		if (pin[r] || tfs_token_pin_blob(tok, role, &n) == NULL ||
+		    cli_new_pin_for(co, tok, role, &n) != NULL || !co->blob_pin_needed(co, tok, role))
+			continue;
+		/* The words of tfs_change_token's own refusal, said before any
+		 * token is written. */
+		const char *who = r == TFS_PIN_SO ? "SO" : "user", *opt = r == TFS_PIN_SO ? "so" : "user";
+		if (strcmp(co->cmd, "migrate") == 0)
+			cli_error("%s: %s: the %s PIN blob can only be re-wrapped with the %s PIN (token "
+			          "'%s', serial %s): give --%s-pin, or --keep-other-blob to leave that "
+			          "blob in its layout", co->cmd, tfs_token_path(tok), who, who, lb, sb, opt);
+		else
+			cli_error("%s: %s: a new token key or layout must be wrapped into the %s PIN blob "
+			          "too (token '%s', serial %s): give the %s PIN (--%s-pin) or a new one "
+			          "(--new-%s-pin)", co->cmd, tfs_token_path(tok), who, lb, sb, who, opt, opt);
+		ok = false;
+	}
+	return ok;
+}
+
 int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 {
-	if (co->npins == 0 && !(check && co->pin_needed != NULL))
+	if (co->npins == 0 && !(check && (co->pin_needed != NULL || co->blob_pin_needed != NULL)))
 		return TFS_EXIT_OK;
 	if (check)
 		co->writes = true;
@@ -667,21 +709,12 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 		}
 	/* A token the writer would change without a PIN is refused now, not
 	 * after the tokens before it were written. */
-	for (int i = 0; i < npaths && check && co->pin_needed != NULL && status == TFS_EXIT_OK; i++)
+	for (int i = 0; i < npaths && check && status == TFS_EXIT_OK; i++)
 		for (size_t t = 0; stores[i] != NULL && t < tfs_store_token_count(stores[i]); t++) {
 			const tfs_token *tok = tfs_store_token(stores[i], t);
-			size_t n;
-			if (!cli_token_selected(co, tok) || tfs_token_metadata(tok) == NULL ||
-			    cli_pin_for(co, tok, TFS_PIN_USER, &n) != NULL ||
-			    cli_pin_for(co, tok, TFS_PIN_SO, &n) != NULL || !co->pin_needed(co, tok))
-				continue;
-			char lb[200], sb[100];
-			cli_error("%s: %s: no --user-pin or --so-pin is for token '%s' (serial %s), and "
-			          "changing it needs one: give one without TOKEN= or as TOKEN=SPEC",
-			          co->cmd, tfs_token_path(tok),
-			          cli_safe(tfs_token_label(tok), lb, sizeof(lb)),
-			          cli_safe(tfs_token_serial(tok), sb, sizeof(sb)));
-			refused = true;
+			if (cli_token_selected(co, tok) && tfs_token_metadata(tok) != NULL &&
+			    !has_needed_pins(co, tok))
+				refused = true;
 		}
 	co->matched = matched;
 	free(stores);

@@ -56,6 +56,9 @@ typedef struct cli_common {
 	 * (NULL: never). cli_prepare_pins refuses the run up front when such a
 	 * token has none, rather than write the tokens before it. */
 	bool (*pin_needed)(struct cli_common *co, const tfs_token *tok);
+	/* A writer: whether each PIN blob of tok must be re-wrapped, so that it
+	 * needs its own PIN or a new one (NULL: never); refused up front too. */
+	bool (*blob_pin_needed)(struct cli_common *co, const tfs_token *tok, tfs_pin_role role);
 } cli_common;
 
 /* getopt_long entries for the common options (option letters t, L, U, S). */

@@ -211,9 +211,20 @@ static bool rekey_pin_needed(cli_common *co, const tfs_token *tok)
 	       cli_new_pin_for(co, tok, TFS_PIN_SO, &n) != NULL;
 }
 
+/* A new token key or layout re-wraps every blob (tfs_change_token's
+ * decide_blob): each needs its PIN or a new one. */
+static bool rekey_blob_pin_needed(cli_common *co, const tfs_token *tok, tfs_pin_role role)
+{
+	(void)tok;
+	(void)role;
+	const rekey_opts *o = (const rekey_opts *)co;
+	return o->r.rotate_token_key || o->r.to != TFS_LAYOUT_NONE;
+}
+
 int cmd_rekey(int argc, char **argv)
 {
-	rekey_opts o = {.co = {.cmd = "rekey", .pin_needed = rekey_pin_needed}};
+	rekey_opts o = {.co = {.cmd = "rekey", .pin_needed = rekey_pin_needed,
+	                       .blob_pin_needed = rekey_blob_pin_needed}};
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
 	/* A running SoftHSM refuses before anyone is asked for a PIN. */

@@ -8,7 +8,8 @@
 # - a writer refuses up front, writing nothing, when a token it would
 #   change has no PIN: before, rekey wrote the first token and then failed
 #   on the next ones (a partial multi-token write);
-# - a writer refuses, writing nothing, when one of its PATHs does not open;
+# - a writer refuses, writing nothing, when one of its PATHs does not open,
+#   or a PIN blob it must re-wrap has no PIN (SO blob, migrate --to);
 # - rekey --new-label alone still needs no PIN;
 # - backup's seal: a wrong PIN of either role is pin.wrong (exit 1) even
 #   when the other PIN opens the token key.
@@ -67,6 +68,19 @@ for args in "rekey --user-pin alpha=env:PA --new-user-pin env:NEW" \
   check "$args: nothing written" [ "$before" = "$(snapshot "$store")" ]
 done
 check "no token took the new PIN" [ -z "$(unlocked NEW)" ]
+# A blob to be re-wrapped without its PIN: migrate refused that token only
+# after the others were written (before: gamma migrated, exit 2).
+for args in "migrate --to gcm --user-pin env:PA --user-pin gamma=env:PG --so-pin gamma=env:SG" \
+            "rekey --rotate-token-key --user-pin env:PA --user-pin gamma=env:PG --so-pin gamma=env:SG"; do
+  # shellcheck disable=SC2086
+  err=$("$TOKENFS" $args --force "$store" 2>&1 >/dev/null); rc=$?
+  check "$args: exit $rc, want 2" [ $rc -eq 2 ]
+  check "$args: names the blob and token" grep -q "SO PIN blob.*(token 'alpha'" <<<"$err"
+  check "$args: nothing written" [ "$before" = "$(snapshot "$store")" ]
+done
+"$TOKENFS" migrate --to gcm --dry-run --keep-other-blob --force --user-pin env:PA \
+  --user-pin gamma=env:PG "$store" >/dev/null 2>&1; rc=$?
+check "migrate --keep-other-blob --dry-run, user PINs only: exit $rc, want 0" [ $rc -eq 0 ]
 # A PATH that does not open refuses a writer before the tokens of the
 # PATHs before it are written (before: alpha migrated, then exit 2).
 export SA=so-$PA
