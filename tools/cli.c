@@ -563,16 +563,62 @@ static bool check_token(cli_common *co, const tfs_token *tok)
 	return ok;
 }
 
+/* A writer's check that tok has the PINs the change needs: some PIN at all
+ * (co->pin_needed), and for each blob to be re-wrapped its own PIN or a new
+ * one (co->blob_pin_needed), as tfs_change_token would refuse it. False
+ * (reported) when one is missing. */
+static bool has_needed_pins(cli_common *co, const tfs_token *tok)
+{
+	char lb[200], sb[100];
+	cli_safe(tfs_token_label(tok), lb, sizeof(lb));
+	cli_safe(tfs_token_serial(tok), sb, sizeof(sb));
+	size_t n;
+	bool pin[2];
+	for (int r = TFS_PIN_SO; r <= TFS_PIN_USER; r++)
+		pin[r] = cli_pin_for(co, tok, (tfs_pin_role)r, &n) != NULL;
+	if (!pin[TFS_PIN_SO] && !pin[TFS_PIN_USER] && co->pin_needed != NULL &&
+	    co->pin_needed(co, tok)) {
+		cli_error("%s: %s: no --user-pin or --so-pin is for token '%s' (serial %s), and "
+		          "changing it needs one: give one without TOKEN= or as TOKEN=SPEC", co->cmd,
+		          tfs_token_path(tok), lb, sb);
+		return false;
+	}
+	bool ok = true;
+	for (int r = TFS_PIN_SO; r <= TFS_PIN_USER && co->blob_pin_needed != NULL; r++) {
+		tfs_pin_role role = (tfs_pin_role)r;
+		if (pin[r] || tfs_token_pin_blob(tok, role, &n) == NULL ||
+		    cli_new_pin_for(co, tok, role, &n) != NULL || !co->blob_pin_needed(co, tok, role))
+			continue;
+		/* The words of tfs_change_token's own refusal, said before any
+		 * token is written. */
+		const char *who = r == TFS_PIN_SO ? "SO" : "user", *opt = r == TFS_PIN_SO ? "so" : "user";
+		if (strcmp(co->cmd, "migrate") == 0)
+			cli_error("%s: %s: the %s PIN blob can only be re-wrapped with the %s PIN (token "
+			          "'%s', serial %s): give --%s-pin, or --keep-other-blob to leave that "
+			          "blob in its layout", co->cmd, tfs_token_path(tok), who, who, lb, sb, opt);
+		else
+			cli_error("%s: %s: a new token key or layout must be wrapped into the %s PIN blob "
+			          "too (token '%s', serial %s): give the %s PIN (--%s-pin) or a new one "
+			          "(--new-%s-pin)", co->cmd, tfs_token_path(tok), who, lb, sb, who, opt, opt);
+		ok = false;
+	}
+	return ok;
+}
+
 int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 {
-	if (co->npins == 0)
+	if (co->npins == 0 && !(check && (co->pin_needed != NULL || co->blob_pin_needed != NULL)))
 		return TFS_EXIT_OK;
 	if (check)
 		co->writes = true;
 	size_t matched = co->matched;
 	bool ambiguous = false;
 	tfs_store **stores = calloc((size_t)npaths + 1, sizeof(*stores));
-	if (stores == NULL) {
+	/* Per entry, the token of the current PATH it named first. */
+	const tfs_token **named_here = calloc(co->npins + 1, sizeof(*named_here));
+	if (stores == NULL || named_here == NULL) {
+		free(stores);
+		free(named_here);
 		cli_error("out of memory");
 		return TFS_EXIT_USAGE;
 	}
@@ -582,6 +628,13 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 	for (int i = 0; i < npaths; i++) {
 		stores[i] = prepare_open(co, paths[i]);
 		unopened |= stores[i] == NULL;
+		if (check && stores[i] == NULL) {
+			cli_error("%s: a PATH cannot be opened (see above); nothing was written to any "
+			          "token", co->cmd);
+			free(stores);
+			free(named_here);
+			return TFS_EXIT_USAGE;
+		}
 		if (check && stores[i] != NULL && (tfs_store_is_archive(stores[i]) ||
 		                                   tfs_store_kind(stores[i]) == TFS_PATH_OBJECT_FILE)) {
 			if (tfs_store_is_archive(stores[i]))
@@ -589,8 +642,10 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 			else
 				object_file_refused(co, paths[i]);
 			free(stores);
+			free(named_here);
 			return TFS_EXIT_USAGE;
 		}
+		memset(named_here, 0, (co->npins + 1) * sizeof(*named_here));
 		for (size_t t = 0; stores[i] != NULL && t < tfs_store_token_count(stores[i]); t++) {
 			const tfs_token *tok = tfs_store_token(stores[i], t);
 			if (!cli_token_selected(co, tok))
@@ -599,6 +654,20 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 			for (size_t k = 0; k < co->npins; k++)
 				if (co->pins[k].token != NULL && token_named(co->pins[k].token, tok)) {
 					co->pins[k].named = true; /* even when it needs no PIN */
+					/* Label, serial and directory are matched alike, so
+					 * one TOKEN can be the serial of one token and the
+					 * label of another: never guess which is meant. */
+					if (named_here[k] != NULL) {
+						char l1[200], l2[200];
+						cli_error("%s: %s %s= names two tokens of %s, '%s' and '%s' (by "
+						          "label, serial or directory): name the one meant by its "
+						          "directory", co->cmd, entry_option(&co->pins[k]),
+						          co->pins[k].token, paths[i],
+						          cli_safe(tfs_token_label(named_here[k]), l1, sizeof(l1)),
+						          cli_safe(tfs_token_label(tok), l2, sizeof(l2)));
+						ambiguous = true;
+					}
+					named_here[k] = tok;
 					if (naming[co->pins[k].fresh][co->pins[k].role]++ == 1) {
 						char lb[200];
 						cli_error("%s: two %s entries name token '%s' (by label, serial "
@@ -618,9 +687,7 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 		}
 	}
 	co->matched = matched;
-	/* A writer whose PATH did not open (reported above) refuses the whole
-	 * run: its tokens' PINs cannot be checked before anything is written. */
-	int status = ambiguous || (check && unopened) ? TFS_EXIT_USAGE : TFS_EXIT_OK;
+	int status = ambiguous ? TFS_EXIT_USAGE : TFS_EXIT_OK;
 	/* A PATH that did not open may hold the token: its own error (above)
 	 * says more than "no token matches". */
 	for (size_t k = 0; k < co->npins && !unopened; k++)
@@ -644,10 +711,20 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 			    !check_token(co, tok))
 				refused = true;
 		}
+	/* A token the writer would change without a PIN is refused now, not
+	 * after the tokens before it were written. */
+	for (int i = 0; i < npaths && check && status == TFS_EXIT_OK; i++)
+		for (size_t t = 0; stores[i] != NULL && t < tfs_store_token_count(stores[i]); t++) {
+			const tfs_token *tok = tfs_store_token(stores[i], t);
+			if (cli_token_selected(co, tok) && tfs_token_metadata(tok) != NULL &&
+			    !has_needed_pins(co, tok))
+				refused = true;
+		}
 	co->matched = matched;
 	free(stores);
+	free(named_here);
 	if (refused) {
-		cli_error("%s: a PIN given does not open its token (see above); nothing was written "
+		cli_error("%s: a token's PIN is wrong or missing (see above); nothing was written "
 		          "to any token", co->cmd);
 		status = TFS_EXIT_USAGE;
 	}

@@ -12,8 +12,9 @@
 /* Exit codes scripts can trust (docs/cli.md, `tokenfs --help`). */
 enum {
 	TFS_EXIT_OK = 0,      /* everything read, nothing wrong */
-	TFS_EXIT_PROBLEM = 1, /* something could not be parsed or is anomalous (reported on stderr) */
-	TFS_EXIT_USAGE = 2    /* usage, I/O or wrong-PIN error: nothing (more) could be done */
+	TFS_EXIT_PROBLEM = 1, /* something could not be parsed or is anomalous, or a
+	                       * reader's wrong PIN (reported on stderr) */
+	TFS_EXIT_USAGE = 2    /* usage or I/O error, a writer's wrong PIN: nothing (more) could be done */
 };
 
 /* "tokenfs: <message>" on stderr. */
@@ -51,6 +52,13 @@ typedef struct cli_common {
 	/* A command that changes the store: it opens stores strictly (an I/O
 	 * error is a refusal, not a finding) and refuses archives. */
 	bool writes;
+	/* A writer: whether it changes tok so that it needs a current PIN
+	 * (NULL: never). cli_prepare_pins refuses the run up front when such a
+	 * token has none, rather than write the tokens before it. */
+	bool (*pin_needed)(struct cli_common *co, const tfs_token *tok);
+	/* A writer: whether each PIN blob of tok must be re-wrapped, so that it
+	 * needs its own PIN or a new one (NULL: never); refused up front too. */
+	bool (*blob_pin_needed)(struct cli_common *co, const tfs_token *tok, tfs_pin_role role);
 } cli_common;
 
 /* getopt_long entries for the common options (option letters t, L, U, S). */
@@ -165,8 +173,13 @@ const char *cli_pin_option(tfs_pin_role role);
  * token. With check (the commands that write), also opens each token's
  * PIN blobs with its PINs: a wrong PIN (or a damaged blob) refuses the
  * whole run before anything is written. Two entries of one role naming the
- * same token (by label and by serial, say) are a usage error. Without any
- * PIN it does nothing. Returns an exit status (reported).
+ * same token (by label and by serial, say) are a usage error, and so is a
+ * TOKEN= naming two tokens of one PATH (two tokens with one label, or a
+ * label that is another token's serial): a PIN, let alone a new PIN, must
+ * not reach a token it was not meant for. With check, a token the command
+ * needs a PIN for (co->pin_needed) and that has none refuses the run too.
+ * Without any PIN it only does that last check. Returns an exit status
+ * (reported).
  */
 int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check);
 /* The PIN of role for tok: from the entry naming tok, else from the one

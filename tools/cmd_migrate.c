@@ -171,9 +171,27 @@ static int migrate_one(void *ctx, const tfs_token *tok, tfs_change_result *r, tf
 	return tfs_migrate_token(r, tfs_token_path(tok), &m, err);
 }
 
+/* Every token migrate changes is re-encrypted under its token key. */
+static bool migrate_pin_needed(cli_common *co, const tfs_token *tok)
+{
+	(void)co;
+	(void)tok;
+	return true;
+}
+
+/* Both blobs move to --to, unless --keep-other-blob leaves the one whose
+ * PIN is not given (tfs_change_token's decide_blob). */
+static bool migrate_blob_pin_needed(cli_common *co, const tfs_token *tok, tfs_pin_role role)
+{
+	(void)tok;
+	(void)role;
+	return !((const migrate_opts *)co)->m.keep_other_blob; /* co is its first member */
+}
+
 int cmd_migrate(int argc, char **argv)
 {
-	migrate_opts o = {.co = {.cmd = "migrate"}};
+	migrate_opts o = {.co = {.cmd = "migrate", .pin_needed = migrate_pin_needed,
+	                         .blob_pin_needed = migrate_blob_pin_needed}};
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
 	/* A running SoftHSM refuses before anyone is asked for a PIN. */

@@ -200,9 +200,31 @@ static int rekey_one(void *ctx, const tfs_token *tok, tfs_change_result *r, tfs_
 	return tfs_rekey_token(r, tfs_token_path(tok), &ro, err);
 }
 
+/* What rekey_one and tfs_rekey_token need a current PIN for: a new PIN
+ * for tok, a new token key or layout (a new label alone needs none). */
+static bool rekey_pin_needed(cli_common *co, const tfs_token *tok)
+{
+	const rekey_opts *o = (const rekey_opts *)co; /* co is its first member */
+	size_t n;
+	return o->r.rotate_token_key || o->r.to != TFS_LAYOUT_NONE ||
+	       cli_new_pin_for(co, tok, TFS_PIN_USER, &n) != NULL ||
+	       cli_new_pin_for(co, tok, TFS_PIN_SO, &n) != NULL;
+}
+
+/* A new token key or layout re-wraps every blob (tfs_change_token's
+ * decide_blob): each needs its PIN or a new one. */
+static bool rekey_blob_pin_needed(cli_common *co, const tfs_token *tok, tfs_pin_role role)
+{
+	(void)tok;
+	(void)role;
+	const rekey_opts *o = (const rekey_opts *)co;
+	return o->r.rotate_token_key || o->r.to != TFS_LAYOUT_NONE;
+}
+
 int cmd_rekey(int argc, char **argv)
 {
-	rekey_opts o = {.co = {.cmd = "rekey"}};
+	rekey_opts o = {.co = {.cmd = "rekey", .pin_needed = rekey_pin_needed,
+	                       .blob_pin_needed = rekey_blob_pin_needed}};
 	int status = TFS_EXIT_USAGE;
 	int first = parse_args(&o, argc, argv);
 	/* A running SoftHSM refuses before anyone is asked for a PIN. */

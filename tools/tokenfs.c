@@ -42,8 +42,10 @@ static void usage(FILE *out)
 	        "\n"
 	        "Exit codes:\n"
 	        "  0  done, nothing wrong\n"
-	        "  1  something could not be parsed or is anomalous (reported on stderr)\n"
-	        "  2  usage or I/O error, a wrong PIN, a lock, a running SoftHSM\n"
+	        "  1  something could not be parsed or is anomalous, or a reader's wrong PIN\n"
+	        "     (pin.wrong: that token, the others still read; reported on stderr)\n"
+	        "  2  usage or I/O error, a writer's wrong or missing PIN, a lock, a running\n"
+	        "     SoftHSM\n"
 	        "\n"
 	        "Run 'tokenfs help COMMAND' (or 'tokenfs COMMAND --help') for a command's options.\n");
 }

@@ -98,15 +98,29 @@ static int check_out_outside(const tfs_store *store, const char *out, tfs_error 
 	return rc;
 }
 
-/* The token key through either PIN: user first, as verify does. */
+/* The token key through either PIN: user first, as verify does. Every PIN
+ * given is tried: a wrong one is the token's pin.wrong even when the other
+ * opens, as in verify-integrity, not a typo a backup script never sees. */
 static int unlock(tfs_token_key **key, const tfs_token *tok, const tfs_backup_options *o,
                   tfs_error *err)
 {
 	int rc = TFS_E_INVALID;
+	*key = NULL;
 	if (o->user_pin != NULL)
 		rc = tfs_token_unlock(key, tok, TFS_PIN_USER, o->user_pin, o->user_pin_len, err);
-	if (rc != TFS_OK && o->so_pin != NULL)
-		rc = tfs_token_unlock(key, tok, TFS_PIN_SO, o->so_pin, o->so_pin_len, err);
+	if (rc == TFS_E_WRONG_PIN || o->so_pin == NULL)
+		return rc;
+	tfs_token_key *so = NULL;
+	tfs_error e;
+	int rs = tfs_token_unlock(&so, tok, TFS_PIN_SO, o->so_pin, o->so_pin_len, &e);
+	if (rs == TFS_E_WRONG_PIN || rc != TFS_OK) {
+		/* The SO PIN decides: it is wrong, or the user's did not open. */
+		tfs_token_key_free(*key);
+		*key = so;
+		*err = e;
+		return rs;
+	}
+	tfs_token_key_free(so);
 	return rc;
 }
 

@@ -74,9 +74,12 @@ static int unlock(change_run *m, tfs_error *err)
 {
 	const uint8_t *const *pin = m->o->pin;
 	const size_t *len = m->o->pin_len;
-	if (pin[0] == NULL && pin[1] == NULL)
-		return tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "needs the user PIN or the SO "
-		                     "PIN: values and blobs are re-encrypted under the token key they unlock");
+	if (pin[0] == NULL && pin[1] == NULL) {
+		/* Say which token: a run over a tokendir changes several. */
+		tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET, "needs the user PIN or the SO "
+		              "PIN: values and blobs are re-encrypted under the token key they unlock");
+		return tfs_error_where(err, "%s", tfs_token_path(m->tok));
+	}
 	for (int r = TFS_PIN_SO; r <= TFS_PIN_USER; r++) {
 		if (pin[r] == NULL)
 			continue;
