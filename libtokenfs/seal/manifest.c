@@ -671,6 +671,27 @@ int tfs_seal_stream(const tfs_vtoken *vt, const char *seal_path, size_t *nfiles,
 	return rc;
 }
 
+/* The manifest of vt's token as text in *text: total counts its bytes
+ * against the cap (NULL: no cap), key decrypts values (NULL: as stored). */
+static int manifest_text(tfs_seal_strbuf *text, const tfs_vtoken *vt, const tfs_token_key *key,
+                         const char *seal_path, uint64_t *total, bool with_secrets,
+                         size_t *nfiles, size_t *nobjs, tfs_error *err)
+{
+	sink *f = calloc(1, sizeof(*f)); /* its buffer is 64 KiB: not on the stack */
+	if (f == NULL)
+		return tfs_nomem(err);
+	*f = (sink){.mem = text, .total = total, .with_secrets = with_secrets, .err = err};
+	tfs_seal_dir d;
+	int rc = tfs_seal_dir_list(&d, vt, seal_path, err);
+	if (rc == TFS_OK) {
+		*nfiles = d.count;
+		rc = emit_manifest(f, vt, key, &d, nobjs, err);
+		tfs_seal_dir_free(&d);
+	}
+	free(f);
+	return rc;
+}
+
 int tfs_seal_stream_mem(char **out, size_t *len, const tfs_vtoken *vt, const char *seal_path,
                         size_t *nfiles, size_t *nobjs, tfs_error *err)
 {
@@ -679,18 +700,7 @@ int tfs_seal_stream_mem(char **out, size_t *len, const tfs_vtoken *vt, const cha
 	*nfiles = *nobjs = 0;
 	uint64_t total = 0;
 	tfs_seal_strbuf text = {0};
-	sink *f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return tfs_nomem(err);
-	*f = (sink){.mem = &text, .total = &total, .err = err};
-	tfs_seal_dir d;
-	int rc = tfs_seal_dir_list(&d, vt, seal_path, err);
-	if (rc == TFS_OK) {
-		*nfiles = d.count;
-		rc = emit_manifest(f, vt, vt->key, &d, nobjs, err);
-		tfs_seal_dir_free(&d);
-	}
-	free(f);
+	int rc = manifest_text(&text, vt, vt->key, seal_path, &total, false, nfiles, nobjs, err);
 	if (rc != TFS_OK) {
 		free(text.p);
 		return rc;
@@ -706,19 +716,8 @@ int tfs_seal_build(json_object **out, size_t *nfiles, size_t *nobjs, tfs_vtoken 
 	*out = NULL;
 	*nfiles = *nobjs = 0;
 	tfs_seal_strbuf text = {0};
-	sink *f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return tfs_nomem(err);
 	/* No cap: this manifest is never written. */
-	*f = (sink){.mem = &text, .with_secrets = with_secrets, .err = err};
-	tfs_seal_dir d;
-	int rc = tfs_seal_dir_list(&d, vt, seal_path, err);
-	if (rc == TFS_OK) {
-		*nfiles = d.count;
-		rc = emit_manifest(f, vt, NULL, &d, nobjs, err);
-		tfs_seal_dir_free(&d);
-	}
-	free(f);
+	int rc = manifest_text(&text, vt, NULL, seal_path, NULL, with_secrets, nfiles, nobjs, err);
 	json_tokener *tk = rc == TFS_OK ? json_tokener_new() : NULL;
 	if (rc == TFS_OK && tk == NULL)
 		rc = tfs_nomem(err);
