@@ -96,7 +96,10 @@ def main():
         env = conf_env(tokendir)
         run("softhsm2-util", "--init-token", "--free", "--label", "fnd", "--so-pin", SO,
             "--pin", USER, env=env)
-        key = os.urandom(16)
+        # softhsm2-util reads a key file as a line of text: a NUL or a line
+        # break in random bytes cuts the binary key short (about one run in
+        # eight). Bytes 0x21..0xfe keep the binary key 16 bytes long.
+        key = bytes(0x21 + b % 0xde for b in os.urandom(16))
         with open(os.path.join(work, "aes.hex"), "w") as f:
             f.write(key.hex() + "\n")
         with open(os.path.join(work, "aes.bin"), "wb") as f:
