@@ -79,9 +79,10 @@ static size_t lower_bound(const tfs_arc_image *a, const char *key)
 	return lo;
 }
 
-static int arc_list(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *count,
-                    tfs_error *err)
+static int arc_list(tfs_fs *fs, const char *dir, tfs_list_full full, tfs_dirent **out,
+                    size_t *count, tfs_error *err)
 {
+	(void)full; /* every member's stat is at hand */
 	const tfs_arc_image *a = (const tfs_arc_image *)fs;
 	*out = NULL;
 	*count = 0;

@@ -50,10 +50,11 @@ static int f_stat(tfs_fs *fs, const char *path, tfs_stat *st, tfs_error *err)
 	return f->inner->ops->stat(f->inner, path, st, err);
 }
 
-static int f_list(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *count, tfs_error *err)
+static int f_list(tfs_fs *fs, const char *dir, tfs_list_full full, tfs_dirent **out,
+                  size_t *count, tfs_error *err)
 {
 	flaky *f = (flaky *)fs;
-	return f->inner->ops->list(f->inner, dir, out, count, err);
+	return f->inner->ops->list(f->inner, dir, full, out, count, err);
 }
 
 static int f_read(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t **data, size_t *size,

@@ -91,7 +91,7 @@ static int read_once(tfs_snap *s, read_outcome *outcome, tfs_fs *fs, const char 
 		return rc;
 	tfs_dirent *ents = NULL;
 	size_t n = 0;
-	if ((rc = fs->ops->list(fs, path, &ents, &n, err)) != TFS_OK)
+	if ((rc = fs->ops->list(fs, path, NULL, &ents, &n, err)) != TFS_OK)
 		return rc;
 	s->files = calloc(n ? n : 1, sizeof(*s->files));
 	if (s->files == NULL) {

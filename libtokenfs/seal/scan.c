@@ -62,7 +62,7 @@ int tfs_seal_dir_list(tfs_seal_dir *out, const tfs_vtoken *vt, const char *seal_
 	if (rc != TFS_OK)
 		return rc;
 	out->mode = st.mode;
-	rc = fs->ops->list(fs, out->path, &out->ents, &out->count, err);
+	rc = fs->ops->list(fs, out->path, NULL, &out->ents, &out->count, err);
 	if (rc != TFS_OK)
 		return rc;
 	/* Inside an archive the token directory is no path on disk: a seal

@@ -22,7 +22,8 @@ typedef enum tfs_ent_type {
 	TFS_ENT_OTHER /* fifo, socket, device */
 } tfs_ent_type;
 
-/* What lstat tells, reduced to what the store reports. */
+/* What lstat tells, reduced to what the store reports. An entry listed for
+ * its type only (see tfs_list_full) has only `type` set, the rest zero. */
 typedef struct tfs_stat {
 	tfs_ent_type type;
 	uint64_t size;
@@ -38,12 +39,18 @@ typedef struct tfs_dirent {
 	tfs_stat st;
 } tfs_dirent;
 
+/* Which entries of a listing need their whole stat; the others may come
+ * with their type alone, which the directory itself tells (d_type) without
+ * a stat per entry. NULL: every entry. */
+typedef bool (*tfs_list_full)(const char *name);
+
 struct tfs_fs_ops {
 	/* lstat(path): symlinks are reported as links, never followed. */
 	int (*stat)(tfs_fs *fs, const char *path, tfs_stat *st, tfs_error *err);
-	/* Every entry of a directory except . and .., sorted by name. */
-	int (*list)(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *count,
-	            tfs_error *err);
+	/* Every entry of a directory except . and .., sorted by name. An
+	 * implementation that knows every entry's stat anyway ignores full. */
+	int (*list)(tfs_fs *fs, const char *dir, tfs_list_full full, tfs_dirent **out,
+	            size_t *count, tfs_error *err);
 	/* A whole regular file, under an fcntl read lock unless lock_ms is
 	 * NULL. *lock_ms is how long the read may wait for a writer; what it
 	 * waited is taken off it, so one budget can cover many reads. A file

@@ -57,9 +57,10 @@ static int cmp_dirent(const void *a, const void *b)
 	return strcmp(((const tfs_dirent *)a)->name, ((const tfs_dirent *)b)->name);
 }
 
-static int mem_list(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *count,
-                    tfs_error *err)
+static int mem_list(tfs_fs *fs, const char *dir, tfs_list_full full, tfs_dirent **out,
+                    size_t *count, tfs_error *err)
 {
+	(void)full; /* every entry's stat is at hand */
 	mem_fs *m = (mem_fs *)fs;
 	*out = NULL;
 	*count = 0;

@@ -62,8 +62,21 @@ static int cmp_dirent(const void *a, const void *b)
 	return strcmp(((const tfs_dirent *)a)->name, ((const tfs_dirent *)b)->name);
 }
 
-static int posix_list(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *count,
-                      tfs_error *err)
+/* The type the directory entry itself tells; false when the file system
+ * leaves it out (DT_UNKNOWN) and only a stat can say. */
+static bool dirent_type(const struct dirent *e, tfs_ent_type *type)
+{
+	switch (e->d_type) {
+	case DT_REG: *type = TFS_ENT_FILE; return true;
+	case DT_DIR: *type = TFS_ENT_DIR; return true;
+	case DT_LNK: *type = TFS_ENT_SYMLINK; return true;
+	case DT_UNKNOWN: return false;
+	default: *type = TFS_ENT_OTHER; return true;
+	}
+}
+
+static int posix_list(tfs_fs *fs, const char *dir, tfs_list_full full, tfs_dirent **out,
+                      size_t *count, tfs_error *err)
 {
 	(void)fs;
 	*out = NULL;
@@ -94,8 +107,10 @@ static int posix_list(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *cou
 			ents = p;
 			cap = ncap;
 		}
+		memset(&ents[n].st, 0, sizeof(ents[n].st));
+		bool typed = full != NULL && !full(e->d_name) && dirent_type(e, &ents[n].st.type);
 		struct stat s;
-		if (fstatat(dfd, e->d_name, &s, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (!typed && fstatat(dfd, e->d_name, &s, AT_SYMLINK_NOFOLLOW) != 0) {
 			/* Gone between readdir and fstatat: a live SoftHSM deleted
 			 * it. That entry is no more, the listing is still good. */
 			if (errno == ENOENT) {
@@ -110,7 +125,8 @@ static int posix_list(tfs_fs *fs, const char *dir, tfs_dirent **out, size_t *cou
 			rc = tfs_nomem(err);
 			goto done;
 		}
-		fill_stat(&ents[n].st, &s);
+		if (!typed)
+			fill_stat(&ents[n].st, &s);
 		n++;
 		errno = 0;
 	}

@@ -257,7 +257,7 @@ static int check_permissions(tfs_vtoken *vt)
 		return TFS_OK;
 	tfs_dirent *ents;
 	size_t n;
-	if (s->fs->ops->list(s->fs, dir, &ents, &n, &e) != TFS_OK)
+	if (s->fs->ops->list(s->fs, dir, NULL, &ents, &n, &e) != TFS_OK)
 		return e.code == TFS_E_NOMEM ? TFS_E_NOMEM : TFS_OK;
 	int rc = TFS_OK;
 	for (size_t i = 0; i <= n && rc == TFS_OK; i++) {
