@@ -41,6 +41,51 @@ static int defs(asn1_node *out, tfs_error *err)
 	return TFS_OK;
 }
 
+/*
+ * An empty element of `type` to decode into. asn1_create_element copies the
+ * type's definition and then expands every type it refers to, a third of a
+ * certificate's decoding; so each type is created once, kept as a template,
+ * and copied (asn1_dup_node: a plain copy of the expanded tree) for each
+ * value. Templates are only read once made, so threads may copy one at a
+ * time as another; making one is under a lock.
+ */
+#define TEMPLATES 16
+static struct {
+	char type[48];
+	asn1_node node;
+} templates[TEMPLATES];
+static size_t ntemplates;
+static pthread_mutex_t templates_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int element(asn1_node defs, const char *type, asn1_node *node)
+{
+	asn1_node tpl = NULL;
+	pthread_mutex_lock(&templates_mu);
+	for (size_t i = 0; i < ntemplates && tpl == NULL; i++)
+		if (strcmp(templates[i].type, type) == 0)
+			tpl = templates[i].node;
+	int rc = ASN1_SUCCESS;
+	if (tpl == NULL) {
+		char full[128];
+		snprintf(full, sizeof(full), "TokenFS.%s", type);
+		rc = asn1_create_element(defs, full, &tpl);
+		if (rc == ASN1_SUCCESS && ntemplates < TEMPLATES && strlen(type) < sizeof(templates[0].type)) {
+			snprintf(templates[ntemplates].type, sizeof(templates[0].type), "%s", type);
+			templates[ntemplates++].node = tpl;
+		} else if (rc == ASN1_SUCCESS) {
+			/* No room (not with this module's types): no template. */
+			pthread_mutex_unlock(&templates_mu);
+			*node = tpl;
+			return ASN1_SUCCESS;
+		}
+	}
+	pthread_mutex_unlock(&templates_mu);
+	if (rc != ASN1_SUCCESS)
+		return rc;
+	*node = asn1_dup_node(tpl, "");
+	return *node != NULL ? ASN1_SUCCESS : ASN1_MEM_ALLOC_ERROR;
+}
+
 int tfs_der_check_input(const uint8_t *p, size_t len, const char *what, tfs_error *err)
 {
 	if (len == 0)
@@ -94,14 +139,12 @@ int tfs_der_decode(asn1_node *node, const char *type, uint8_t ident, const uint8
 		                     tfs_der_ident_name(der[0], got), der[0]);
 	}
 
-	char full[128];
-	snprintf(full, sizeof(full), "TokenFS.%s", type);
-	rc = asn1_create_element(d, full, node);
+	rc = element(d, type, node);
 	if (rc != ASN1_SUCCESS)
 		return rc == ASN1_MEM_ALLOC_ERROR
 		       ? tfs_nomem(err)
 		       : tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
-		                       "%s: no type %s in the ASN.1 module", what, full);
+		                       "%s: no type TokenFS.%s in the ASN.1 module", what, type);
 	char desc[ASN1_MAX_ERROR_DESCRIPTION_SIZE] = "";
 	int used = (int)len;
 	/* Times are checked by the C code, which can name the offset. */
