@@ -105,7 +105,7 @@ static void render_token(dump_sink *sink, const tfs_token *tok, bool reveal, boo
 		char summary[1024] = "";
 		int rc = tfs_token_load_object(&obj, tok, i, &err);
 		if (rc == TFS_OK) {
-			(void)dump_make_views(&views, tfs_token_object_path(tok, i), obj, key, reveal);
+			(void)dump_make_views(&views, obj, key, reveal);
 			if (views == NULL) {
 				tfs_object_free(obj);
 				continue;

@@ -264,6 +264,52 @@ static char *object_uri(const tfs_token *tok, const tfs_object *obj, const tfs_t
 	return NULL;
 }
 
+/*
+ * What the loader's step makes of one object, on whichever thread gets to
+ * it first: its views (values decrypted and decoded: most of a dump's work)
+ * and its URI. Both need the token key: each worker has its own copy, and
+ * the main thread does not use it while the loader lives. The main thread
+ * reports, pairs and writes, in order.
+ */
+typedef struct dump_ready {
+	dump_value *views; /* NULL: out of memory */
+	int status;
+	char *uri;
+	char why[600];
+} dump_ready;
+
+typedef struct ready_ctx {
+	const tfs_token *tok;
+	const tfs_token_key *key[2]; /* one per worker */
+	bool reveal;
+} ready_ctx;
+
+static void *ready_run(void *ctx, unsigned worker, size_t index, const tfs_object *obj)
+{
+	(void)index;
+	const ready_ctx *c = ctx;
+	const tfs_token_key *key = c->key[worker];
+	dump_ready *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->status = dump_make_views(&r->views, obj, key, c->reveal);
+	r->uri = object_uri(c->tok, obj, key, r->why, sizeof(r->why));
+	return r;
+}
+
+static void ready_free(void *ctx, void *result, const tfs_object *obj)
+{
+	(void)ctx;
+	dump_ready *r = result;
+	if (r == NULL)
+		return;
+	if (r->uri != NULL) /* may hold a decrypted label, like the output buffer */
+		OPENSSL_cleanse(r->uri, strlen(r->uri));
+	free(r->uri);
+	dump_free_views(r->views, obj);
+	free(r);
+}
+
 /* Dumps one token's objects through the sink; returns an exit status. */
 static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 {
@@ -277,16 +323,24 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 	tfs_pairing *pairs = tfs_pairing_new();
 	sink->token_begin(sink, tok, &info);
 	free(token_uri);
-	/* The selected objects, read and parsed ahead on a second thread. */
-	size_t count = tfs_token_object_count(tok), nsel = 0;
-	size_t *sel = malloc((count ? count : 1) * sizeof(*sel));
-	tfs_loader *loader = NULL;
+	/* The selected objects, read and parsed ahead on a second thread, which
+	 * also makes views when it is ahead. */
+	tfs_token_key *key2 = NULL;
 	tfs_error lerr;
+	ready_ctx rctx = {.tok = tok, .key = {key, NULL}, .reveal = o->reveal};
+	tfs_loader_step step = {.run = ready_run, .discard = ready_free, .ctx = &rctx};
+	size_t count = tfs_token_object_count(tok), nsel = 0;
+	size_t *sel = NULL;
+	if (key == NULL || tfs_token_key_dup(&key2, key, &lerr) == TFS_OK) {
+		rctx.key[1] = key2;
+		sel = malloc((count ? count : 1) * sizeof(*sel));
+	}
+	tfs_loader *loader = NULL;
 	if (sel != NULL) {
 		for (size_t i = 0; i < count; i++)
 			if (object_selected(o, tok, i))
 				sel[nsel++] = i;
-		(void)tfs_loader_new(&loader, tok, sel, nsel, &lerr);
+		(void)tfs_loader_new_with_step(&loader, tok, sel, nsel, &step, &lerr);
 		free(sel);
 	}
 	if (loader == NULL) {
@@ -297,44 +351,42 @@ static int dump_token(dump_opts *o, dump_sink *sink, const tfs_token *tok)
 	for (size_t k = 0; k < nsel; k++) {
 		size_t i;
 		tfs_object *obj = NULL;
-		dump_value *views = NULL;
+		void *result = NULL;
 		char summary[1024] = "";
-		char *uri = NULL, why[600];
 		tfs_error err;
-		int rc = tfs_loader_next(loader, &i, &obj, &err);
+		int rc = tfs_loader_next_result(loader, &i, &obj, &result, &err);
+		dump_ready *r = result;
 		if (rc == TFS_E_NOTFOUND)
 			continue; /* destroyed since the listing by a live SoftHSM: gone */
 		if (rc == TFS_OK) {
 			const char *path = tfs_token_object_path(tok, i);
 			if (report_anomalies(path, obj))
 				status = max_status(status, TFS_EXIT_PROBLEM);
-			int vs = dump_make_views(&views, path, obj, key, o->reveal);
-			if (views == NULL) {
+			if (r == NULL || r->views == NULL) {
 				cli_error("out of memory");
+				ready_free(NULL, r, obj);
 				tfs_object_free(obj);
 				status = TFS_EXIT_USAGE;
 				break;
 			}
-			status = max_status(status, vs);
-			dump_pairing_add(pairs, tfs_token_object_uuid(tok, i), obj, views, summary,
+			dump_report_views(r->views, obj, path);
+			status = max_status(status, r->status);
+			dump_pairing_add(pairs, tfs_token_object_uuid(tok, i), obj, r->views, summary,
 			                 sizeof(summary));
-			uri = object_uri(tok, obj, key, why, sizeof(why));
-			sink->object_uri = uri;
-			sink->object_uri_unknown = uri == NULL ? why : NULL;
+			sink->object_uri = r->uri;
+			sink->object_uri_unknown = r->uri == NULL ? r->why : NULL;
 		} else {
 			cli_report(&err);
 			status = max_status(status, read_status(rc));
 		}
-		sink->object(sink, tok, i, obj, views, summary, rc == TFS_OK ? NULL : &err);
+		sink->object(sink, tok, i, obj, r != NULL ? r->views : NULL, summary,
+		             rc == TFS_OK ? NULL : &err);
 		sink->object_uri = sink->object_uri_unknown = NULL;
-		if (uri != NULL) /* may hold a decrypted label, like the output buffer */
-			OPENSSL_cleanse(uri, strlen(uri));
-		free(uri);
-		if (obj != NULL)
-			dump_free_views(views, obj);
+		ready_free(NULL, r, obj);
 		tfs_object_free(obj);
 	}
 	tfs_loader_free(loader);
+	tfs_token_key_free(key2);
 	size_t nkeys = 0;
 	const dump_key *keys = pairs != NULL ? tfs_pairing_keys(pairs, &nkeys) : NULL;
 	sink->token_end(sink, tok, keys, nkeys);

@@ -21,6 +21,7 @@ typedef struct dump_value {
 	tfs_layout layout;    /* of a decrypted value */
 	char fingerprint[TFS_FINGERPRINT_LEN]; /* of redacted values */
 	const char *error;    /* why decryption failed, else NULL */
+	char *error_line;     /* ...in full for stderr, without the path: "offset N: ..." */
 	tfs_decoded *decoded; /* DER and dates made readable, or NULL */
 	char *decode_error;   /* why a value meant to be DER did not decode */
 	struct dump_value *entries; /* of an attribute map: one view per entry, else NULL */
@@ -30,11 +31,14 @@ typedef struct dump_value {
  * The views of obj's attributes (*out, one per attribute; free with
  * dump_free_views): ciphertext decrypted with key (may be NULL), key
  * material redacted unless reveal, whether it is stored encrypted or not.
- * Values that do not decrypt are reported on stderr naming path. Returns an
- * exit status.
+ * Prints nothing, so that it can run on the loader's step thread: a value
+ * that does not decrypt gets an error_line, which dump_report_views prints.
+ * Returns an exit status.
  */
-int dump_make_views(dump_value **out, const char *path, const tfs_object *obj,
-                    const tfs_token_key *key, bool reveal);
+int dump_make_views(dump_value **out, const tfs_object *obj, const tfs_token_key *key,
+                    bool reveal);
+/* The views' error lines on stderr, each naming path. */
+void dump_report_views(const dump_value *views, const tfs_object *obj, const char *path);
 void dump_free_views(dump_value *views, const tfs_object *obj);
 
 /* Whether an attribute type holds text (CKA_LABEL, CKA_APPLICATION,

@@ -92,8 +92,8 @@ static dump_value *map_views(const tfs_attr *map, uint64_t key_type, bool reveal
 	return views;
 }
 
-int dump_make_views(dump_value **out, const char *path, const tfs_object *obj,
-                    const tfs_token_key *key, bool reveal)
+int dump_make_views(dump_value **out, const tfs_object *obj, const tfs_token_key *key,
+                    bool reveal)
 {
 	int status = TFS_EXIT_OK;
 	size_t count = tfs_object_attr_count(obj);
@@ -126,9 +126,10 @@ int dump_make_views(dump_value **out, const char *path, const tfs_object *obj,
 				v->decrypted = true;
 			} else {
 				const char *name = tfs_name(TFS_NS_CKA, tfs_attr_type(a));
-				cli_error("%s: offset %llu: value of %s does not decrypt: %s", path,
-				          (unsigned long long)tfs_attr_value_offset(a), name ? name : "attribute",
-				          err.what);
+				if (asprintf(&v->error_line, "offset %llu: value of %s does not decrypt: %s",
+				             (unsigned long long)tfs_attr_value_offset(a),
+				             name ? name : "attribute", err.what) < 0)
+					v->error_line = NULL;
 				v->error = "does not decrypt with the token key";
 				status = TFS_EXIT_PROBLEM;
 			}
@@ -144,6 +145,14 @@ int dump_make_views(dump_value **out, const char *path, const tfs_object *obj,
 	return status;
 }
 
+void dump_report_views(const dump_value *views, const tfs_object *obj, const char *path)
+{
+	for (size_t k = 0; views != NULL && k < tfs_object_attr_count(obj); k++)
+		if (views[k].error != NULL)
+			cli_error("%s: %s", path, views[k].error_line != NULL ? views[k].error_line
+			                                                     : views[k].error);
+}
+
 void dump_free_views(dump_value *views, const tfs_object *obj)
 {
 	if (views == NULL)
@@ -153,6 +162,7 @@ void dump_free_views(dump_value *views, const tfs_object *obj)
 			tfs_secure_free((void *)views[k].bytes, views[k].len);
 		tfs_decoded_free(views[k].decoded);
 		free(views[k].decode_error);
+		free(views[k].error_line);
 		free(views[k].entries);
 	}
 	free(views);

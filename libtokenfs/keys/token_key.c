@@ -93,6 +93,11 @@ void tfs_token_key_free(tfs_token_key *key)
 	free(key);
 }
 
+int tfs_token_key_dup(tfs_token_key **out, const tfs_token_key *key, tfs_error *err)
+{
+	return tfs_token_key_from_bytes(out, key->key, key->layout, err);
+}
+
 tfs_layout tfs_token_key_layout(const tfs_token_key *key) { return key->layout; }
 const uint8_t *tfs_token_key_bytes(const tfs_token_key *key) { return key->key; }
 

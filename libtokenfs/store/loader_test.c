@@ -4,7 +4,10 @@
  * errors for damaged files, and it can be stopped early without leaks
  * (ASan in `make check`). A store of many small objects, damaged ones and
  * large ones (past the byte cap) runs the reader thread through its waits.
+ * A step (tfs_loader_step) runs exactly once per loaded object, on either
+ * thread, and its results come back in order; untaken ones are discarded.
  */
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -352,6 +355,136 @@ static void test_loader_ready_object_not_held_back(void **state)
 	assert_non_null(strstr(err.what, "write-locked by another process"));
 }
 
+/* A step whose result is checkable: the object's generation and the sum of
+ * its value's bytes, and which worker made it. It sleeps a little so that
+ * the reader gets ahead and shares the work. */
+typedef struct step_result {
+	uint64_t generation;
+	uint64_t sum;
+	unsigned worker;
+} step_result;
+
+typedef struct step_log {
+	atomic_uint runs[NOBJ];
+	atomic_uint discarded;
+	atomic_uint by_worker[2];
+} step_log;
+
+static uint64_t value_sum(const tfs_object *obj)
+{
+	size_t len = 0;
+	const uint8_t *v = tfs_attr_bytes(tfs_object_find(obj, 0x11), &len);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < len; i++)
+		sum += v[i];
+	return sum;
+}
+
+static void *step_run(void *ctx, unsigned worker, size_t index, const tfs_object *obj)
+{
+	step_log *log = ctx;
+	assert_true(worker <= 1);
+	atomic_fetch_add(&log->runs[index], 1);
+	atomic_fetch_add(&log->by_worker[worker], 1);
+	step_result *r = malloc(sizeof(*r));
+	assert_non_null(r);
+	r->generation = tfs_object_generation(obj);
+	r->sum = value_sum(obj);
+	r->worker = worker;
+	struct timespec ts = {0, 100000}; /* 0.1 ms */
+	nanosleep(&ts, NULL);
+	return r;
+}
+
+static void step_discard(void *ctx, void *result, const tfs_object *obj)
+{
+	step_log *log = ctx;
+	assert_non_null(obj);
+	assert_int_equal(((step_result *)result)->generation, tfs_object_generation(obj));
+	atomic_fetch_add(&log->discarded, 1);
+	free(result);
+}
+
+/* Takes `take` of the n objects of `which` with their step results. */
+static void stepped(const tfs_token *tok, const size_t *which, size_t n, size_t take,
+                    step_log *log)
+{
+	memset(log, 0, sizeof(*log));
+	tfs_loader_step step = {.run = step_run, .discard = step_discard, .ctx = log};
+	tfs_loader *ld;
+	tfs_error err;
+	assert_int_equal(tfs_loader_new_with_step(&ld, tok, which, n, &step, &err), TFS_OK);
+	for (size_t k = 0; k < take; k++) {
+		tfs_object *o = NULL;
+		void *res = NULL;
+		size_t index = SIZE_MAX;
+		int rc = tfs_loader_next_result(ld, &index, &o, &res, &err);
+		assert_int_equal(index, which[k]);
+		if (which[k] % 37 == 5) { /* damaged: nothing to step */
+			assert_int_not_equal(rc, TFS_OK);
+			assert_null(res);
+			continue;
+		}
+		assert_int_equal(rc, TFS_OK);
+		step_result *r = res;
+		assert_non_null(r);
+		assert_int_equal(r->generation, which[k] + 1);
+		assert_int_equal(r->sum, value_sum(o));
+		free(r);
+		tfs_object_free(o);
+	}
+	tfs_loader_free(ld);
+	/* Each object stepped once at most, and what was stepped was taken or
+	 * discarded: never both, never lost (ASan would see a leak). */
+	unsigned total = 0;
+	for (size_t i = 0; i < NOBJ; i++) {
+		assert_true(atomic_load(&log->runs[i]) <= 1);
+		total += atomic_load(&log->runs[i]);
+	}
+	size_t taken_ok = 0;
+	for (size_t k = 0; k < take; k++)
+		taken_ok += which[k] % 37 != 5;
+	assert_int_equal(total, taken_ok + atomic_load(&log->discarded));
+	assert_int_equal(atomic_load(&log->by_worker[0]) + atomic_load(&log->by_worker[1]), total);
+}
+
+static void test_loader_step(void **state)
+{
+	(void)state;
+	tfs_fs *fs = image();
+	tfs_store *s;
+	tfs_error err;
+	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
+	const tfs_token *tok = tfs_store_token(s, 0);
+	size_t all[NOBJ], odd[NOBJ / 2];
+	for (size_t i = 0; i < NOBJ; i++)
+		all[i] = i;
+	for (size_t i = 0; i < NOBJ / 2; i++)
+		odd[i] = 2 * i + 1;
+	step_log *log = calloc(1, sizeof(*log));
+	assert_non_null(log);
+	stepped(tok, all, NOBJ, NOBJ, log);
+	for (size_t i = 0; i < NOBJ; i++)
+		assert_int_equal(atomic_load(&log->runs[i]), i % 37 != 5);
+	cpu_set_t set;
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	/* With two CPUs the reader, ahead of a caller that steps, helps. */
+	if (CPU_COUNT(&set) >= 2)
+		assert_true(atomic_load(&log->by_worker[1]) > 0);
+	stepped(tok, odd, NOBJ / 2, NOBJ / 2, log); /* a selection */
+	stepped(tok, all, NOBJ, 3, log);            /* stopped early: results discarded */
+	stepped(tok, all, NOBJ, 0, log);            /* never taken */
+	stepped(tok, all, 1, 1, log);               /* one object: no thread, the caller's */
+	assert_int_equal(atomic_load(&log->by_worker[1]), 0);
+	tfs_loader_step bad = {.run = NULL};
+	tfs_loader *ld = NULL;
+	assert_int_equal(tfs_loader_new_with_step(&ld, tok, all, NOBJ, &bad, &err), TFS_E_INVALID);
+	assert_null(ld);
+	free(log);
+	tfs_store_free(s);
+	tfs_fs_free(fs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_loader_one_cpu_no_thread),
 		cmocka_unit_test(test_loader_reader_blocks_signals),
 		cmocka_unit_test(test_loader_ready_object_not_held_back),
+		cmocka_unit_test(test_loader_step),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,6 +36,10 @@ int tfs_token_unlock(tfs_token_key **out, const tfs_token *tok, tfs_pin_role rol
 /* Wipes and frees. Accepts NULL. */
 void tfs_token_key_free(tfs_token_key *key);
 
+/* A copy of key with AES contexts of its own, for a second thread (one key
+ * decrypts in one thread at a time: tfs_token_key_decrypt). */
+int tfs_token_key_dup(tfs_token_key **out, const tfs_token_key *key, tfs_error *err);
+
 /* The layout of the PIN blob the key was unwrapped from. */
 tfs_layout tfs_token_key_layout(const tfs_token_key *key);
 

@@ -180,6 +180,36 @@ int tfs_loader_new(tfs_loader **out, const tfs_token *tok, const size_t *which, 
 int tfs_loader_next(tfs_loader *ld, size_t *index, tfs_object **out, tfs_error *err);
 void tfs_loader_free(tfs_loader *ld);
 
+/*
+ * A step of the caller's own per-object work, shared with the reader
+ * thread: run() is called once for each object that loaded, and what it
+ * returns comes back with the object from tfs_loader_next_result. The
+ * reader runs it for objects ahead of the caller when it has loaded enough
+ * of them; the caller runs it for its next object when nobody has. So
+ * reading, this step and the caller's own in-order work (writing objects
+ * out) share two cores, whichever of them costs most.
+ *
+ * run() gets the object read-only and may run on two threads at once, one
+ * per `worker` (0: the caller's thread, 1: the reader's): state it changes
+ * must be per worker (a tfs_token_key decrypts in one thread at a time: give
+ * each worker its own, tfs_token_key_dup). It must not read the store, and
+ * must not touch what the caller uses meanwhile. discard() frees a result
+ * never taken (its object, not yet freed, is given too). The step is
+ * copied; ctx must outlive the loader. Without the thread every run() is
+ * the caller's, worker 0: the same results either way.
+ */
+typedef struct tfs_loader_step {
+	void *(*run)(void *ctx, unsigned worker, size_t index, const tfs_object *obj);
+	void (*discard)(void *ctx, void *result, const tfs_object *obj);
+	void *ctx;
+} tfs_loader_step;
+int tfs_loader_new_with_step(tfs_loader **out, const tfs_token *tok, const size_t *which,
+                             size_t n, const tfs_loader_step *step, tfs_error *err);
+/* tfs_loader_next, and *result: what the step made of the object (NULL
+ * when it did not load, or without a step). */
+int tfs_loader_next_result(tfs_loader *ld, size_t *index, tfs_object **out, void **result,
+                           tfs_error *err);
+
 #ifdef __cplusplus
 }
 #endif
