@@ -212,22 +212,18 @@ int tfs_archive_out_commit(tfs_archive_out *o, bool force, uint64_t *size, tfs_e
 	 * --force, so nothing was there before) is removed, which loses nothing;
 	 * under --force the old archive is already gone, so the new one stays,
 	 * and the message says it may not survive a crash. */
-	int dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0) {
+	if (tfs_fsync_dir(o->dir) != 0) {
 		rc = io_err(err, o->path, "fsync of the directory");
 		size_t n = strlen(err->what);
 		if (!force) {
 			unlink(o->path);
-			if (dfd >= 0)
-				(void)fsync(dfd);
+			(void)tfs_fsync_dir(o->dir);
 		}
 		snprintf(err->what + n, sizeof(err->what) - n, "%s",
 		         force ? "; the archive is in place but may not survive a crash: run sync and "
 		                 "check it, or back up again"
 		               : "; the new archive was removed: nothing was written");
 	}
-	if (dfd >= 0)
-		close(dfd);
 	tfs_archive_out_abort(o);
 	return rc;
 }

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "core/error_internal.h"
+#include "store/fs_internal.h"
 #include "tokenfs/fs.h"
 
 #define EXPORT_MODE 0600u
@@ -230,14 +231,12 @@ static int sync_parent(const char *path, tfs_error *err)
 		copy[n - 1] = '\0'; /* "out/" is out, in "." */
 	char *slash = strrchr(copy, '/');
 	const char *parent = slash == NULL ? "." : slash == copy ? "/" : (*slash = '\0', copy);
-	int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = TFS_OK;
-	if (fd < 0 || fsync(fd) != 0) {
+	int rc = TFS_OK;
+	if (tfs_fsync_dir(parent) != 0) {
 		tfs_error_set(err, TFS_E_IO, TFS_NO_OFFSET, "fsync of the directory holding it: %s",
 		              strerror(errno));
 		rc = tfs_error_where(err, "%s", path);
 	}
-	if (fd >= 0)
-		close(fd);
 	free(copy);
 	return rc;
 }
@@ -252,11 +251,7 @@ static void roll_back(char **written, size_t n, const char *dir, bool made_dir)
 		unlink(written[i]);
 		free(written[i]);
 	}
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
+	(void)tfs_fsync_dir(dir);
 	if (made_dir)
 		rmdir(dir);
 }

@@ -101,4 +101,8 @@ void tfs_atomic_abort(tfs_atomic *a);
  */
 int tfs_rename_noreplace(const char *tmp, const char *path);
 
+/* fsync of a directory, so that names made or removed in it survive a
+ * crash. 0, or -1 with errno. fs_write.c; backup and export use it too. */
+int tfs_fsync_dir(const char *dir);
+
 #endif

@@ -54,10 +54,30 @@ int tfs_rename_noreplace(const char *tmp, const char *path)
 		/* link() fails with EEXIST just as the rename would. */
 		if (link(tmp, path) != 0)
 			return -1;
-		unlink(tmp);
+		/* Two names would leave the file hard-linked, which the store
+		 * reader refuses: undo the link (path is ours, made just now)
+		 * and fail as the rename would have. */
+		if (unlink(tmp) != 0) {
+			int e = errno;
+			unlink(path);
+			errno = e;
+			return -1;
+		}
 		return 0;
 	}
 	return -1;
+}
+
+int tfs_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc == 0 ? 0 : -1;
 }
 
 /* Moves the finished temporary file to path. Without replace, an existing
@@ -164,7 +184,7 @@ void tfs_atomic_abort(tfs_atomic *a)
 
 int tfs_atomic_commit(tfs_atomic *a, tfs_error *err)
 {
-	int rc = TFS_OK, fd = a->fd, dfd = -1;
+	int rc = TFS_OK, fd = a->fd;
 	if (fsync(fd) != 0)
 		rc = fail_errno(err, a->path, "fsync");
 	a->fd = -1;
@@ -176,8 +196,7 @@ int tfs_atomic_commit(tfs_atomic *a, tfs_error *err)
 		unlink(a->tmp);
 		goto out;
 	}
-	dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0) {
+	if (tfs_fsync_dir(a->dir) != 0) {
 		rc = fail_errno(err, a->path, "fsync of the directory");
 		if (!a->replace) {
 			/* A new name that may not survive a crash is not a file
@@ -186,15 +205,12 @@ int tfs_atomic_commit(tfs_atomic *a, tfs_error *err)
 			 * caller that rolls back, like export, never learns of a
 			 * file this call made and then failed on). */
 			unlink(a->path);
-			if (dfd >= 0)
-				(void)fsync(dfd);
+			(void)tfs_fsync_dir(a->dir);
 			append(err, "; the new file was removed");
 		} else {
 			append(err, "; the new contents are in place but may not survive a crash");
 		}
 	}
-	if (dfd >= 0)
-		close(dfd);
 out:
 	tfs_atomic_abort(a);
 	return rc;

@@ -156,4 +156,22 @@ ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=fsync -e inject=fsync:
   "$TOKENFS" backup --out "$work/b/a.tar" "$work/s" >/dev/null 2>"$work/err"; rc=$?
 check "backup, directory fsync fails: exit 2 ($rc), no archive" [ "$rc" -eq 2 ] && empty "$work/b"
 check "... and the message says it was removed" grep -q "new archive was removed" "$work/err"
+
+# A file system without RENAME_NOREPLACE (EINVAL): the archive is linked
+# into place and its temporary name unlinked. When that unlink fails, two
+# names would share the file (a hard link, which the store reader refuses):
+# the link is undone and the backup fails, leaving nothing.
+b_setup
+ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=renameat2,unlink \
+  -e inject=renameat2:error=EINVAL -e inject=unlink:error=EIO:when=1 \
+  "$TOKENFS" backup --out "$work/b/a.tar" "$work/s" >/dev/null 2>"$work/err"; rc=$?
+check "backup, link() fallback, unlinking the temporary name fails: exit 2 ($rc), nothing left ($(find "$work/b" -mindepth 1 -printf '%f '))" \
+  [ "$rc" -eq 2 ] && empty "$work/b"
+# ...and when it works, one name, the archive.
+b_setup
+ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=renameat2 -e inject=renameat2:error=EINVAL \
+  "$TOKENFS" backup --out "$work/b/a.tar" "$work/s" >/dev/null 2>"$work/err"; rc=$?
+check "backup, link() fallback: exit 0 ($rc), the archive alone, one link" \
+  [ "$rc" -eq 0 ] && [ "$(finals "$work/b")" = a.tar ] && [ "$(temps "$work/b")" -eq 0 ] && \
+  [ "$(stat -c %h "$work/b/a.tar")" -eq 1 ]
 finish
