@@ -196,6 +196,9 @@ void tfs_object_free(tfs_object *obj)
 	}
 	free(obj->owned);
 	free_attrs(obj->attrs, obj->count);
+	/* The file's bytes: a value stored in the clear may be key material
+	 * (a secret key with CKA_PRIVATE false). */
+	OPENSSL_cleanse(obj->data, obj->size);
 	free(obj->data);
 	free(obj);
 }
@@ -258,12 +261,14 @@ int tfs_object_parse_owned(tfs_object **out, uint8_t *data, size_t size, tfs_err
 		                     "empty object file (SoftHSM skips it; a crash during a write leaves one)");
 	}
 	if (size > TFS_MAX_OBJECT_SIZE) {
+		OPENSSL_cleanse(data, size);
 		free(data);
 		return tfs_error_set(err, TFS_E_LIMIT, 0, "object file of %zu bytes exceeds the %u-byte cap",
 		                     size, TFS_MAX_OBJECT_SIZE);
 	}
 	tfs_object *obj = calloc(1, sizeof(*obj));
 	if (obj == NULL) {
+		OPENSSL_cleanse(data, size);
 		free(data);
 		return tfs_nomem(err);
 	}

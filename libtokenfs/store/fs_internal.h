@@ -72,6 +72,11 @@ tfs_fs *tfs_fs_posix(void);
 
 void tfs_dirents_free(tfs_dirent *ents, size_t count);
 
+/* Frees what a read returned, wiped first: an object file may hold key
+ * material in the clear (a secret key with CKA_PRIVATE false is stored so).
+ * Accepts NULL. */
+void tfs_file_bytes_free(uint8_t *data, size_t size);
+
 /* A read of an in-memory file (fs_mem, archive images): a new buffer with a
  * copy of the n bytes at src (at least 1 byte allocated). */
 int tfs_fs_copy_out(uint8_t **data, size_t *size, const uint8_t *src, size_t n, tfs_error *err);

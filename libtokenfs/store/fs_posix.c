@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "core/error_internal.h"
 #include "tokenfs/object.h"
 
@@ -224,6 +226,7 @@ static int read_whole(int fd, const char *path, const struct stat *known, uint8_
 	struct stat st;
 	const struct stat *s = known;
 	uint8_t *buf = NULL;
+	size_t want = 0, got = 0;
 	*out = NULL;
 	*size = 0;
 	if (s == NULL) {
@@ -239,7 +242,7 @@ static int read_whole(int fd, const char *path, const struct stat *known, uint8_
 		rc = tfs_error_where(err, "%s", path);
 		goto fail;
 	}
-	size_t want = (size_t)s->st_size, got = 0;
+	want = (size_t)s->st_size;
 	buf = malloc(want ? want : 1);
 	if (buf == NULL) {
 		rc = tfs_nomem(err);
@@ -262,7 +265,7 @@ static int read_whole(int fd, const char *path, const struct stat *known, uint8_
 	*size = got;
 	return TFS_OK;
 fail:
-	free(buf);
+	tfs_file_bytes_free(buf, got);
 	return rc;
 }
 
@@ -306,8 +309,9 @@ static int posix_read(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t *
 	/* A write that overlapped the read: read again, a few times at most
 	 * (the caller judges whatever is left). */
 	for (int attempt = 0; attempt < 4; attempt++) {
-		free(buf);
+		tfs_file_bytes_free(buf, *size);
 		buf = NULL;
+		*size = 0;
 		/* The first read goes by the size seen before the lock: a write
 		 * between that stat and the lock changes the size or the
 		 * generation, which unchanged() sees, and the next read stats
@@ -328,7 +332,8 @@ static int posix_read(tfs_fs *fs, const char *path, unsigned *lock_ms, uint8_t *
 	*data = buf;
 	return TFS_OK;
 fail:
-	free(buf);
+	tfs_file_bytes_free(buf, *size);
+	*size = 0;
 	close(fd);
 	return rc;
 }
@@ -350,6 +355,13 @@ static tfs_fs posix_fs = {.ops = &posix_ops};
 tfs_fs *tfs_fs_posix(void)
 {
 	return &posix_fs;
+}
+
+void tfs_file_bytes_free(uint8_t *data, size_t size)
+{
+	if (data != NULL)
+		OPENSSL_cleanse(data, size);
+	free(data);
 }
 
 void tfs_dirents_free(tfs_dirent *ents, size_t count)

@@ -186,11 +186,11 @@ int tfs_store_read_settled(const tfs_store *s, const char *path, tfs_file_role r
 		size_t next_size;
 		rc = read_once(s, path, &next, &next_size, err);
 		if (rc != TFS_OK) {
-			free(cur);
+			tfs_file_bytes_free(cur, cur_size);
 			return rc; /* gone (TFS_E_NOTFOUND) in the meantime, or worse */
 		}
 		bool same = next_size == cur_size && memcmp(next, cur, cur_size) == 0;
-		free(cur);
+		tfs_file_bytes_free(cur, cur_size);
 		cur = next;
 		cur_size = next_size;
 		if (!same) {

@@ -101,7 +101,7 @@ static int read_token_object(tfs_store *store, tfs_token *tok, const char *path,
 	tfs_object *meta = NULL;
 	int rc = tfs_store_read_settled(store, path, TFS_FILE_TOKEN, &data, &size, &meta, &e);
 	if (rc == TFS_OK && meta != NULL)
-		free(data);
+		tfs_file_bytes_free(data, size);
 	else if (rc == TFS_OK)
 		rc = tfs_object_parse_owned(&meta, data, size, &e); /* for its error */
 	if (rc == TFS_E_NOTFOUND) {

@@ -129,7 +129,7 @@ int tfs_token_load_object(tfs_object **out, const tfs_token *tok, size_t i, tfs_
 	if (rc != TFS_OK)
 		return rc;
 	if (*out != NULL) {
-		free(data);
+		tfs_file_bytes_free(data, size);
 		return TFS_OK;
 	}
 	rc = tfs_object_parse_owned(out, data, size, err); /* again, for its error */
