@@ -120,8 +120,7 @@ def main():
         return 0
     code = softhsm_session.missing()
     if code is not None:
-        print("SKIP: PyKCS11 or SoftHSM missing", file=sys.stderr)
-        return 1 if os.environ.get("CI") == "true" else 77
+        return code
     tokenfs = os.environ["TOKENFS"]
     root = tempfile.mkdtemp(prefix="tfs-backup-live-")
 

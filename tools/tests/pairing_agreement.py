@@ -22,7 +22,6 @@ stderr says exactly what verify-integrity's findings say.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -96,14 +95,10 @@ def fill(tokendir):
 def main():
     code = softhsm_session.missing()
     if code is not None:
-        print("SKIP: PyKCS11 or SoftHSM missing", file=sys.stderr)
-        return code or 77
-    tokenfs = os.environ["TOKENFS"]
+        return code
     root = tempfile.mkdtemp(prefix="tfs-pair-")
     env = dict(os.environ, UP=USER_PIN, PASS="export-pass-1")
-
-    def tfs(*args):
-        return subprocess.run([tokenfs, *args], env=env, capture_output=True, text=True)
+    tfs = softhsm_session.tokenfs(env)
 
     try:
         tokendir = make_token(root)

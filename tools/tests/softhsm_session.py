@@ -7,21 +7,39 @@ import atexit
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 MODULE = os.environ.get("SOFTHSM2_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
 
 
-def missing():
-    """None when PyKCS11, the module and softhsm2-util are there; else the exit code a
+def missing(*tools):
+    """None when PyKCS11, the module, softhsm2-util and the other commands named
+    are there; else, after saying what is missing on stderr, the exit code a
     test returns: 77 (skip) outside CI, 1 in CI."""
+    gone = []
     try:
         import PyKCS11  # noqa: F401
     except ImportError:
-        return 1 if os.environ.get("CI") == "true" else 77
-    if not os.path.exists(MODULE) or shutil.which("softhsm2-util") is None:
-        return 1 if os.environ.get("CI") == "true" else 77
-    return None
+        gone.append("PyKCS11")
+    if not os.path.exists(MODULE):
+        gone.append(MODULE)
+    gone += [t for t in ("softhsm2-util", *tools) if shutil.which(t) is None]
+    if not gone:
+        return None
+    ci = os.environ.get("CI") == "true"
+    print(f"{'FAIL' if ci else 'SKIP'}: missing {', '.join(gone)}", file=sys.stderr)
+    return 1 if ci else 77
+
+
+def tokenfs(env):
+    """A function running the tokenfs under test ($TOKENFS) with env and
+    arguments, its output captured as text."""
+    path = os.environ["TOKENFS"]
+
+    def run(*args):
+        return subprocess.run([path, *args], env=env, capture_output=True, text=True)
+    return run
 
 
 def init_token(tokendir, conf, label, so_pin, user_pin):
