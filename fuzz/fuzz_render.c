@@ -93,7 +93,7 @@ static void render_token(dump_sink *sink, const tfs_token *tok, bool reveal, boo
 	tfs_error err;
 	if (tfs_token_metadata(tok) != NULL &&
 	    tfs_token_unlock(&key, tok, TFS_PIN_USER, PIN, sizeof(PIN) - 1, &err) == TFS_OK) {
-		info.user_layout = tfs_token_key_layout(key);
+		info.user = (cli_blob_use){CLI_PIN_OPENED, tfs_token_key_layout(key)};
 		if (reveal)
 			info.token_key = tfs_token_key_bytes(key);
 	}

@@ -731,10 +731,24 @@ int cli_prepare_pins(cli_common *co, char **paths, int npaths, bool check)
 	return status;
 }
 
+const char *cli_pin_result_name(cli_pin_result r)
+{
+	switch (r) {
+	case CLI_PIN_OPENED: return "opened";
+	case CLI_PIN_WRONG: return "wrong";
+	case CLI_PIN_FAILED: return "failed";
+	default: return NULL;
+	}
+}
+
 int cli_unlock(cli_common *co, const tfs_token *tok, tfs_pin_role role, const char *then,
-               tfs_token_key **key)
+               tfs_token_key **key, cli_pin_result *result)
 {
 	*key = NULL;
+	cli_pin_result none;
+	if (result == NULL)
+		result = &none;
+	*result = CLI_PIN_NONE;
 	size_t len;
 	const uint8_t *pin = cli_pin_for(co, tok, role, &len);
 	if (pin == NULL || tfs_token_metadata(tok) == NULL)
@@ -742,6 +756,7 @@ int cli_unlock(cli_common *co, const tfs_token *tok, tfs_pin_role role, const ch
 		                                                               : TFS_EXIT_OK;
 	tfs_error err;
 	int rc = tfs_token_unlock(key, tok, role, pin, len, &err);
+	*result = rc == TFS_OK ? CLI_PIN_OPENED : rc == TFS_E_WRONG_PIN ? CLI_PIN_WRONG : CLI_PIN_FAILED;
 	if (rc == TFS_OK)
 		return TFS_EXIT_OK;
 	if (rc == TFS_E_WRONG_PIN) {
@@ -757,16 +772,21 @@ int cli_unlock(cli_common *co, const tfs_token *tok, tfs_pin_role role, const ch
 }
 
 int cli_unlock_token(cli_common *co, const tfs_token *tok, const char *then,
-                     tfs_token_key **key, tfs_layout *user_layout, tfs_layout *so_layout)
+                     tfs_token_key **key, cli_blob_use *user_use, cli_blob_use *so_use)
 {
 	tfs_token_key *user = NULL, *so = NULL;
-	int su = cli_unlock(co, tok, TFS_PIN_USER, then, &user);
-	int ss = cli_unlock(co, tok, TFS_PIN_SO, then, &so);
+	cli_blob_use u = {CLI_PIN_NONE, TFS_LAYOUT_NONE}, s = u;
+	int su = cli_unlock(co, tok, TFS_PIN_USER, then, &user, &u.result);
+	int ss = cli_unlock(co, tok, TFS_PIN_SO, then, &so, &s.result);
 	int status = su > ss ? su : ss;
-	if (user_layout != NULL && user != NULL)
-		*user_layout = tfs_token_key_layout(user);
-	if (so_layout != NULL && so != NULL)
-		*so_layout = tfs_token_key_layout(so);
+	if (user != NULL)
+		u.layout = tfs_token_key_layout(user);
+	if (so != NULL)
+		s.layout = tfs_token_key_layout(so);
+	if (user_use != NULL)
+		*user_use = u;
+	if (so_use != NULL)
+		*so_use = s;
 	if (user != NULL && so != NULL && !tfs_token_key_equal(user, so)) {
 		char lb[200];
 		cli_error("%s/token.object: the SO and user PIN blobs of token '%s' wrap different "

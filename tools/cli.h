@@ -199,14 +199,31 @@ const uint8_t *cli_new_pin_for(cli_common *co, const tfs_token *tok, tfs_pin_rol
  * happens instead ("its private values are shown encrypted"). A damaged blob
  * is reported, TFS_EXIT_PROBLEM; a blob the token lacks, TFS_EXIT_USAGE.
  */
+typedef enum cli_pin_result {
+	CLI_PIN_NONE,   /* no PIN given for it (or no token.object to try) */
+	CLI_PIN_OPENED, /* the PIN unwrapped the blob */
+	CLI_PIN_WRONG,  /* the PIN does not unwrap it: pin.wrong */
+	CLI_PIN_FAILED  /* the blob is damaged or absent */
+} cli_pin_result;
+
+/* What a PIN did with one blob: its result, and the blob's layout once
+ * opened (TFS_LAYOUT_NONE otherwise). */
+typedef struct cli_blob_use {
+	cli_pin_result result;
+	tfs_layout layout;
+} cli_blob_use;
+
+/* "opened", "wrong", "failed"; NULL for CLI_PIN_NONE. */
+const char *cli_pin_result_name(cli_pin_result r);
+
 int cli_unlock(cli_common *co, const tfs_token *tok, tfs_pin_role role, const char *then,
-               tfs_token_key **key);
+               tfs_token_key **key, cli_pin_result *result);
 /* The key of tok through its user PIN, else its SO PIN, each reported as
  * cli_unlock does; both opening and wrapping different keys is reported
- * too (the user's is kept). The layouts (may be NULL) are set for the
- * blobs that opened. Returns an exit status. */
+ * too (the user's is kept). What each PIN did goes into *user and *so (may
+ * be NULL). Returns an exit status. */
 int cli_unlock_token(cli_common *co, const tfs_token *tok, const char *then,
-                     tfs_token_key **key, tfs_layout *user_layout, tfs_layout *so_layout);
+                     tfs_token_key **key, cli_blob_use *user, cli_blob_use *so);
 /* Wipes the PINs and frees the lists. */
 void cli_common_free(cli_common *co);
 

@@ -236,7 +236,7 @@ static int unlock_token(dump_opts *o, const tfs_token *tok, tfs_token_key **key,
 	if (tfs_token_metadata(tok) == NULL)
 		return no_metadata(o, tok);
 	int status = cli_unlock_token(&o->co, tok, "its private values are shown encrypted", key,
-	                              &info->user_layout, &info->so_layout);
+	                              &info->user, &info->so);
 	if (*key != NULL && o->reveal)
 		info->token_key = tfs_token_key_bytes(*key);
 	return status;

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 
+#include "cli.h"
 #include "tokenfs/tokenfs.h"
 
 /* How one top-level byte string is to be shown. */
@@ -52,8 +53,7 @@ typedef tfs_key_pair dump_key;
 
 /* What the walk learnt about a token's keys. */
 typedef struct dump_token_info {
-	tfs_layout so_layout;   /* NONE when that blob was not unwrapped */
-	tfs_layout user_layout;
+	cli_blob_use so, user;    /* what the PINs given did with each blob */
 	const uint8_t *token_key; /* the 32 key bytes, only with --reveal */
 	const char *uri;          /* PKCS#11 URI (tokenfs/uri.h), NULL without token.object */
 } dump_token_info;

@@ -222,14 +222,16 @@ static json_object *str_or_null(const char *s)
 	return s[0] ? cli_json_string(s) : NULL;
 }
 
-static void add_blob(json_object *blobs, const char *role, bool present, tfs_layout layout)
+static void add_blob(json_object *blobs, const char *role, bool present, const cli_blob_use *use)
 {
 	if (!present)
 		return;
 	json_object *b = json_object_new_object();
 	/* The layout is known only for a blob its PIN unwrapped. */
-	json_object_object_add(b, "layout", layout == TFS_LAYOUT_NONE ? NULL
-	                                    : json_object_new_string(tfs_layout_name(layout)));
+	json_object_object_add(b, "layout", use->layout == TFS_LAYOUT_NONE ? NULL
+	                                    : json_object_new_string(tfs_layout_name(use->layout)));
+	const char *pin = cli_pin_result_name(use->result);
+	json_object_object_add(b, "pin", pin != NULL ? json_object_new_string(pin) : NULL);
 	json_object_object_add(blobs, role, b);
 }
 
@@ -247,8 +249,8 @@ static void json_token_begin(dump_sink *s, const tfs_token *tok, const dump_toke
 	json_object_object_add(j, "generation", tfs_token_generation(tok, &v) ? u64(v) : NULL);
 	json_object *blobs = json_object_new_object();
 	size_t n;
-	add_blob(blobs, "so", tfs_token_pin_blob(tok, TFS_PIN_SO, &n) != NULL, info->so_layout);
-	add_blob(blobs, "user", tfs_token_pin_blob(tok, TFS_PIN_USER, &n) != NULL, info->user_layout);
+	add_blob(blobs, "so", tfs_token_pin_blob(tok, TFS_PIN_SO, &n) != NULL, &info->so);
+	add_blob(blobs, "user", tfs_token_pin_blob(tok, TFS_PIN_USER, &n) != NULL, &info->user);
 	json_object_object_add(j, "pin_blobs", blobs);
 	if (info->token_key != NULL)
 		json_object_object_add(j, "token_key", hex_string(info->token_key, TFS_KEY_LEN));

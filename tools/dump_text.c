@@ -39,11 +39,13 @@ static void print_flags(FILE *out, uint64_t flags)
 	}
 }
 
-static const char *blob_text(bool present, tfs_layout layout)
+static const char *blob_text(bool present, const cli_blob_use *use)
 {
 	if (!present)
 		return NULL;
-	return layout == TFS_LAYOUT_NONE ? "present" : tfs_layout_name(layout);
+	if (use->result == CLI_PIN_WRONG)
+		return "present (wrong PIN)";
+	return use->layout == TFS_LAYOUT_NONE ? "present" : tfs_layout_name(use->layout);
 }
 
 static void text_token_begin(dump_sink *s, const tfs_token *tok, const dump_token_info *info)
@@ -73,8 +75,8 @@ static void text_token_begin(dump_sink *s, const tfs_token *tok, const dump_toke
 			fputc('\n', out);
 		}
 		size_t n;
-		const char *so = blob_text(tfs_token_pin_blob(tok, TFS_PIN_SO, &n) != NULL, info->so_layout);
-		const char *user = blob_text(tfs_token_pin_blob(tok, TFS_PIN_USER, &n) != NULL, info->user_layout);
+		const char *so = blob_text(tfs_token_pin_blob(tok, TFS_PIN_SO, &n) != NULL, &info->so);
+		const char *user = blob_text(tfs_token_pin_blob(tok, TFS_PIN_USER, &n) != NULL, &info->user);
 		fprintf(out, "  %-12s SO %s, user %s\n", "PIN blobs:", so ? so : "absent",
 		        user ? user : "absent");
 		if (info->token_key != NULL) {

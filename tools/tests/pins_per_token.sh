@@ -122,6 +122,14 @@ check "dump, one PIN for both: exit $rc, want 1" [ $rc -eq 1 ]
 check "dump, one PIN for both: [pin.wrong] for beta" grep -q "wrong user PIN for token 'beta'.*\[pin.wrong\]" "$work/err"
 check "dump, one PIN for both: alpha decrypted, beta not" [ "$(decrypted alpha <<<"$out")" -gt 0 ] &&
   [ "$(decrypted beta <<<"$out")" = 0 ]
+# ...and the JSON says which token's PIN was wrong, for scripts.
+pin_of() { json "[t['pin_blobs']['$2']['pin'] for t in d['tokens'] if t['label'] == '$1'][0]"; }
+check "dump JSON, one PIN for both: user PIN opened alpha, wrong for beta, no SO PIN ($(pin_of alpha user <<<"$out") $(pin_of beta user <<<"$out") $(pin_of beta so <<<"$out"))" \
+  [ "$(pin_of alpha user <<<"$out")" = opened ] && [ "$(pin_of beta user <<<"$out")" = wrong ] &&
+  [ "$(pin_of beta so <<<"$out")" = None ]
+text=$(tfs dump --user-pin env:PA "$store" 2>/dev/null)
+check "dump text, one PIN for both: beta's user blob is marked wrong PIN" \
+  grep -q "PIN blobs: *SO present, user present (wrong PIN)" <<<"$text"
 out=$(tfs dump --format json --user-pin "$(basename "$adir")=env:PA" --user-pin "beta=env:PB" "$store"); rc=$?
 check "dump, per-token PINs: exit $rc, want 0, both decrypted" [ $rc -eq 0 ] &&
   [ "$(decrypted alpha <<<"$out")" -gt 0 ] && [ "$(decrypted beta <<<"$out")" -gt 0 ]
