@@ -1,11 +1,12 @@
 /*
  * Writing the archive: libarchive streams tar (pax), gzip, xz, zstd and zip
- * into a temporary file created 0600 beside the target (key files inside,
- * whatever the umask), which is fsync'd and renamed into place only when
- * whole, so a crash or a full disk never leaves a half archive under the
- * backup's name. Without force the rename refuses to replace a file
- * (tfs_rename_noreplace: RENAME_NOREPLACE, or link() where the file system
- * lacks it), so even a file that appeared meanwhile is kept.
+ * into the atomic writer's temporary file (store/fs_write.c: created 0600
+ * beside the target, key files inside whatever the umask), which is
+ * fsync'd and renamed into place only when whole, so a crash or a full disk
+ * never leaves a half archive under the backup's name. Without force the
+ * rename refuses to replace a file, so even a file that appeared meanwhile
+ * is kept; with force a symbolic link or other non-file at the name is
+ * refused, and a replaced archive keeps its owner.
  */
 #include "backup/backup_internal.h"
 
@@ -23,10 +24,8 @@
 
 struct tfs_archive_out {
 	struct archive *a;
-	int fd;
+	tfs_atomic file;
 	char *path;
-	char *tmp;
-	char *dir;
 };
 
 static const struct {
@@ -105,38 +104,22 @@ static int set_format(tfs_archive_out *o, tfs_archive_format f, tfs_error *err)
 }
 
 int tfs_archive_out_open(tfs_archive_out **out, const char *path, tfs_archive_format f,
-                         tfs_error *err)
+                         bool force, tfs_error *err)
 {
 	*out = NULL;
 	tfs_archive_out *o = calloc(1, sizeof(*o));
 	if (o == NULL)
 		return tfs_nomem(err);
-	o->fd = -1;
-	const char *slash = strrchr(path, '/');
-	const char *base = slash ? slash + 1 : path;
-	if ((o->path = strdup(path)) == NULL ||
-	    (o->dir = slash == NULL ? strdup(".")
-	                            : slash == path ? strdup("/")
-	                                            : strndup(path, (size_t)(slash - path))) == NULL ||
-	    asprintf(&o->tmp, "%s/.%s.tokenfs-XXXXXX", o->dir, base) < 0) {
-		o->tmp = NULL;
-		tfs_archive_out_abort(o);
+	o->file.fd = -1;
+	if ((o->path = strdup(path)) == NULL) {
+		free(o);
 		return tfs_nomem(err);
 	}
-	/* mkostemp creates the file 0600: key files never sit in a readable one. */
-	o->fd = mkostemp(o->tmp, O_CLOEXEC);
-	if (o->fd < 0) {
-		int rc = io_err(err, path, "creating a temporary file beside it");
-		free(o->tmp);
-		o->tmp = NULL;
-		tfs_archive_out_abort(o);
-		return rc;
-	}
-	int rc = TFS_OK;
-	if ((o->a = archive_write_new()) == NULL)
+	int rc = tfs_atomic_begin(&o->file, path, 0600, force, err);
+	if (rc == TFS_OK && (o->a = archive_write_new()) == NULL)
 		rc = tfs_nomem(err);
-	else if ((rc = set_format(o, f, err)) == TFS_OK &&
-	         archive_write_open_fd(o->a, o->fd) != ARCHIVE_OK)
+	else if (rc == TFS_OK && (rc = set_format(o, f, err)) == TFS_OK &&
+	         archive_write_open_fd(o->a, o->file.fd) != ARCHIVE_OK)
 		rc = lib_err(o, "opening the archive", err);
 	if (rc != TFS_OK) {
 		tfs_archive_out_abort(o);
@@ -179,50 +162,25 @@ int tfs_archive_out_file(tfs_archive_out *a, const char *name, const tfs_stat *s
 	return write_entry(a, name, st, false, data, size, err);
 }
 
-int tfs_archive_out_commit(tfs_archive_out *o, bool force, uint64_t *size, tfs_error *err)
+int tfs_archive_out_commit(tfs_archive_out *o, uint64_t *size, tfs_error *err)
 {
 	int rc = TFS_OK;
+	struct stat st;
 	if (archive_write_close(o->a) != ARCHIVE_OK)
 		rc = lib_err(o, "finishing the archive", err);
-	struct stat st;
-	if (rc == TFS_OK && fsync(o->fd) != 0)
-		rc = io_err(err, o->path, "fsync");
-	if (rc == TFS_OK && fstat(o->fd, &st) != 0)
+	else if (fstat(o->file.fd, &st) != 0)
 		rc = io_err(err, o->path, "fstat");
 	if (rc == TFS_OK) {
 		*size = (uint64_t)st.st_size;
-		int r = force ? rename(o->tmp, o->path)
-		              : tfs_rename_noreplace(o->tmp, o->path);
-		if (r != 0 && errno == EEXIST) {
+		/* fsync, rename (never over a file without force), fsync of the
+		 * directory; a new archive whose directory fsync fails is
+		 * removed again, so exit 2 always means no new archive. */
+		rc = tfs_atomic_commit(&o->file, err);
+		if (rc == TFS_E_INVALID) {
 			tfs_error_set(err, TFS_E_INVALID, TFS_NO_OFFSET,
 			              "exists (created while the backup ran); --force replaces it");
-			rc = tfs_error_where(err, "%s", o->path);
-		} else if (r != 0)
-			rc = io_err(err, o->path, "renaming into place");
-	}
-	if (rc != TFS_OK) {
-		tfs_archive_out_abort(o);
-		return rc;
-	}
-	free(o->tmp);
-	o->tmp = NULL; /* renamed: nothing to remove */
-	/* The archive is whole on disk, but its name is durable only once the
-	 * directory is. When that fails the backup is not done (exit 2), and
-	 * the name must say the same thing as the exit: a new archive (no
-	 * --force, so nothing was there before) is removed, which loses nothing;
-	 * under --force the old archive is already gone, so the new one stays,
-	 * and the message says it may not survive a crash. */
-	if (tfs_fsync_dir(o->dir) != 0) {
-		rc = io_err(err, o->path, "fsync of the directory");
-		size_t n = strlen(err->what);
-		if (!force) {
-			unlink(o->path);
-			(void)tfs_fsync_dir(o->dir);
+			tfs_error_where(err, "%s", o->path);
 		}
-		snprintf(err->what + n, sizeof(err->what) - n, "%s",
-		         force ? "; the archive is in place but may not survive a crash: run sync and "
-		                 "check it, or back up again"
-		               : "; the new archive was removed: nothing was written");
 	}
 	tfs_archive_out_abort(o);
 	return rc;
@@ -239,12 +197,7 @@ void tfs_archive_out_abort(tfs_archive_out *o)
 		archive_write_close(o->a);
 		archive_write_free(o->a);
 	}
-	if (o->fd >= 0)
-		close(o->fd);
-	if (o->tmp != NULL)
-		unlink(o->tmp);
-	free(o->tmp);
-	free(o->dir);
+	tfs_atomic_abort(&o->file); /* after a commit: nothing left to remove */
 	free(o->path);
 	free(o);
 }

@@ -320,7 +320,7 @@ int tfs_backup(tfs_backup_result *res, const tfs_store *store, const tfs_backup_
 	if (res->tokens == NULL)
 		return tfs_nomem(err);
 	tfs_archive_out *a = NULL;
-	if (!o->dry_run && (rc = tfs_archive_out_open(&a, o->out, res->format, err)) != TFS_OK)
+	if (!o->dry_run && (rc = tfs_archive_out_open(&a, o->out, res->format, o->force, err)) != TFS_OK)
 		return rc;
 	for (size_t i = 0; i < n && rc == TFS_OK; i++) {
 		const tfs_token *tok = tfs_store_token(store, i);
@@ -331,7 +331,7 @@ int tfs_backup(tfs_backup_result *res, const tfs_store *store, const tfs_backup_
 		rc = tfs_error_set(err, TFS_E_NOTFOUND, TFS_NO_OFFSET,
 		                   "no token to back up (none in the store, or none selected)");
 	if (rc == TFS_OK && a != NULL)
-		return tfs_archive_out_commit(a, o->force, &res->archive_bytes, err);
+		return tfs_archive_out_commit(a, &res->archive_bytes, err);
 	tfs_archive_out_abort(a);
 	return rc;
 }

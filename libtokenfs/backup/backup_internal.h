@@ -56,16 +56,17 @@ void tfs_backup_damage_free(tfs_backup_damage *d, size_t n);
 typedef struct tfs_archive_out tfs_archive_out;
 
 /* Creates the temporary file (0600) beside path and starts an archive of
- * format f in it. */
+ * format f in it; with force, the commit may replace a file at path. */
 int tfs_archive_out_open(tfs_archive_out **out, const char *path, tfs_archive_format f,
-                         tfs_error *err);
+                         bool force, tfs_error *err);
 int tfs_archive_out_dir(tfs_archive_out *a, const char *name, const tfs_stat *st,
                         tfs_error *err);
 int tfs_archive_out_file(tfs_archive_out *a, const char *name, const tfs_stat *st,
                          const uint8_t *data, size_t size, tfs_error *err);
-/* Finishes the archive, fsyncs it, renames it over path (only when path
- * does not exist, unless force) and fsyncs the directory. Frees a. */
-int tfs_archive_out_commit(tfs_archive_out *a, bool force, uint64_t *size, tfs_error *err);
+/* Finishes the archive and commits it (tfs_atomic_commit: fsync, rename
+ * over path only when path does not exist unless force, fsync of the
+ * directory). Frees a. */
+int tfs_archive_out_commit(tfs_archive_out *a, uint64_t *size, tfs_error *err);
 /* Removes the temporary file and frees a. Accepts NULL. */
 void tfs_archive_out_abort(tfs_archive_out *a);
 

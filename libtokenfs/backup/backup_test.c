@@ -258,12 +258,12 @@ static int archive_one(const char *path, const char *body, tfs_error *err)
 {
 	tfs_archive_out *a = NULL;
 	tfs_stat st = {.type = TFS_ENT_FILE, .mode = 0600, .size = strlen(body)};
-	int rc = tfs_archive_out_open(&a, path, TFS_ARCHIVE_TAR, err);
+	int rc = tfs_archive_out_open(&a, path, TFS_ARCHIVE_TAR, false, err);
 	if (rc == TFS_OK)
 		rc = tfs_archive_out_file(a, "t/f", &st, (const uint8_t *)body, strlen(body), err);
 	uint64_t size = 0;
 	if (rc == TFS_OK)
-		return tfs_archive_out_commit(a, false, &size, err);
+		return tfs_archive_out_commit(a, &size, err);
 	tfs_archive_out_abort(a);
 	return rc;
 }

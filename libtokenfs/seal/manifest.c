@@ -651,7 +651,7 @@ int tfs_seal_stream(const tfs_vtoken *vt, const char *seal_path, size_t *nfiles,
 	if (rc != TFS_OK)
 		return rc;
 	*nfiles = d.count;
-	if ((rc = tfs_atomic_begin(&file, seal_path, 0600, err)) != TFS_OK) {
+	if ((rc = tfs_atomic_begin(&file, seal_path, 0600, true, err)) != TFS_OK) {
 		tfs_seal_dir_free(&d);
 		return rc;
 	}

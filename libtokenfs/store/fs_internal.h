@@ -89,11 +89,14 @@ int tfs_fs_copy_out(uint8_t **data, size_t *size, const uint8_t *src, size_t n, 
  */
 typedef struct tfs_atomic {
 	int fd;
-	bool replace; /* false only inside tfs_write_file_new: never overwrite */
+	bool replace; /* false: never overwrite (tfs_write_file_new, a backup without --force) */
 	char *path, *tmp, *dir;
 } tfs_atomic;
 
-int tfs_atomic_begin(tfs_atomic *a, const char *path, uint32_t mode, tfs_error *err);
+/* replace false: commit never overwrites a file at path (it fails,
+ * TFS_E_INVALID, "exists"). */
+int tfs_atomic_begin(tfs_atomic *a, const char *path, uint32_t mode, bool replace,
+                     tfs_error *err);
 int tfs_atomic_write(tfs_atomic *a, const uint8_t *data, size_t size, tfs_error *err);
 int tfs_atomic_commit(tfs_atomic *a, tfs_error *err);
 void tfs_atomic_abort(tfs_atomic *a);
@@ -102,12 +105,12 @@ void tfs_atomic_abort(tfs_atomic *a);
  * Renames tmp to path only when path does not exist: renameat2's
  * RENAME_NOREPLACE, or link() and unlink(tmp) where the file system has no
  * such rename (EINVAL, ENOSYS). 0, or -1 with errno (EEXIST: path exists;
- * it is never touched). fs_write.c; the backup's archive uses it too.
+ * it is never touched). fs_write.c.
  */
 int tfs_rename_noreplace(const char *tmp, const char *path);
 
 /* fsync of a directory, so that names made or removed in it survive a
- * crash. 0, or -1 with errno. fs_write.c; backup and export use it too. */
+ * crash. 0, or -1 with errno. fs_write.c; export uses it too. */
 int tfs_fsync_dir(const char *dir);
 
 #endif

@@ -208,7 +208,8 @@ int tfs_atomic_commit(tfs_atomic *a, tfs_error *err)
 			(void)tfs_fsync_dir(a->dir);
 			append(err, "; the new file was removed");
 		} else {
-			append(err, "; the new contents are in place but may not survive a crash");
+			append(err, "; the new contents are in place but may not survive a crash: run "
+			            "sync and check them");
 		}
 	}
 out:
@@ -216,9 +217,10 @@ out:
 	return rc;
 }
 
-int tfs_atomic_begin(tfs_atomic *a, const char *path, uint32_t mode, tfs_error *err)
+int tfs_atomic_begin(tfs_atomic *a, const char *path, uint32_t mode, bool replace,
+                     tfs_error *err)
 {
-	return begin(a, path, mode, true, err);
+	return begin(a, path, mode, replace, err);
 }
 
 static int write_file(const char *path, const uint8_t *data, size_t size, uint32_t mode,

@@ -107,7 +107,7 @@ static void test_symlink_target_refused(void **state)
 
 	/* The same through the step-wise writer a seal uses. */
 	tfs_atomic a;
-	assert_int_not_equal(tfs_atomic_begin(&a, t.target, 0600, &err), TFS_OK);
+	assert_int_not_equal(tfs_atomic_begin(&a, t.target, 0600, true, &err), TFS_OK);
 	assert_int_equal(entries(t.dir), 2);
 
 	/* A dangling link too: it is not a file tokenfs wrote. */

@@ -155,7 +155,7 @@ b_setup
 ASAN_OPTIONS=$traced_asan strace -f -o /dev/null -e trace=fsync -e inject=fsync:error=EIO:when=2 \
   "$TOKENFS" backup --out "$work/b/a.tar" "$work/s" >/dev/null 2>"$work/err"; rc=$?
 check "backup, directory fsync fails: exit 2 ($rc), no archive" [ "$rc" -eq 2 ] && empty "$work/b"
-check "... and the message says it was removed" grep -q "new archive was removed" "$work/err"
+check "... and the message says it was removed" grep -q "the new file was removed" "$work/err"
 
 # A file system without RENAME_NOREPLACE (EINVAL): the archive is linked
 # into place and its temporary name unlinked. When that unlink fails, two
