@@ -67,6 +67,41 @@ static tfs_fs *image(void)
 	return fs;
 }
 
+/* The image opened as a store, and the index lists the tests take. */
+typedef struct fixture {
+	tfs_fs *fs;
+	tfs_store *s;
+	const tfs_token *tok;
+	size_t all[NOBJ];    /* every object, in order */
+	size_t odd[NOBJ / 2]; /* a selection */
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	tfs_error err;
+	if (f == NULL)
+		return -1;
+	f->fs = image();
+	assert_int_equal(tfs_store_open_fs(&f->s, f->fs, "s", NULL, &err), TFS_OK);
+	f->tok = tfs_store_token(f->s, 0);
+	for (size_t i = 0; i < NOBJ; i++)
+		f->all[i] = i;
+	for (size_t i = 0; i < NOBJ / 2; i++)
+		f->odd[i] = 2 * i + 1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	tfs_store_free(f->s);
+	tfs_fs_free(f->fs);
+	free(f);
+	return 0;
+}
+
 /* Loads `which` through a loader and through tfs_token_load_object,
  * comparing each result; stops after `take` objects. */
 static void compare(const tfs_token *tok, const size_t *which, size_t n, size_t take)
@@ -106,26 +141,14 @@ static void compare(const tfs_token *tok, const size_t *which, size_t n, size_t 
 
 static void test_loader_matches_direct_loads(void **state)
 {
-	(void)state;
-	tfs_fs *fs = image();
-	tfs_store *s;
-	tfs_error err;
-	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
-	const tfs_token *tok = tfs_store_token(s, 0);
-	assert_int_equal(tfs_token_object_count(tok), NOBJ);
-	size_t all[NOBJ], odd[NOBJ / 2];
-	for (size_t i = 0; i < NOBJ; i++)
-		all[i] = i;
-	for (size_t i = 0; i < NOBJ / 2; i++)
-		odd[i] = 2 * i + 1;
-	compare(tok, all, NOBJ, NOBJ);        /* everything, in order */
-	compare(tok, odd, NOBJ / 2, NOBJ / 2); /* a selection */
-	compare(tok, all, NOBJ, 3);           /* stopped early: the rest is freed */
-	compare(tok, all, NOBJ, 0);           /* never taken */
-	compare(tok, all, 1, 1);              /* one object: no thread */
-	compare(tok, all, 0, 0);              /* none */
-	tfs_store_free(s);
-	tfs_fs_free(fs);
+	fixture *f = *state;
+	assert_int_equal(tfs_token_object_count(f->tok), NOBJ);
+	compare(f->tok, f->all, NOBJ, NOBJ);        /* everything, in order */
+	compare(f->tok, f->odd, NOBJ / 2, NOBJ / 2); /* a selection */
+	compare(f->tok, f->all, NOBJ, 3);           /* stopped early: the rest is freed */
+	compare(f->tok, f->all, NOBJ, 0);           /* never taken */
+	compare(f->tok, f->all, 1, 1);              /* one object: no thread */
+	compare(f->tok, f->all, 0, 0);              /* none */
 }
 
 /* The threads of this process other than the calling one: their ids in
@@ -166,18 +189,12 @@ static size_t new_threads(const pid_t *before, size_t nbefore, pid_t *tids, size
  * it. The machine's CPU count says nothing about that. */
 static void test_loader_one_cpu_no_thread(void **state)
 {
-	(void)state;
+	fixture *f = *state;
+	tfs_error err;
 	cpu_set_t was, one;
 	assert_int_equal(sched_getaffinity(0, sizeof(was), &was), 0);
 	if (CPU_COUNT(&was) < 2)
 		skip(); /* one CPU already: the first test ran this way */
-	tfs_fs *fs = image();
-	tfs_store *s;
-	tfs_error err;
-	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
-	size_t all[NOBJ];
-	for (size_t i = 0; i < NOBJ; i++)
-		all[i] = i;
 	CPU_ZERO(&one);
 	for (int c = 0; c < CPU_SETSIZE; c++)
 		if (CPU_ISSET(c, &was)) {
@@ -188,14 +205,12 @@ static void test_loader_one_cpu_no_thread(void **state)
 	pid_t before[16], tids[8];
 	size_t nbefore = other_threads(before, 16);
 	tfs_loader *ld;
-	assert_int_equal(tfs_loader_new(&ld, tfs_store_token(s, 0), all, NOBJ, &err), TFS_OK);
+	assert_int_equal(tfs_loader_new(&ld, f->tok, f->all, NOBJ, &err), TFS_OK);
 	size_t others = new_threads(before, nbefore, tids, 8);
 	tfs_loader_free(ld);
 	assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
 	assert_int_equal(others, 0);
-	compare(tfs_store_token(s, 0), all, 20, 20); /* and with two CPUs again */
-	tfs_store_free(s);
-	tfs_fs_free(fs);
+	compare(f->tok, f->all, 20, 20); /* and with two CPUs again */
 }
 
 /* The reader thread blocks every signal: SIGINT and a caller's own signals
@@ -206,22 +221,16 @@ static void test_loader_one_cpu_no_thread(void **state)
  * with signals blocked; the TSan and plain builds can. */
 static void test_loader_reader_blocks_signals(void **state)
 {
-	(void)state;
+	fixture *fx = *state;
+	tfs_error err;
 	cpu_set_t set;
 	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
 	if (CPU_COUNT(&set) < 2)
 		skip(); /* no reader thread on one CPU */
-	tfs_fs *fs = image();
-	tfs_store *s;
-	tfs_error err;
-	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
-	size_t all[NOBJ];
-	for (size_t i = 0; i < NOBJ; i++)
-		all[i] = i;
 	pid_t before[16], tids[8];
 	size_t nbefore = other_threads(before, 16);
 	tfs_loader *ld;
-	assert_int_equal(tfs_loader_new(&ld, tfs_store_token(s, 0), all, NOBJ, &err), TFS_OK);
+	assert_int_equal(tfs_loader_new(&ld, fx->tok, fx->all, NOBJ, &err), TFS_OK);
 	size_t n = new_threads(before, nbefore, tids, 8);
 	assert_int_equal(n, 1);
 	char path[64], line[256];
@@ -235,8 +244,6 @@ static void test_loader_reader_blocks_signals(void **state)
 			found = true;
 	fclose(f);
 	tfs_loader_free(ld);
-	tfs_store_free(s);
-	tfs_fs_free(fs);
 	assert_true(found);
 	for (int sig = 1; sig <= 31; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
@@ -338,7 +345,7 @@ static void test_loader_ready_object_not_held_back(void **state)
 	close(fds[1]);
 	tfs_store_free(s);
 	for (size_t k = 0; k < 4; k++) {
-		char p[256];
+		char p[sizeof(tokdir) + sizeof(names[k]) + 1];
 		snprintf(p, sizeof(p), "%s/%s", tokdir, names[k]);
 		unlink(p);
 	}
@@ -450,17 +457,10 @@ static void stepped(const tfs_token *tok, const size_t *which, size_t n, size_t 
 
 static void test_loader_step(void **state)
 {
-	(void)state;
-	tfs_fs *fs = image();
-	tfs_store *s;
+	fixture *f = *state;
+	const tfs_token *tok = f->tok;
+	const size_t *all = f->all, *odd = f->odd;
 	tfs_error err;
-	assert_int_equal(tfs_store_open_fs(&s, fs, "s", NULL, &err), TFS_OK);
-	const tfs_token *tok = tfs_store_token(s, 0);
-	size_t all[NOBJ], odd[NOBJ / 2];
-	for (size_t i = 0; i < NOBJ; i++)
-		all[i] = i;
-	for (size_t i = 0; i < NOBJ / 2; i++)
-		odd[i] = 2 * i + 1;
 	step_log *log = calloc(1, sizeof(*log));
 	assert_non_null(log);
 	stepped(tok, all, NOBJ, NOBJ, log);
@@ -481,18 +481,16 @@ static void test_loader_step(void **state)
 	assert_int_equal(tfs_loader_new_with_step(&ld, tok, all, NOBJ, &bad, &err), TFS_E_INVALID);
 	assert_null(ld);
 	free(log);
-	tfs_store_free(s);
-	tfs_fs_free(fs);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_loader_matches_direct_loads),
-		cmocka_unit_test(test_loader_one_cpu_no_thread),
-		cmocka_unit_test(test_loader_reader_blocks_signals),
+		cmocka_unit_test_setup_teardown(test_loader_matches_direct_loads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loader_one_cpu_no_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loader_reader_blocks_signals, setup, teardown),
 		cmocka_unit_test(test_loader_ready_object_not_held_back),
-		cmocka_unit_test(test_loader_step),
+		cmocka_unit_test_setup_teardown(test_loader_step, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
