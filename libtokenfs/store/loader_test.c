@@ -345,7 +345,7 @@ static void test_loader_ready_object_not_held_back(void **state)
 	close(fds[1]);
 	tfs_store_free(s);
 	for (size_t k = 0; k < 4; k++) {
-		char p[sizeof(tokdir) + sizeof(names[k]) + 1];
+		char p[sizeof(tokdir) + 256 + 1];
 		snprintf(p, sizeof(p), "%s/%s", tokdir, names[k]);
 		unlink(p);
 	}
