@@ -110,6 +110,8 @@ static void render_token(dump_sink *sink, const tfs_token *tok, bool reveal, boo
 				tfs_object_free(obj);
 				continue;
 			}
+			/* What dump prints for values that do not decrypt, as it does. */
+			dump_report_views(views, obj, tfs_token_object_path(tok, i));
 			dump_pairing_add(pairs, tfs_token_object_uuid(tok, i), obj, views, summary,
 			                 sizeof(summary));
 		}

@@ -16,10 +16,12 @@
  * budget, s->wait, is not shared with the caller meanwhile).
  *
  * A caller's step (tfs_loader_step: dump decrypts and decodes the values
- * there) is shared between the two threads: once the reader has loaded
- * HELP_AHEAD objects beyond the caller's, it runs the step on the first of
- * them nobody has claimed instead of loading more, and the caller runs it
- * on its next object when that one is still unclaimed. Neither waits while
+ * there) is shared between the two threads: once the reader has no room to
+ * load more (LOADER_DEPTH objects or the byte cap ahead of the caller), and
+ * once it has loaded everything, it runs the step on the newest loaded
+ * object nobody has claimed (never the caller's next one); the caller runs
+ * it on its next object when that one is still unclaimed, and on the oldest
+ * unclaimed later ones while the reader is at its next. Neither waits while
  * there is work, and the split follows whatever each part costs. Objects
  * still come back in order, so messages keep their order.
  *
@@ -299,6 +301,8 @@ static void wait_loaded(tfs_loader *ld, size_t k)
  * held, released while the caller steps). */
 static void step_for_caller(tfs_loader *ld, size_t k)
 {
+	if (!ld->has_step)
+		return; /* verify's loader: no step, and mu is not let go per object */
 	slot *s = &ld->ring[k % LOADER_DEPTH];
 	if (s->step == STEP_NONE) {
 		s->step = STEP_CLAIMED;

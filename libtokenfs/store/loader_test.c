@@ -483,6 +483,102 @@ static void test_loader_step(void **state)
 	free(log);
 }
 
+
+/* A step that may fail (NULL, as for out of memory) and takes a varying
+ * time, against a caller that also takes a varying time and stops at a
+ * varying point: every object still comes back in order with its own
+ * result or NULL, each is stepped once at most, and every result made is
+ * taken or discarded. Seeds vary the timing; TSan and ASan builds run it. */
+typedef struct jitter_ctx {
+	atomic_uint runs[NOBJ];
+	atomic_uint made, discarded;
+	unsigned seed;
+} jitter_ctx;
+
+static unsigned jitter_hash(unsigned seed, size_t index)
+{
+	unsigned h = seed * 2654435761u ^ (unsigned)index * 40503u;
+	h ^= h >> 13;
+	return h * 2246822519u;
+}
+
+static void jitter_sleep(unsigned h)
+{
+	struct timespec ts = {0, (long)(h % 4 == 0 ? (h >> 8) % 300000 : 0)};
+	if (ts.tv_nsec > 0)
+		nanosleep(&ts, NULL);
+}
+
+static void *jitter_run(void *ctx, unsigned worker, size_t index, const tfs_object *obj)
+{
+	jitter_ctx *c = ctx;
+	assert_true(worker <= 1);
+	atomic_fetch_add(&c->runs[index], 1);
+	unsigned h = jitter_hash(c->seed, index);
+	jitter_sleep(h);
+	if (h % 7 == 3)
+		return NULL; /* out of memory */
+	uint64_t *r = malloc(sizeof(*r));
+	assert_non_null(r);
+	*r = tfs_object_generation(obj);
+	atomic_fetch_add(&c->made, 1);
+	return r;
+}
+
+static void jitter_discard(void *ctx, void *result, const tfs_object *obj)
+{
+	jitter_ctx *c = ctx;
+	assert_int_equal(*(uint64_t *)result, tfs_object_generation(obj));
+	atomic_fetch_add(&c->discarded, 1);
+	free(result);
+}
+
+static void test_loader_step_jitter(void **state)
+{
+	fixture *f = *state;
+	const tfs_token *tok = f->tok;
+	const size_t *all = f->all;
+	tfs_error err;
+	jitter_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	for (unsigned seed = 1; seed <= 24; seed++) {
+		memset(c, 0, sizeof(*c));
+		c->seed = seed;
+		size_t n = seed % 3 == 0 ? NOBJ : 2 + jitter_hash(seed, 999) % 120;
+		size_t take = seed % 4 == 0 ? jitter_hash(seed, 998) % n : n;
+		tfs_loader_step step = {.run = jitter_run, .discard = jitter_discard, .ctx = c};
+		tfs_loader *ld;
+		assert_int_equal(tfs_loader_new_with_step(&ld, tok, all, n, &step, &err), TFS_OK);
+		unsigned taken = 0;
+		for (size_t k = 0; k < take; k++) {
+			tfs_object *o = NULL;
+			void *res = NULL;
+			size_t index = SIZE_MAX;
+			int rc = tfs_loader_next_result(ld, &index, &o, &res, &err);
+			assert_int_equal(index, k);
+			assert_true((rc == TFS_OK) == (k % 37 != 5));
+			if (rc == TFS_OK && jitter_hash(seed, k) % 7 != 3) {
+				assert_non_null(res);
+				assert_int_equal(*(uint64_t *)res, k + 1);
+				taken++;
+			} else {
+				assert_null(res);
+			}
+			free(res);
+			tfs_object_free(o);
+			jitter_sleep(jitter_hash(seed + 100, k));
+		}
+		tfs_loader_free(ld);
+		for (size_t i = 0; i < n; i++) /* taken: stepped exactly once when it loaded */
+			if (i < take)
+				assert_int_equal(atomic_load(&c->runs[i]), i % 37 != 5);
+			else
+				assert_true(atomic_load(&c->runs[i]) <= 1);
+		assert_int_equal(atomic_load(&c->made), taken + atomic_load(&c->discarded));
+	}
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -491,6 +587,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_loader_reader_blocks_signals, setup, teardown),
 		cmocka_unit_test(test_loader_ready_object_not_held_back),
 		cmocka_unit_test_setup_teardown(test_loader_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loader_step_jitter, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/cursor.h"
+#include "store/fs_internal.h"
 #include "testutil/testutil.h"
 #include "tokenfs/names.h"
 #include "tokenfs/store.h"
@@ -237,6 +240,133 @@ static void test_real_fixture_store(void **state)
 	tfs_store_free(s);
 }
 
+
+static bool lock_name(const char *name)
+{
+	size_t n = strlen(name);
+	return !(n > 5 && strcmp(name + n - 5, ".lock") == 0 && strcmp(name, "token.lock") != 0);
+}
+
+/*
+ * A token directory on disk whose object lock files are a FIFO, a
+ * directory and a symbolic link, with an orphan FIFO, a token.lock that is
+ * not empty and a hard-linked object. Object lock files are listed by the
+ * type the directory entry tells (d_type), without a stat: each entry must
+ * get the type lstat gives, everything else its whole stat, and the store
+ * the findings it had when every entry was stat'ed.
+ */
+static void test_posix_lock_files_typed_like_lstat(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/tfs-store-XXXXXX", dir[64], p[160];
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/t1", root);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	uint8_t b[256];
+	static const char *const stems[] = {"a0000000-0000-4000-8000-000000000000",
+	                                    "b0000000-0000-4000-8000-000000000000",
+	                                    "c0000000-0000-4000-8000-000000000000",
+	                                    "d0000000-0000-4000-8000-000000000000"};
+	FILE *f;
+	snprintf(p, sizeof(p), "%s/token.object", dir);
+	assert_non_null(f = fopen(p, "wb"));
+	assert_int_equal(fwrite(b, 1, tu_token_object(b), f) > 0, 1);
+	assert_int_equal(fclose(f), 0);
+	snprintf(p, sizeof(p), "%s/token.lock", dir);
+	assert_non_null(f = fopen(p, "wb"));
+	assert_int_equal(fwrite("abc", 1, 3, f), 3);
+	assert_int_equal(fclose(f), 0);
+	tfs_put_be64(b, 1);
+	tfs_put_be64(b + 8, 1); /* CKA_TOKEN */
+	tfs_put_be64(b + 16, 1);
+	b[24] = 0xff;
+	for (size_t k = 0; k < 4; k++) {
+		snprintf(p, sizeof(p), "%s/%s.object", dir, stems[k]);
+		assert_non_null(f = fopen(p, "wb"));
+		assert_int_equal(fwrite(b, 1, 25, f), 25);
+		assert_int_equal(fclose(f), 0);
+	}
+	snprintf(p, sizeof(p), "%s/%s.lock", dir, stems[0]);
+	assert_non_null(f = fopen(p, "wb"));
+	assert_int_equal(fclose(f), 0);
+	snprintf(p, sizeof(p), "%s/%s.lock", dir, stems[1]);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	snprintf(p, sizeof(p), "%s/%s.lock", dir, stems[2]);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/%s.lock", dir, stems[3]);
+	assert_int_equal(symlink("nowhere", p), 0);
+	snprintf(p, sizeof(p), "%s/e0000000-0000-4000-8000-000000000000.lock", dir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	char a[160];
+	snprintf(a, sizeof(a), "%s/%s.object", dir, stems[0]);
+	snprintf(p, sizeof(p), "%s/f0000000-0000-4000-8000-000000000000.object", dir);
+	assert_int_equal(link(a, p), 0);
+	snprintf(p, sizeof(p), "%s/f0000000-0000-4000-8000-000000000000.lock", dir);
+	assert_non_null(f = fopen(p, "wb"));
+	assert_int_equal(fclose(f), 0);
+
+	/* The listing with and without the stat of object lock files. */
+	tfs_fs *fs = tfs_fs_posix();
+	tfs_dirent *all, *some;
+	size_t nall, nsome;
+	tfs_error err;
+	assert_int_equal(fs->ops->list(fs, dir, NULL, &all, &nall, &err), TFS_OK);
+	assert_int_equal(fs->ops->list(fs, dir, lock_name, &some, &nsome, &err), TFS_OK);
+	assert_int_equal(nall, 13);
+	assert_int_equal(nsome, nall);
+	for (size_t i = 0; i < nall; i++) {
+		assert_string_equal(some[i].name, all[i].name);
+		assert_int_equal(some[i].st.type, all[i].st.type);
+		if (lock_name(all[i].name)) {
+			assert_int_equal(some[i].st.size, all[i].st.size);
+			assert_int_equal(some[i].st.nlink, all[i].st.nlink);
+			assert_int_equal(some[i].st.mode, all[i].st.mode);
+		}
+	}
+	tfs_dirents_free(all, nall);
+	tfs_dirents_free(some, nsome);
+
+	tfs_store *s;
+	assert_int_equal(tfs_store_open(&s, root, NULL, &err), TFS_OK);
+	char want[96];
+	static const char *const what[] = {"special file", "directory", "symbolic link"};
+	for (size_t k = 1; k < 4; k++) {
+		snprintf(want, sizeof(want), "t1/%s.lock", stems[k]);
+		assert_true(has_finding(s, "token.unexpected-entry", want));
+		snprintf(want, sizeof(want), "t1/%s.object", stems[k]);
+		assert_true(has_finding(s, "token.missing-lock", want));
+	}
+	size_t kinds = 0;
+	for (size_t i = 0; i < tfs_store_finding_count(s); i++)
+		for (size_t k = 0; k < 3; k++)
+			kinds += strstr(tfs_finding_message(tfs_store_finding(s, i)), what[k]) == tfs_finding_message(tfs_store_finding(s, i));
+	assert_int_equal(kinds, 4); /* the three above and the orphan FIFO */
+	assert_true(has_finding(s, "token.unexpected-entry", "t1/e0000000-0000-4000-8000-000000000000.lock"));
+	assert_false(has_finding(s, "token.orphan-lock", "t1/e0000000-0000-4000-8000-000000000000.lock"));
+	assert_true(has_finding(s, "token.lock-not-empty", "t1/token.lock"));
+	snprintf(want, sizeof(want), "t1/%s.object", stems[0]);
+	assert_true(has_finding(s, "file.hard-link", want));
+	assert_true(has_finding(s, "file.hard-link", "t1/f0000000-0000-4000-8000-000000000000.object"));
+	assert_false(has_finding(s, "token.missing-lock", want));
+	tfs_store_free(s);
+
+	const char *names[] = {"token.object", "token.lock", "e0000000-0000-4000-8000-000000000000.lock",
+	                       "f0000000-0000-4000-8000-000000000000.object",
+	                       "f0000000-0000-4000-8000-000000000000.lock"};
+	for (size_t k = 0; k < 5; k++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, names[k]);
+		assert_int_equal(unlink(p), 0);
+	}
+	for (size_t k = 0; k < 4; k++) {
+		snprintf(p, sizeof(p), "%s/%s.object", dir, stems[k]);
+		assert_int_equal(unlink(p), 0);
+		snprintf(p, sizeof(p), "%s/%s.lock", dir, stems[k]);
+		assert_int_equal(k == 2 ? rmdir(p) : unlink(p), 0);
+	}
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(rmdir(root), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_findings_belong_to_their_token),
 		cmocka_unit_test(test_open_rejects_what_is_no_store),
 		cmocka_unit_test(test_real_fixture_store),
+		cmocka_unit_test(test_posix_lock_files_typed_like_lstat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,7 +194,9 @@ void tfs_loader_free(tfs_loader *ld);
  * must be per worker (a tfs_token_key decrypts in one thread at a time: give
  * each worker its own, tfs_token_key_dup). It must not read the store, and
  * must not touch what the caller uses meanwhile. discard() frees a result
- * never taken (its object, not yet freed, is given too). The step is
+ * never taken (its object, not yet freed, is given too); without one, a
+ * result never taken is dropped, so leave it NULL only when results own
+ * nothing. The step is
  * copied; ctx must outlive the loader. Without the thread every run() is
  * the caller's, worker 0: the same results either way.
  */
