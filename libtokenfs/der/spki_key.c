@@ -99,5 +99,6 @@ int tfs_der_rsa_public(const uint8_t *key, size_t key_len, const uint8_t **n, si
 	if (rc == TFS_OK)
 		rc = rsa_integer(node, key, key_len, "publicExponent", e, e_len);
 	tfs_der_free(&node);
-	return rc;
+	/* A cut value (TFS_E_TRUNCATED) is no RSAPublicKey either. */
+	return rc == TFS_OK || rc == TFS_E_NOMEM ? rc : TFS_E_FORMAT;
 }
