@@ -16,7 +16,14 @@ CKA_VALUE built here (python3-cryptography for names and keys, DER by hand
 for the hostile bits; signatures are not checked by verify). Public keys
 with a CKA_PUBLIC_KEY_INFO are C_CreateObject'd and their attribute set in
 the file (damage_value.py), as SoftHSM 2.6.1 leaves it empty. The
-BER-but-not-DER cases are checked to be accepted by `openssl x509`.
+BER-but-not-DER cases are checked to be accepted by `openssl x509`; for a
+few more (a version of 5, a v1 unique ID, short and non-digit times, an odd
+BMPString, a two-octet BOOLEAN, 9 unused bits, a padded INTEGER parameter, a
+padded OID) `openssl x509` gives the verdict verify must agree with.
+
+With the per-part OpenSSL decoders of semantics_cert_der.c switched off, 5
+of these fail (bad UTF-8 and INTEGER in a Name, the odd BMPString, the
+unused bits, the padded parameter): libtasn1 alone reads them.
 """
 import json
 import os
@@ -64,14 +71,14 @@ VALIDITY = seq(tlv(0x17, b"250101000000Z"), tlv(0x17, b"350101000000Z"))
 
 
 def cert(spki, subject, issuer=None, serial=None, version=None, extensions=b"",
-         outer_len=None):
+         outer_len=None, sigalg=SHA256_RSA, validity=VALIDITY, signature=None):
     """A certificate's DER; serial and version are DER INTEGERs as given."""
     tbs = b"".join([
         version if version is not None else tlv(0xA0, integer(2)),
         serial if serial is not None else integer(5),
-        SHA256_RSA, issuer if issuer is not None else subject, VALIDITY, subject, spki,
+        sigalg, issuer if issuer is not None else subject, validity, subject, spki,
         extensions])
-    body = seq(tbs) + SHA256_RSA + tlv(0x03, b"\x00" + b"\x5a" * 64)
+    body = seq(tbs) + SHA256_RSA + (signature or tlv(0x03, b"\x00" + b"\x5a" * 64))
     if outer_len is None:
         return tlv(0x30, body)
     # BER: the outer length in a non-minimal long form.
@@ -111,7 +118,8 @@ def cases(rsa_n, rsa_e, ec_point):
 
     def add(label, kid, value, subject, issuer=None, serial=None, expect=()):
         out.append((label, kid, value, subject, issuer if issuer is not None else subject,
-                    serial if serial is not None else integer(5), list(expect)))
+                    serial if serial is not None else integer(5),
+                    None if expect is None else list(expect)))
 
     def plain(label, kid, spki, **kw):
         subj = name_der(label)
@@ -186,6 +194,25 @@ def cases(rsa_n, rsa_e, ec_point):
     malformed("name-bad-utf8", cert(good_rsa, subj), subj)
     subj = name_der(b"\x05", 0x02)
     malformed("name-integer-value", cert(good_rsa, subj), subj)
+
+    # Values whose verdict is OpenSSL's to give: cert.malformed exactly when
+    # `openssl x509` cannot read the certificate either (main() asks it).
+    def oracle(label, **kw):
+        subj = name_der(label)
+        add(label, b"\x05", cert(good_rsa, subj, **kw), subj, None, None, None)
+    oracle("version-5", version=tlv(0xA0, integer(4)))
+    oracle("v1-with-unique-id", version=b"", extensions=tlv(0x81, b"\x00\xaa"))
+    oracle("time-too-short", validity=seq(tlv(0x17, b"2501010000Z"), tlv(0x17, b"350101000000Z")))
+    oracle("time-not-a-time", validity=seq(tlv(0x17, b"ABCDEFGHIJKLM"), tlv(0x17, b"350101000000Z")))
+    subj = name_der(b"\x00a\x00", 0x1E)
+    add("bmpstring-odd", b"\x05", cert(good_rsa, subj), subj, None, None, None)
+    oracle("critical-two-octets",
+           extensions=tlv(0xA3, seq(seq(tlv(0x06, bytes.fromhex("551d13")), tlv(0x01, b"\x00\xff"),
+                                        tlv(0x04, seq())))))
+    oracle("signature-9-unused-bits", signature=tlv(0x03, b"\x09\x00"))
+    oracle("sigalg-param-padded-integer",
+           sigalg=seq(tlv(0x06, bytes.fromhex("2a864886f70d01010b")), b"\x02\x02\x00\x01"))
+    oracle("sigalg-oid-padded", sigalg=seq(tlv(0x06, bytes.fromhex("2a864886f70d8001010b"))))
     return out, good_rsa, other_rsa, good_ec
 
 
@@ -281,6 +308,16 @@ def main():
                                input=value, capture_output=True)
             check(r.returncode == 0 and label.encode() in r.stdout,
                   f"{label}: openssl x509 reads it ({r.stderr.decode()[:200]})")
+
+        for i, (label, kid, value, subj, iss, serial, expect) in enumerate(certs):
+            if expect is not None:
+                continue
+            r = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout"], input=value,
+                               capture_output=True)
+            bad = [("cert.malformed",
+                    f"CKA_VALUE ({len(value)} bytes) is not a DER X.509 certificate", None)]
+            certs[i] = (label, kid, value, subj, iss, serial, bad if r.returncode else [])
+            print(f"{label}: openssl x509 {'rejects' if r.returncode else 'reads'} it")
 
         r = subprocess.run([tokenfs, "verify-integrity", "--format", "json", "--user-pin",
                             "env:UP", tokendir], env=env, capture_output=True, text=True)
