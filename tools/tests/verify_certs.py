@@ -165,6 +165,13 @@ def cases(rsa_n, rsa_e, ec_point):
     out[-1][6].append(("cert.key-mismatch", None, "the certificate's key is not the key of"))
     plain("ec-other-key", b"\x02", other_ec)
     out[-1][6].append(("cert.key-mismatch", None, "the certificate's key is not the key of"))
+    # rsaEncryption without its NULL parameters: OpenSSL reads the key all
+    # the same, so it is compared. (A 1024-bit key's SPKI: a 3-octet
+    # header, a 15-octet AlgorithmIdentifier, then the BIT STRING.)
+    assert other_rsa[3:5] == b"\x30\x0d" and other_rsa[18] == 0x03
+    plain("rsa-other-key-no-params", b"\x01",
+          seq(seq(tlv(0x06, bytes.fromhex("2a864886f70d010101"))), other_rsa[18:]))
+    out[-1][6].append(("cert.key-mismatch", None, "the certificate's key is not the key of"))
     plain("rsa-key-not-rsa", b"\x01", bad_rsa)
     out[-1][6].append(("cert.key-mismatch", None,
                        "the RSA key in the SubjectPublicKeyInfo does not decode"))
@@ -209,6 +216,7 @@ def cases(rsa_n, rsa_e, ec_point):
     oracle("critical-two-octets",
            extensions=tlv(0xA3, seq(seq(tlv(0x06, bytes.fromhex("551d13")), tlv(0x01, b"\x00\xff"),
                                         tlv(0x04, seq())))))
+    oracle("extensions-empty", extensions=tlv(0xA3, seq()))
     oracle("signature-9-unused-bits", signature=tlv(0x03, b"\x09\x00"))
     oracle("sigalg-param-padded-integer",
            sigalg=seq(tlv(0x06, bytes.fromhex("2a864886f70d01010b")), b"\x02\x02\x00\x01"))
