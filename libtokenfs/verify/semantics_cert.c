@@ -54,7 +54,7 @@ static int ec_from_param(tfs_sem_pub *out, const X509_ALGOR *alg, const uint8_t 
 }
 
 /* RSA and EC keys are compared; other algorithms stay unknown. */
-static int pub_from_x509_pubkey(tfs_sem_pub *out, const X509_PUBKEY *xpk)
+int tfs_sem_x509_pub(tfs_sem_pub *out, const X509_PUBKEY *xpk)
 {
 	ASN1_OBJECT *oid;
 	const unsigned char *pk;
@@ -85,7 +85,7 @@ int tfs_sem_spki_pub(tfs_sem_pub *out, const uint8_t *der, size_t len)
 		rc = tfs_sem_pub_invalid(out, UINT64_MAX, "CKA_PUBLIC_KEY_INFO is not one DER "
 		                         "SubjectPublicKeyInfo");
 	else
-		rc = pub_from_x509_pubkey(out, xpk);
+		rc = tfs_sem_x509_pub(out, xpk);
 	X509_PUBKEY_free(xpk);
 	ERR_clear_error();
 	return rc;
@@ -209,7 +209,7 @@ static int check_cert_openssl(tfs_sem *s, const tfs_vobject *o, const uint8_t *v
 	if (rc == TFS_OK)
 		rc = check_value(s, o, value, len);
 	if (rc == TFS_OK)
-		rc = pub_from_x509_pubkey(pub, X509_get_X509_PUBKEY(x));
+		rc = tfs_sem_x509_pub(pub, X509_get_X509_PUBKEY(x));
 	X509_free(x);
 	return rc;
 }

@@ -23,14 +23,13 @@
 
 #include <openssl/asn1t.h>
 #include <openssl/err.h>
+#include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
 #include <p11-kit/pkcs11.h>
 
 #include "der/der_internal.h"
 
-#define OID_RSA "1.2.840.113549.1.1.1"
-#define OID_EC "1.2.840.10045.2.1"
 /* OpenSSL's RSA key limit (OPENSSL_RSA_MAX_MODULUS_BITS): larger keys are
  * left to OpenSSL, whatever it makes of them. */
 #define RSA_MAX_BITS 16384u
@@ -79,13 +78,19 @@ static bool part_ok(asn1_node node, const uint8_t *der, size_t len, const char *
 }
 
 /*
- * The key as pub_from_x509_pubkey (semantics_cert.c) would set it from
+ * The key as tfs_sem_x509_pub (semantics_cert.c) would set it from
  * OpenSSL's X509_PUBKEY: RSA and EC compared, other algorithms unknown.
  * TFS_E_FORMAT when OpenSSL's reading could differ.
  */
 static int key_pub(tfs_sem_pub *out, const tfs_der_spki_key *k)
 {
-	bool rsa = strcmp(k->oid, OID_RSA) == 0, ec = strcmp(k->oid, OID_EC) == 0;
+	/* The algorithm as OpenSSL names it (OBJ_obj2nid there), so that no
+	 * OID it reads as RSA, RSA-PSS or EC is taken for another. */
+	int nid = OBJ_txt2nid(k->oid);
+	ERR_clear_error();
+	bool rsa = nid == NID_rsaEncryption, ec = nid == NID_X9_62_id_ecPublicKey;
+	if (nid == NID_rsassaPss)
+		return TFS_E_FORMAT; /* its parameters are OpenSSL's to read */
 	if (!rsa && !ec)
 		return TFS_OK;
 	/* OpenSSL masks unused bits off the key octets. */

@@ -103,6 +103,8 @@ int tfs_sem_ec_pub_from_octets(tfs_sem_pub *out, EC_GROUP *group, const uint8_t 
                                size_t len, const char *what);
 
 /* Certificates and SPKIs (semantics_cert.c). */
+/* The key of OpenSSL's reading of an SPKI (d2i_X509, d2i_X509_PUBKEY). */
+int tfs_sem_x509_pub(tfs_sem_pub *out, const X509_PUBKEY *xpk);
 int tfs_sem_spki_pub(tfs_sem_pub *out, const uint8_t *der, size_t len);
 /* Parses CKA_VALUE, checks CKA_SUBJECT/ISSUER/SERIAL_NUMBER/CHECK_VALUE, and
  * sets *pub to the certificate's key (unknown when it could not be read). */

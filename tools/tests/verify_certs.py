@@ -101,6 +101,12 @@ def cases(rsa_n, rsa_e, ec_point):
     [(code, exact message or None, substring)]) for each certificate."""
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
     good_rsa = rsa_spki(rsa_n, rsa_e)
+
+    def rsapss(spki):
+        """The same key as RSA-PSS without parameters (any hash)."""
+        at = 19 if spki[1] == 0x82 else 18
+        assert spki[at] == 0x03
+        return seq(seq(tlv(0x06, bytes.fromhex("2a864886f70d01010a"))), spki[at:])
     good_ec = spki_of(ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), ec_point))
     other_rsa = spki_of(rsa.generate_private_key(65537, 1024).public_key())
     other_ec = spki_of(ec.generate_private_key(ec.SECP256R1()).public_key())
@@ -172,6 +178,7 @@ def cases(rsa_n, rsa_e, ec_point):
     plain("rsa-other-key-no-params", b"\x01",
           seq(seq(tlv(0x06, bytes.fromhex("2a864886f70d010101"))), other_rsa[18:]))
     out[-1][6].append(("cert.key-mismatch", None, "the certificate's key is not the key of"))
+    plain("rsapss-ok", b"\x01", rsapss(good_rsa))
     plain("rsa-key-not-rsa", b"\x01", bad_rsa)
     out[-1][6].append(("cert.key-mismatch", None,
                        "the RSA key in the SubjectPublicKeyInfo does not decode"))
@@ -221,7 +228,7 @@ def cases(rsa_n, rsa_e, ec_point):
     oracle("sigalg-param-padded-integer",
            sigalg=seq(tlv(0x06, bytes.fromhex("2a864886f70d01010b")), b"\x02\x02\x00\x01"))
     oracle("sigalg-oid-padded", sigalg=seq(tlv(0x06, bytes.fromhex("2a864886f70d8001010b"))))
-    return out, good_rsa, other_rsa, good_ec
+    return out, good_rsa, other_rsa, good_ec, rsapss
 
 
 def main():
@@ -259,7 +266,7 @@ def main():
         n, e = (int.from_bytes(bytes(v), "big") for v in
                 s.getAttributeValue(rpub, [P.CKA_MODULUS, P.CKA_PUBLIC_EXPONENT]))
         point = bytes(s.getAttributeValue(epub, [P.CKA_EC_POINT])[0])[2:]  # OCTET STRING
-        certs, good_rsa, other_rsa, good_ec = cases(n, e, point)
+        certs, good_rsa, other_rsa, good_ec, rsapss = cases(n, e, point)
 
         made = {}
         for label, kid, value, subj, iss, serial, expect in certs:
@@ -279,6 +286,10 @@ def main():
             ("spki-rsa-truncated", "rsa", good_rsa[:-5],
              [("key.public-key-info-mismatch", None, "not one DER SubjectPublicKeyInfo")]),
             ("spki-rsa-ber-length", "rsa", ber_spki, []),
+            # OpenSSL reads an RSA-PSS key as RSA: compared, not skipped.
+            ("spki-rsapss-ok", "rsa", rsapss(good_rsa), []),
+            ("spki-rsapss-other-key", "rsa", rsapss(other_rsa),
+             [("key.public-key-info-mismatch", None, "the moduli differ")]),
             ("spki-ec-ok", "ec", good_ec, []),
             ("spki-ec-off-curve", "ec", good_ec[:-64] + b"\x00" * 31 + b"\x01" * 33,
              [("key.public-key-info-mismatch", None, "is not a point on prime256v1")]),
