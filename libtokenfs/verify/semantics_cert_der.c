@@ -186,17 +186,20 @@ static bool parts_ok(asn1_node node, const uint8_t *der, size_t len, tfs_sem_cer
 	if (!tfs_der_extent(node, der, len, "tbsCertificate.subject", &s, &n) ||
 	    !openssl_reads(ASN1_ITEM_rptr(X509_NAME), der, s, n))
 		return false;
-	c->subject = der + s, c->subject_len = n;
+	c->subject = der + s;
+	c->subject_len = n;
 	if (!tfs_der_extent(node, der, len, "tbsCertificate.issuer", &s, &n) ||
 	    !openssl_reads(ASN1_ITEM_rptr(X509_NAME), der, s, n))
 		return false;
-	c->issuer = der + s, c->issuer_len = n;
+	c->issuer = der + s;
+	c->issuer_len = n;
 	if (!tfs_der_extent(node, der, len, "tbsCertificate.serialNumber", &s, &n) ||
 	    tfs_der_header(&t, der, s, s + n, 0, "", NULL) != TFS_OK || t.ident != 0x02 ||
 	    tfs_der_integer_check(der + s + t.hdr_len, t.len, 0, "", NULL) != TFS_OK ||
 	    !openssl_reads(ASN1_ITEM_rptr(ASN1_INTEGER), der, s, n))
 		return false;
-	c->serial = der + s, c->serial_len = n;
+	c->serial = der + s;
+	c->serial_len = n;
 	return true;
 }
 
