@@ -221,4 +221,32 @@ int tfs_der_spki_fields(tfs_decoded *d, const tfs_spki_names *names, asn1_node n
 int tfs_der_ec_point(tfs_decoded **out, const uint8_t *der, size_t len, uint64_t key_type,
                      tfs_error *err);
 
+/* ---- spki_key.c: a SubjectPublicKeyInfo's key as bytes ---- */
+
+/* The parts of one SubjectPublicKeyInfo, borrowed from the DER it was
+ * decoded from. */
+typedef struct tfs_der_spki_key {
+	char oid[128];                /* the algorithm, dotted */
+	size_t alg_start, alg_len;    /* the AlgorithmIdentifier's extent */
+	const uint8_t *params;        /* the parameters' DER; NULL when absent */
+	size_t params_len;
+	size_t bits_start, bits_len;  /* the subjectPublicKey BIT STRING's extent */
+	unsigned unused_bits;         /* its first content octet */
+	const uint8_t *key;           /* its octets after that one */
+	size_t key_len;
+} tfs_der_spki_key;
+
+/* Finds the parts of the SubjectPublicKeyInfo at `path` of node ("" for a
+ * bare one), decoded from der. TFS_OK, TFS_E_NOMEM, or TFS_E_FORMAT when a
+ * part cannot be located. */
+int tfs_der_spki_key_get(tfs_der_spki_key *k, asn1_node node, const char *path,
+                         const uint8_t *der, size_t len);
+
+/* The modulus and public exponent of the DER RSAPublicKey key[0..key_len)
+ * (RFC 8017 A.1.1) as unsigned big-endian magnitudes borrowed from key:
+ * TFS_OK only when it is exactly one DER RSAPublicKey whose INTEGERs are
+ * minimal and greater than zero; TFS_E_NOMEM; else TFS_E_FORMAT. */
+int tfs_der_rsa_public(const uint8_t *key, size_t key_len, const uint8_t **n, size_t *n_len,
+                       const uint8_t **e, size_t *e_len);
+
 #endif

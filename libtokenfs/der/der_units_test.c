@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "der/der_internal.h"
 #include "der/der_testutil.h"
 #include "tokenfs/decode.h"
 
@@ -378,6 +379,85 @@ static void test_threads(void **state)
 	free(path);
 }
 
+/* ---- a key as bytes (spki_key.c) ---- */
+
+static void expect_rsa(const uint8_t *key, size_t len, int rc, const uint8_t *n, size_t n_len,
+                       const uint8_t *e, size_t e_len)
+{
+	const uint8_t *gn = NULL, *ge = NULL;
+	size_t gn_len = 0, ge_len = 0;
+	assert_int_equal(tfs_der_rsa_public(key, len, &gn, &gn_len, &ge, &ge_len), rc);
+	if (rc != TFS_OK)
+		return;
+	assert_int_equal(gn_len, n_len);
+	assert_memory_equal(gn, n, n_len);
+	assert_int_equal(ge_len, e_len);
+	assert_memory_equal(ge, e, e_len);
+	/* Borrowed: inside the input. */
+	assert_true(gn > key && gn + gn_len <= key + len);
+}
+
+static void test_rsa_public(void **state)
+{
+	(void)state;
+	static const uint8_t ok[] = {0x30, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03};
+	static const uint8_t high[] = {0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x03};
+	static const uint8_t padded[] = {0x30, 0x07, 0x02, 0x02, 0x00, 0x05, 0x02, 0x01, 0x03};
+	static const uint8_t negative[] = {0x30, 0x06, 0x02, 0x01, 0x85, 0x02, 0x01, 0x03};
+	static const uint8_t zero[] = {0x30, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x00};
+	static const uint8_t trailing[] = {0x30, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03, 0x00};
+	static const uint8_t one_int[] = {0x30, 0x03, 0x02, 0x01, 0x05};
+	static const uint8_t ber_len[] = {0x30, 0x81, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03};
+	expect_rsa(ok, sizeof(ok), TFS_OK, (const uint8_t *)"\x05", 1, (const uint8_t *)"\x03", 1);
+	expect_rsa(high, sizeof(high), TFS_OK, (const uint8_t *)"\x80", 1, (const uint8_t *)"\x03",
+	           1);
+	expect_rsa(padded, sizeof(padded), TFS_E_FORMAT, NULL, 0, NULL, 0);
+	expect_rsa(negative, sizeof(negative), TFS_E_FORMAT, NULL, 0, NULL, 0);
+	expect_rsa(zero, sizeof(zero), TFS_E_FORMAT, NULL, 0, NULL, 0);
+	expect_rsa(trailing, sizeof(trailing), TFS_E_FORMAT, NULL, 0, NULL, 0);
+	expect_rsa(one_int, sizeof(one_int), TFS_E_FORMAT, NULL, 0, NULL, 0);
+	expect_rsa(ber_len, sizeof(ber_len), TFS_E_FORMAT, NULL, 0, NULL, 0);
+	expect_rsa(ok, sizeof(ok) - 1, TFS_E_FORMAT, NULL, 0, NULL, 0);
+	expect_rsa(ok, 0, TFS_E_FORMAT, NULL, 0, NULL, 0);
+}
+
+static void test_spki_key(void **state)
+{
+	(void)state;
+	/* EC on prime256v1, a 3-byte "point"; Ed25519 without parameters. */
+	static const uint8_t ec[] = {
+		0x30, 0x1a, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+		0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+		0x03, 0x03, 0x00, 0x04, 0x01};
+	static const uint8_t ed[] = {0x30, 0x0a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
+	                             0x03, 0x01, 0x00};
+	asn1_node node = NULL;
+	tfs_der_spki_key k;
+	assert_int_equal(tfs_der_decode(&node, "SubjectPublicKeyInfo", 0x30, ec, sizeof(ec), 0,
+	                                "t", NULL), TFS_OK);
+	assert_int_equal(tfs_der_spki_key_get(&k, node, "", ec, sizeof(ec)), TFS_OK);
+	assert_string_equal(k.oid, "1.2.840.10045.2.1");
+	assert_int_equal(k.alg_start, 2);
+	assert_int_equal(k.alg_len, 21);
+	assert_ptr_equal(k.params, ec + 13);
+	assert_int_equal(k.params_len, 10);
+	assert_int_equal(k.bits_start, 23);
+	assert_int_equal(k.bits_len, 5);
+	assert_int_equal(k.unused_bits, 0);
+	assert_ptr_equal(k.key, ec + 26);
+	assert_int_equal(k.key_len, 2);
+	tfs_der_free(&node);
+
+	assert_int_equal(tfs_der_decode(&node, "SubjectPublicKeyInfo", 0x30, ed, sizeof(ed), 0,
+	                                "t", NULL), TFS_OK);
+	assert_int_equal(tfs_der_spki_key_get(&k, node, "", ed, sizeof(ed)), TFS_OK);
+	assert_string_equal(k.oid, "1.3.101.112");
+	assert_null(k.params);
+	assert_int_equal(k.params_len, 0);
+	assert_int_equal(k.key_len, 0);
+	tfs_der_free(&node);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +472,8 @@ int main(void)
 		cmocka_unit_test(test_modulus),
 		cmocka_unit_test(test_arguments),
 		cmocka_unit_test(test_getters),
+		cmocka_unit_test(test_rsa_public),
+		cmocka_unit_test(test_spki_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

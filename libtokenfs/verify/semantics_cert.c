@@ -54,7 +54,7 @@ static int ec_from_param(tfs_sem_pub *out, const X509_ALGOR *alg, const uint8_t 
 }
 
 /* RSA and EC keys are compared; other algorithms stay unknown. */
-static int pub_from_x509_pubkey(tfs_sem_pub *out, const X509_PUBKEY *xpk)
+int tfs_sem_x509_pub(tfs_sem_pub *out, const X509_PUBKEY *xpk)
 {
 	ASN1_OBJECT *oid;
 	const unsigned char *pk;
@@ -75,14 +75,17 @@ static int pub_from_x509_pubkey(tfs_sem_pub *out, const X509_PUBKEY *xpk)
 
 int tfs_sem_spki_pub(tfs_sem_pub *out, const uint8_t *der, size_t len)
 {
+	/* Without OpenSSL's key decoding when it would read the SPKI alike. */
+	int rc = tfs_sem_spki_pub_der(out, der, len);
+	if (rc != TFS_E_FORMAT)
+		return rc;
 	const unsigned char *p = der;
 	X509_PUBKEY *xpk = len <= LONG_MAX ? d2i_X509_PUBKEY(NULL, &p, (long)len) : NULL;
-	int rc;
 	if (xpk == NULL || p != der + len)
 		rc = tfs_sem_pub_invalid(out, UINT64_MAX, "CKA_PUBLIC_KEY_INFO is not one DER "
 		                         "SubjectPublicKeyInfo");
 	else
-		rc = pub_from_x509_pubkey(out, xpk);
+		rc = tfs_sem_x509_pub(out, xpk);
 	X509_PUBKEY_free(xpk);
 	ERR_clear_error();
 	return rc;
@@ -99,13 +102,13 @@ static void name_text(char *out, int size, const uint8_t *der, size_t len)
 	ERR_clear_error();
 }
 
+/* A stored Name against the certificate's, both DER. */
 static int check_name(tfs_sem *s, const tfs_vobject *o, uint64_t type, const char *what,
-                      const X509_NAME *name)
+                      const unsigned char *der, size_t dlen)
 {
-	size_t len, dlen;
+	size_t len;
 	const uint8_t *stored = tfs_vobject_bytes(o, type, &len);
-	const unsigned char *der;
-	if (stored == NULL || len == 0 || X509_NAME_get0_der(name, &der, &dlen) != 1)
+	if (stored == NULL || len == 0)
 		return TFS_OK;
 	if (len == dlen && memcmp(stored, der, len) == 0)
 		return TFS_OK;
@@ -118,7 +121,33 @@ static int check_name(tfs_sem *s, const tfs_vobject *o, uint64_t type, const cha
 	                    strcmp(a, b) == 0 ? " (same text, different encoding)" : "");
 }
 
-static int check_serial(tfs_sem *s, const tfs_vobject *o, const X509 *x)
+static int check_x509_name(tfs_sem *s, const tfs_vobject *o, uint64_t type, const char *what,
+                           const X509_NAME *name)
+{
+	const unsigned char *der;
+	size_t dlen;
+	if (X509_NAME_get0_der(name, &der, &dlen) != 1)
+		return TFS_OK;
+	return check_name(s, o, type, what, der, dlen);
+}
+
+/* The stored serial number against the certificate's, both DER INTEGERs. */
+static int check_serial(tfs_sem *s, const tfs_vobject *o, const uint8_t *der, size_t dlen)
+{
+	size_t len;
+	const uint8_t *stored = tfs_vobject_bytes(o, CKA_SERIAL_NUMBER, &len);
+	if (stored == NULL || len == 0)
+		return TFS_OK;
+	if (len == dlen && memcmp(stored, der, len) == 0)
+		return TFS_OK;
+	char a[80], b[80];
+	return tfs_vfinding(s->vt, "cert.attribute-mismatch", TFS_SEV_ERROR, o, CKA_SERIAL_NUMBER,
+	                    "CKA_SERIAL_NUMBER is %s but the certificate's serial number is %s "
+	                    "(both DER INTEGERs)", tfs_sem_hex(a, sizeof(a), stored, len),
+	                    tfs_sem_hex(b, sizeof(b), der, dlen));
+}
+
+static int check_x509_serial(tfs_sem *s, const tfs_vobject *o, const X509 *x)
 {
 	size_t len;
 	const uint8_t *stored = tfs_vobject_bytes(o, CKA_SERIAL_NUMBER, &len);
@@ -128,15 +157,7 @@ static int check_serial(tfs_sem *s, const tfs_vobject *o, const X509 *x)
 	int dlen = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &der);
 	if (dlen <= 0)
 		return TFS_E_NOMEM;
-	int rc = TFS_OK;
-	if (len != (size_t)dlen || memcmp(stored, der, len) != 0) {
-		char a[80], b[80];
-		rc = tfs_vfinding(s->vt, "cert.attribute-mismatch", TFS_SEV_ERROR, o,
-		                  CKA_SERIAL_NUMBER,
-		                  "CKA_SERIAL_NUMBER is %s but the certificate's serial number is %s "
-		                  "(both DER INTEGERs)", tfs_sem_hex(a, sizeof(a), stored, len),
-		                  tfs_sem_hex(b, sizeof(b), der, (size_t)dlen));
-	}
+	int rc = check_serial(s, o, der, (size_t)dlen);
 	OPENSSL_free(der);
 	return rc;
 }
@@ -163,12 +184,11 @@ static int check_value(tfs_sem *s, const tfs_vobject *o, const uint8_t *value, s
 	                    tfs_sem_hex(a, sizeof(a), stored, clen), md[0], md[1], md[2]);
 }
 
-int tfs_sem_check_cert(tfs_sem *s, const tfs_vobject *o, tfs_sem_pub *pub)
+/* The certificate as d2i_X509 reads it: the judge of every value the
+ * reader without it (semantics_cert_der.c) leaves alone. */
+static int check_cert_openssl(tfs_sem *s, const tfs_vobject *o, const uint8_t *value,
+                              size_t len, tfs_sem_pub *pub)
 {
-	size_t len;
-	const uint8_t *value = tfs_vobject_bytes(o, CKA_VALUE, &len);
-	if (o->cert_type != CKC_X_509 || value == NULL || len == 0)
-		return TFS_OK;
 	const unsigned char *p = value;
 	X509 *x = len <= LONG_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
 	ERR_clear_error();
@@ -181,15 +201,40 @@ int tfs_sem_check_cert(tfs_sem *s, const tfs_vobject *o, tfs_sem_pub *pub)
 		return rc;
 	}
 	s->stats->certs++;
-	int rc = check_name(s, o, CKA_SUBJECT, "subject", X509_get_subject_name(x));
+	int rc = check_x509_name(s, o, CKA_SUBJECT, "subject", X509_get_subject_name(x));
 	if (rc == TFS_OK)
-		rc = check_name(s, o, CKA_ISSUER, "issuer", X509_get_issuer_name(x));
+		rc = check_x509_name(s, o, CKA_ISSUER, "issuer", X509_get_issuer_name(x));
 	if (rc == TFS_OK)
-		rc = check_serial(s, o, x);
+		rc = check_x509_serial(s, o, x);
 	if (rc == TFS_OK)
 		rc = check_value(s, o, value, len);
 	if (rc == TFS_OK)
-		rc = pub_from_x509_pubkey(pub, X509_get_X509_PUBKEY(x));
+		rc = tfs_sem_x509_pub(pub, X509_get_X509_PUBKEY(x));
 	X509_free(x);
+	return rc;
+}
+
+int tfs_sem_check_cert(tfs_sem *s, const tfs_vobject *o, tfs_sem_pub *pub)
+{
+	size_t len;
+	const uint8_t *value = tfs_vobject_bytes(o, CKA_VALUE, &len);
+	if (o->cert_type != CKC_X_509 || value == NULL || len == 0)
+		return TFS_OK;
+	tfs_sem_cert_parts c;
+	int rc = tfs_sem_cert_parts_read(&c, pub, value, len);
+	if (rc == TFS_E_FORMAT)
+		return check_cert_openssl(s, o, value, len, pub);
+	if (rc != TFS_OK)
+		return rc;
+	/* The same checks, in the same order, as on OpenSSL's reading. */
+	s->stats->certs++;
+	s->stats->certs_without_x509++;
+	rc = check_name(s, o, CKA_SUBJECT, "subject", c.subject, c.subject_len);
+	if (rc == TFS_OK)
+		rc = check_name(s, o, CKA_ISSUER, "issuer", c.issuer, c.issuer_len);
+	if (rc == TFS_OK)
+		rc = check_serial(s, o, c.serial, c.serial_len);
+	if (rc == TFS_OK)
+		rc = check_value(s, o, value, len);
 	return rc;
 }

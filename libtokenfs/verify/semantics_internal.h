@@ -45,6 +45,7 @@ typedef struct tfs_sem_stats {
 	size_t rsa_private;  /* RSA private keys whose components were related */
 	size_t pairs;        /* private/public pairs found to match */
 	size_t certs;        /* certificates parsed */
+	size_t certs_without_x509; /* of those, read without d2i_X509 (semantics_cert_der.c) */
 	size_t cert_keys;    /* certificates found to match a key of their ID */
 	size_t spkis;        /* CKA_PUBLIC_KEY_INFOs compared */
 } tfs_sem_stats;
@@ -102,9 +103,25 @@ int tfs_sem_ec_pub_from_octets(tfs_sem_pub *out, EC_GROUP *group, const uint8_t 
                                size_t len, const char *what);
 
 /* Certificates and SPKIs (semantics_cert.c). */
+/* The key of OpenSSL's reading of an SPKI (d2i_X509, d2i_X509_PUBKEY). */
+int tfs_sem_x509_pub(tfs_sem_pub *out, const X509_PUBKEY *xpk);
 int tfs_sem_spki_pub(tfs_sem_pub *out, const uint8_t *der, size_t len);
 /* Parses CKA_VALUE, checks CKA_SUBJECT/ISSUER/SERIAL_NUMBER/CHECK_VALUE, and
  * sets *pub to the certificate's key (unknown when it could not be read). */
 int tfs_sem_check_cert(tfs_sem *s, const tfs_vobject *o, tfs_sem_pub *pub);
+
+/* Certificates and SPKIs read without OpenSSL's X.509 parser, when it would
+ * read them the same way (semantics_cert_der.c). */
+typedef struct tfs_sem_cert_parts {
+	const uint8_t *subject, *issuer, *serial; /* DER, borrowed from the value */
+	size_t subject_len, issuer_len, serial_len;
+} tfs_sem_cert_parts;
+/* TFS_OK with the parts and *pub (the certificate's key, as from
+ * d2i_X509); TFS_E_NOMEM; TFS_E_FORMAT when d2i_X509 must judge the value
+ * (nothing set). */
+int tfs_sem_cert_parts_read(tfs_sem_cert_parts *c, tfs_sem_pub *pub, const uint8_t *der,
+                            size_t len);
+/* The same for a bare SubjectPublicKeyInfo and d2i_X509_PUBKEY. */
+int tfs_sem_spki_pub_der(tfs_sem_pub *out, const uint8_t *der, size_t len);
 
 #endif

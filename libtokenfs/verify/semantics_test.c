@@ -216,6 +216,8 @@ static void test_clean_demo_with_pin(void **state)
 	assert_int_equal(f->stats.rsa_private, 2);
 	assert_int_equal(f->stats.pairs, 3); /* RSA 01, EC 02, RSA 06 */
 	assert_int_equal(f->stats.certs, 1);
+	/* An RSA certificate openssl req made: read without d2i_X509. */
+	assert_int_equal(f->stats.certs_without_x509, 1);
 	assert_int_equal(f->stats.cert_keys, 1);
 	assert_int_equal(f->stats.spkis, 0); /* SoftHSM left every one empty */
 	unload(f);
