@@ -214,6 +214,11 @@ static bool lock_has_object(const tfs_dirent *ents, size_t n, const char *name)
 static bool orphan_stays(tfs_store *store, const tfs_token *tok, const char *lock_path,
                          bool *settled)
 {
+	/* Gone already (SoftHSM deletes the object, then its lock): no
+	 * orphan, and no reason to spend the settle pause. An object's lock
+	 * file is listed without a stat of its own, so this is the first. */
+	if (!tfs_store_file_exists(store, lock_path))
+		return false;
 	if (!*settled && !tfs_store_settle_listing(store, tok->path))
 		return true;
 	*settled = true;
