@@ -174,8 +174,19 @@ static bool parts_ok(asn1_node node, const uint8_t *der, size_t len, tfs_sem_cer
 	    !part_ok(node, der, len, "signatureAlgorithm", ASN1_ITEM_rptr(X509_ALGOR)) ||
 	    !part_ok(node, der, len, "signature", ASN1_ITEM_rptr(ASN1_BIT_STRING)))
 		return false;
-	if (tfs_der_count(node, "tbsCertificate.extensions") > 0 &&
-	    (!extent_in(node, der, len, "tbsCertificate.extensions", 0xa3, &s, &n) ||
+	/* After the key (unique IDs were declined above) only extensions
+	 * may follow, non-empty, read by OpenSSL, and ending the TBS:
+	 * libtasn1 takes forms OpenSSL does not (an empty [3] followed by
+	 * more bytes), and d2i_X509 judges those. */
+	size_t ts, tn, ks, kn, es, en;
+	if (!tfs_der_extent(node, der, len, "tbsCertificate", &ts, &tn) ||
+	    !tfs_der_extent(node, der, len, "tbsCertificate.subjectPublicKeyInfo", &ks, &kn))
+		return false;
+	if (ks + kn != ts + tn &&
+	    (tfs_der_count(node, "tbsCertificate.extensions") == 0 ||
+	     !tfs_der_extent(node, der, len, "tbsCertificate.extensions", &es, &en) ||
+	     es != ks + kn || es + en != ts + tn ||
+	     !extent_in(node, der, len, "tbsCertificate.extensions", 0xa3, &s, &n) ||
 	     !openssl_reads(ASN1_ITEM_rptr(X509_EXTENSIONS), der, s, n)))
 		return false;
 
